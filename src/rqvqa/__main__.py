@@ -1,0 +1,5 @@
+import sys
+
+from rqvqa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,30 @@
+"""Typed errors. Every message is one line that names the file (when there is one) and the reason."""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class RqvqaError(Exception):
+    """Base class of every error rqvqa raises on purpose. The CLI prints these without a traceback."""
+
+    def __init__(self, reason: str, path: str | PathLike[str] | None = None):
+        self.reason = reason
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {reason}" if self.path is not None else reason)
+
+
+class VideoError(RqvqaError):
+    """A video file cannot be read or decoded (missing, not a video, no video stream, corrupt...)."""
+
+
+class InputError(RqvqaError):
+    """A user-supplied file other than a video (CSV, manifest, feature file) is malformed."""
+
+
+class WeightsError(RqvqaError):
+    """A checkpoint is missing, corrupt, has the wrong checksum, or does not match the expected layout."""
+
+
+class ConfigError(RqvqaError):
+    """An invalid combination of options or an unknown model, preset or source name."""

@@ -1,0 +1,1 @@
+"""Video input: probing, one streaming decode, and the samplers fed from it."""
