@@ -1,0 +1,43 @@
+"""Project-level checks: the code is ruff-clean and CI runs exactly the README's test command."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+
+def _readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("python3 -m venv")]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci_lines = [ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines() if ln.strip()]
+    test_commands = [c for c in _readme_commands() if "pytest" in c]
+    assert len(test_commands) == 1, "README must show exactly one test command"
+    assert test_commands[0] in ci_lines
+
+
+def test_readme_main_job_needs_no_download():
+    main_jobs = [c for c in _readme_commands() if "pytest" not in c]
+    assert len(main_jobs) == 1
+    assert "rqvqa synth" in main_jobs[0] and "rqvqa predict" in main_jobs[0]
+
+
+def test_ruff_clean():
+    if (
+        shutil.which("ruff") is None
+        and subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode != 0
+    ):
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench", "scripts"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
