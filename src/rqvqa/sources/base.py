@@ -63,7 +63,9 @@ class FeatureSource(ABC):
 _REGISTRY: dict[str, type[FeatureSource]] = {}
 
 # Modules that register sources when imported (imported lazily, on first lookup).
-_SOURCE_MODULES: list[str] = []
+_SOURCE_MODULES: list[str] = [
+    "rqvqa.sources.stats",
+]
 
 
 def register_source(cls: type[FeatureSource]) -> type[FeatureSource]:
