@@ -1,0 +1,1 @@
+"""Networks, one module per family, each weight-compatible with its official checkpoint."""
