@@ -37,7 +37,9 @@ def test_botstack_matches_official(fixtures):
     load_strict(stack, state, fixtures / "botstack.safetensors")
     stack.eval()
     outputs = {}
-    hooks = [stack.net[i].register_forward_hook(lambda m, a, out, i=i: outputs.__setitem__(i, out)) for i in (0, 1)]
+    hooks = [
+        stack.net[i].register_forward_hook(lambda m, a, out, i=i: outputs.__setitem__(i, out)) for i in (0, 1)
+    ]
     with torch.no_grad():
         y = stack(tensors["input.x"])
     for h in hooks:

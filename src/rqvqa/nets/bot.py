@@ -78,8 +78,8 @@ class MHSA(nn.Module):
 
 
 class BoTBlock(nn.Module):
-    """Bottleneck block: 1x1 conv -> BN -> act -> MHSA -> (pool) -> BN -> act -> 1x1 conv -> BN, plus shortcut,
-    then the activation (after the residual sum)."""
+    """Bottleneck block: 1x1 conv -> BN -> act -> MHSA -> (pool) -> BN -> act -> 1x1 conv -> BN, plus the
+    shortcut, then the activation (after the residual sum)."""
 
     def __init__(
         self,
