@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "rqvqa.cli.info",
     "rqvqa.cli.evaluate",
     "rqvqa.cli.synth",
+    "rqvqa.cli.weights",
 ]
 
 

@@ -1,0 +1,128 @@
+"""`rqvqa weights list | download NAME... | verify [NAME...] | path NAME`: checkpoint registry and cache."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from rqvqa import weights as registry
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--weights-dir",
+        help=f"folder of checkpoints obtained by hand (searched before ${registry.ENV_WEIGHTS_DIR}, then the cache)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("weights", help="list, download, verify and locate checkpoints")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    a = actions.add_parser("list", parents=[common], help="every known checkpoint and where it is")
+    a.set_defaults(func=run_list)
+
+    a = actions.add_parser("download", parents=[common], help="download into the cache (resumes .part files)")
+    a.add_argument("names", nargs="+", metavar="NAME")
+    a.add_argument("--restart", action="store_true", help="discard a partial download instead of resuming it")
+    a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.set_defaults(func=run_download)
+
+    a = actions.add_parser(
+        "verify", parents=[common], help="check size and sha256 (default: every file found)"
+    )
+    a.add_argument("names", nargs="*", metavar="NAME")
+    a.set_defaults(func=run_verify)
+
+    a = actions.add_parser("path", parents=[common], help="print the path of a checkpoint (error if missing)")
+    a.add_argument("name", metavar="NAME")
+    a.set_defaults(func=run_path)
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(file=sys.stdout).print(table)
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=1, default=str))
+
+
+def run_list(args: argparse.Namespace) -> int:
+    rows = []
+    for entry in registry.list_weights():
+        found = registry.find(entry.name, args.weights_dir)
+        rows.append({**asdict(entry), "path": found, "cache_path": registry.cache_dir() / entry.relpath})
+    if args.json:
+        _print_json(rows)
+        return 0
+    _print_table(
+        f"checkpoints (cache: {registry.cache_dir()})",
+        ["name", "file", "size", "licence", "used by", "found at"],
+        [
+            [
+                r["name"],
+                r["filename"],
+                r["size_hint"],
+                r["licence"],
+                ", ".join(r["used_by"]),
+                str(r["path"] or "-"),
+            ]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    done = {}
+    for name in args.names:
+        if args.restart:
+            done[name] = registry.download(name, progress=not args.no_progress, restart=True)
+        else:
+            done[name] = registry.resolve(
+                name, args.weights_dir, download=True, progress=not args.no_progress
+            )
+    if args.json:
+        _print_json({name: str(path) for name, path in done.items()})
+    else:
+        for name, path in done.items():
+            print(f"{name}: {path}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    names = args.names or [e.name for e in registry.list_weights() if registry.find(e.name, args.weights_dir)]
+    results = [registry.verify(name, args.weights_dir) for name in names]
+    # a file the user named explicitly must exist; in the default sweep only present files are checked
+    failed = any(r.failed or r.status == "missing" for r in results)
+    if args.json:
+        _print_json([asdict(r) for r in results])
+    elif not results:
+        print("no checkpoint found (nothing to verify)")
+    else:
+        _print_table(
+            "verification",
+            ["name", "status", "path", "sha256", "detail"],
+            [[r.name, r.status, str(r.path or "-"), r.sha256 or "-", r.detail] for r in results],
+        )
+    return 1 if failed else 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    path = registry.resolve(args.name, args.weights_dir)
+    if args.json:
+        _print_json({"name": args.name, "path": str(path)})
+    else:
+        print(path)
+    return 0
