@@ -14,6 +14,7 @@ from rqvqa.errors import RqvqaError
 COMMAND_MODULES = [
     "rqvqa.cli.info",
     "rqvqa.cli.evaluate",
+    "rqvqa.cli.manifest",
     "rqvqa.cli.synth",
     "rqvqa.cli.weights",
 ]
