@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--weights-dir",
-        help=f"folder of checkpoints obtained by hand (searched before ${registry.ENV_WEIGHTS_DIR}, then the cache)",
+        help=f"folder of hand-fetched checkpoints (searched before ${registry.ENV_WEIGHTS_DIR}, the cache)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -47,8 +47,8 @@ def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for k, column in enumerate(columns):  # names stay whole (they are what users type); the rest folds
+        table.add_column(column, overflow="fold", no_wrap=k == 0)
     for row in rows:
         table.add_row(*row)
     Console(file=sys.stdout).print(table)
