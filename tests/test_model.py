@@ -1,0 +1,168 @@
+"""RQ-VQA fusion head (golden), presets and the end-to-end model on a tiny base network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rqvqa.checkpoints import load_strict
+from rqvqa.errors import ConfigError, InputError
+from rqvqa.model import RQVQA, BaseNetConfig, ModelConfig, config_from_options, parse_sources, preset
+from rqvqa.nets.head import FusionHead, SourceSpec
+
+# fixture input name -> our slot name, in the official concatenation order
+FIXTURE_INPUTS = {
+    "swin_bot_pooled": "base",
+    "slowfast_fast": "slowfast",
+    "qalign": "qalign",
+    "liqe": "liqe",
+    "fastvqa": "fastvqa",
+}
+
+
+@pytest.mark.golden
+def test_fusion_head_matches_official(fixtures):
+    meta = json.loads((fixtures / "rqvqa_head.json").read_text())
+    tensors = load_file(str(fixtures / "rqvqa_head.safetensors"))
+    inputs = {ours: tensors[f"input.{theirs}"] for theirs, ours in FIXTURE_INPUTS.items()}
+    slots = [SourceSpec(name, x.shape[-1]) for name, x in inputs.items()]
+    head = FusionHead(slots, hidden=tensors["model.quality.0.weight"].shape[0])
+    state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    load_strict(head, state)
+    batch, frames = meta["batch"], meta["frames"]
+    with torch.no_grad():
+        fused = head.fuse(inputs)
+        frame_scores, score = head(inputs)
+        # a per-video FAST-VQA vector given once must be broadcast exactly like the official loader
+        per_video = dict(inputs, fastvqa=inputs["fastvqa"][:, 0])
+        frame_scores_pv, _ = head(per_video)
+    assert (fused.reshape(batch * frames, -1) - tensors["output.concat_features"]).abs().max() <= 1e-5
+    assert (frame_scores - tensors["output.frame_scores"]).abs().max() <= 1e-5
+    assert (score - tensors["output.score"]).abs().max() <= 1e-5
+    assert torch.equal(frame_scores_pv, frame_scores)
+
+
+def test_presets_have_the_papers_dimensions():
+    # the fused dimension with the 1024-d Swin-B slot
+    expected = {"rqvqa": 6639, "base": 1280, "no-qalign": 2543, "no-liqe": 6144, "no-fastvqa": 5871}
+    for name, total in expected.items():
+        cfg = preset(name)
+        assert 1024 + sum(s.dim for s in cfg.sources) == total, name
+    assert preset("rqvqa").source_names == ["slowfast", "qalign", "liqe", "fastvqa"]
+    assert preset("base").base.pooling == "avg" and preset("rqvqa").base.pooling == "bot"
+
+
+def test_source_parsing_and_errors():
+    assert parse_sources(["slowfast", "videval:60"]) == (
+        SourceSpec("slowfast", 256),
+        SourceSpec("videval", 60),
+    )
+    with pytest.raises(ConfigError, match="base"):
+        parse_sources(["base:3"])
+    with pytest.raises(ConfigError, match="twice"):
+        parse_sources(["liqe", "liqe"])
+    with pytest.raises(ConfigError, match="nosuchsource"):
+        parse_sources(["nosuchsource"])
+    with pytest.raises(ConfigError, match="preset"):
+        preset("nope")
+
+
+def test_config_round_trip_and_cli_options():
+    cfg = config_from_options("no-liqe", arch="swin_tiny_test", img_size=96)
+    assert cfg.base.arch == "swin_tiny_test" and cfg.base.img_size == 96 and cfg.base.pooling == "bot"
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    head_only = config_from_options(sources=["videval:60", "brisque:36"], base="none")
+    assert head_only.base is None and not head_only.needs_frames
+    with pytest.raises(ConfigError):
+        config_from_options("rqvqa", sources=["liqe"])
+
+
+def test_head_only_model_on_precomputed_features():
+    torch.manual_seed(0)
+    model = RQVQA(ModelConfig(sources=parse_sources(["videval:60"]), base=None))
+    assert model.in_dim == 60 and model.base is None
+    x = torch.randn(3, 60)
+    frame_scores, score = model(None, {"videval": x})
+    assert frame_scores.shape == (3, 1)
+    assert torch.allclose(score, model.head.quality(x).squeeze(-1))
+    with pytest.raises(InputError, match="videval"):
+        model(None, {"other": x})
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return RQVQA(preset("no-qalign", base=BaseNetConfig.tiny())).eval()
+
+
+def test_tiny_model_end_to_end_matches_manual_computation(tiny_model):
+    model = tiny_model
+    b, f, size = 2, 3, model.config.base.img_size
+    frames = torch.randn(b, f, 3, size, size)
+    feats = {
+        "slowfast": torch.randn(b, f, 256),
+        "liqe": torch.randn(b, f, 495),
+        "fastvqa": torch.randn(b, 768),
+    }
+    with torch.no_grad():
+        frame_scores, score = model(frames, feats)
+        # by hand: Swin tokens -> BoT -> spatial mean, per frame, then the regressor
+        swin = model.base.swin
+        rows = []
+        for i in range(b):
+            for j in range(f):
+                tokens = swin.forward_features(frames[i, j : j + 1])  # (1, h, w, C)
+                pooled = model.base.bot(tokens.permute(0, 3, 1, 2)).mean(dim=(2, 3))[0]
+                rows.append(
+                    torch.cat([pooled, feats["slowfast"][i, j], feats["liqe"][i, j], feats["fastvqa"][i]])
+                )
+        expected = model.head.quality(torch.stack(rows)).view(b, f)
+    assert frame_scores.shape == (b, f) and score.shape == (b,)
+    assert torch.allclose(frame_scores, expected, atol=1e-5)
+    assert torch.allclose(score, expected.mean(dim=1), atol=1e-6)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    _, masked = model(frames, feats, frame_mask=mask)
+    assert torch.allclose(masked, torch.stack([expected[0, :2].mean(), expected[1, 0]]), atol=1e-5)
+
+
+def test_model_rejects_bad_inputs(tiny_model):
+    size = tiny_model.config.base.img_size
+    feats = {
+        "slowfast": torch.randn(1, 2, 256),
+        "liqe": torch.randn(1, 3, 495),
+        "fastvqa": torch.randn(1, 768),
+    }
+    with pytest.raises(InputError, match="frames"):
+        tiny_model(None, feats)
+    with pytest.raises(InputError, match="number of frames"):
+        tiny_model(torch.randn(1, 2, 3, size, size), feats)
+    feats["liqe"] = torch.randn(1, 2, 494)
+    with pytest.raises(InputError, match="liqe"):
+        tiny_model(torch.randn(1, 2, 3, size, size), feats)
+
+
+def test_tiny_model_trains(tiny_model):
+    """Gradients reach every trainable part: Swin, BoT (its zero-gamma BN included) and the regressor."""
+    torch.manual_seed(1)
+    model = RQVQA(preset("base", base=BaseNetConfig.tiny())).train()
+    size = model.config.base.img_size
+    frames = torch.randn(4, 2, 3, size, size)
+    feats = {"slowfast": torch.randn(4, 2, 256)}
+    _, score = model(frames, feats)
+    score.sum().backward()
+    assert model.base.bot is None
+    assert model.base.swin.patch_embed.proj.weight.grad.abs().sum() > 0
+    assert model.head.quality[0].weight.grad.abs().sum() > 0
+    bot_model = RQVQA(preset("rqvqa", base=BaseNetConfig.tiny())).train()
+    feats = {
+        "slowfast": torch.randn(2, 2, 256),
+        "qalign": torch.randn(2, 2, 4096),
+        "liqe": torch.randn(2, 2, 495),
+        "fastvqa": torch.randn(2, 768),
+    }
+    _, score = bot_model(torch.randn(2, 2, 3, size, size), feats)
+    score.sum().backward()
+    assert bot_model.base.bot.net[2].net[8].weight.grad.abs().sum() > 0
