@@ -1,0 +1,257 @@
+"""Probe and decode videos with PyAV (FFmpeg), frames upright and uint8.
+
+Public API:
+
+- `VideoInfo`: what `probe` learns about a file (rate as a `Fraction`, frame count, displayed size...).
+- `probe(path) -> VideoInfo`.
+- `decode_frames(path) -> Iterator[(index, av.VideoFrame)]`: the raw decoded frames in output order (the index
+  counts decoded frames, like OpenCV's sequential reads); undecodable packets are skipped.
+- `iter_frames(path, fmt="rgb24" | "gray") -> Iterator[(index, ndarray)]`: the same frames converted, upright.
+- `frame_to_rgb(frame, rotation)`, `frame_to_gray(frame, rotation)`: the conversions `iter_frames` applies.
+
+Every failure raises `rqvqa.errors.VideoError` whose message names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from rqvqa.errors import VideoError
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Static facts about one video file, as displayed (rotation applied to width/height)."""
+
+    path: str
+    #: average frame rate (what OpenCV's CAP_PROP_FPS reports: FFmpeg's avg_frame_rate)
+    frame_rate: Fraction
+    #: number of frames, counted by demuxing the video stream's packets (never trusted from the header)
+    frame_count: int
+    #: seconds (stream duration, else container duration, else frame_count / frame_rate)
+    duration: float
+    #: displayed width and height (after the display-matrix rotation)
+    width: int
+    height: int
+    #: counter-clockwise rotation in degrees applied to decoded frames to show them upright (0, 90, 180, 270)
+    rotation: int
+    pix_fmt: str
+    bit_depth: int
+    codec: str
+    #: frame count stored in the container header (None when absent); may disagree with `frame_count`
+    container_frame_count: int | None = None
+
+    @property
+    def fps_int(self) -> int:
+        """The official code's integer rate: Python `int(round(fps))` (half to even; 29.97 -> 30)."""
+        return int(round(float(self.frame_rate)))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["frame_rate"] = f"{self.frame_rate.numerator}/{self.frame_rate.denominator}"
+        d["fps"] = float(self.frame_rate)
+        d["fps_int"] = self.fps_int
+        return d
+
+
+def _check_path(path: PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise VideoError("file not found", p)
+    if p.is_dir():
+        raise VideoError("is a directory, not a video file", p)
+    if not os.access(p, os.R_OK):
+        raise VideoError("permission denied", p)
+    if p.stat().st_size == 0:
+        raise VideoError("empty file (0 bytes)", p)
+    return p
+
+
+def _open(p: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(p), mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as e:
+        raise VideoError(f"not a readable video file ({_ffmpeg_reason(e)})", p) from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise VideoError(f"cannot open ({e})", p) from None
+
+
+def _ffmpeg_reason(e: Exception) -> str:
+    # PyAV messages repeat the file name; keep only FFmpeg's reason so the message stays one short line.
+    return str(getattr(e, "strerror", None) or e).splitlines()[0]
+
+
+def _video_stream(container: av.container.InputContainer, p: Path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        detail = f" (only {', '.join(kinds)})" if kinds else ""
+        raise VideoError(f"no video stream{detail}", p)
+    stream = container.streams.video[0]
+    # Frame threading gives the largest decode speed-up; AUTO lets FFmpeg pick frame or slice threads.
+    stream.thread_type = "AUTO"
+    return stream
+
+
+def _bit_depth(fmt: av.VideoFormat | None) -> int:
+    if fmt is None or not fmt.components:
+        return 8
+    return max(c.bits for c in fmt.components)
+
+
+def _normalise_rotation(degrees: float) -> int:
+    return int(round(degrees / 90.0)) % 4 * 90
+
+
+def _frame_rate(stream: av.video.stream.VideoStream, p: Path) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and rate > 0:
+            return Fraction(rate.numerator, rate.denominator)
+    raise VideoError("no frame rate in the video stream", p)
+
+
+def _decoded(container: av.container.InputContainer, stream) -> Iterator[av.VideoFrame]:
+    """Decode `stream`, skipping packets the decoder rejects; a demux error ends the stream (truncation)."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError:
+            # Truncated or garbage data: keep what was decoded, then flush the decoder below.
+            break
+        if packet.size == 0 and packet.dts is None:
+            continue
+        try:
+            yield from packet.decode()
+        except av.error.FFmpegError:
+            continue
+    try:
+        yield from stream.decode(None)
+    except av.error.FFmpegError:
+        return
+
+
+def probe(path: PathLike) -> VideoInfo:
+    """Read a video's facts. Counts frames by demuxing; decodes one frame to read the rotation and check
+    that the stream decodes at all."""
+    p = _check_path(path)
+    with _open(p) as container:
+        stream = _video_stream(container, p)
+        rate = _frame_rate(stream, p)
+        header_count = stream.frames or None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = math.nan
+        first = next(_decoded(container, stream), None)
+        if first is None:
+            raise VideoError("no decodable video frames", p)
+        rotation = _normalise_rotation(first.rotation)
+        pix_fmt = first.format.name
+        bit_depth = _bit_depth(first.format)
+        coded_w, coded_h = first.width, first.height
+        codec = stream.codec_context.name
+    count = _count_packets(p)
+    if math.isnan(duration) or duration <= 0:
+        duration = count / float(rate)
+    width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
+    return VideoInfo(
+        path=str(p),
+        frame_rate=rate,
+        frame_count=count,
+        duration=duration,
+        width=width,
+        height=height,
+        rotation=rotation,
+        pix_fmt=pix_fmt,
+        bit_depth=bit_depth,
+        codec=codec,
+        container_frame_count=header_count,
+    )
+
+
+def _count_packets(p: Path) -> int:
+    # Demuxing reads no pixel data, so counting is cheap; headers lie (truncated files, VFR, missing counts).
+    count = 0
+    with _open(p) as container:
+        stream = container.streams.video[0]
+        try:
+            for packet in container.demux(stream):
+                if packet.size > 0:
+                    count += 1
+        except av.error.FFmpegError:
+            pass
+    return count
+
+
+def decode_frames(path: PathLike) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Yield (index, frame) for every decodable frame, in output (presentation) order, with threaded decoding.
+
+    The index counts successfully decoded frames, as the official code's sequential OpenCV reads do.
+    Raises VideoError if the file cannot be opened or not a single frame decodes.
+    """
+    p = _check_path(path)
+    with _open(p) as container:
+        stream = _video_stream(container, p)
+        index = -1
+        for index, frame in enumerate(_decoded(container, stream)):
+            yield index, frame
+        if index < 0:
+            raise VideoError("no decodable video frames", p)
+
+
+def _upright(array: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation % 360 == 0:
+        return array
+    # np.rot90 turns counter-clockwise for positive k, the display-matrix convention.
+    return np.ascontiguousarray(np.rot90(array, k=rotation // 90))
+
+
+def frame_rotation(frame: av.VideoFrame) -> int:
+    return _normalise_rotation(frame.rotation)
+
+
+def frame_to_rgb(frame: av.VideoFrame, rotation: int | None = None) -> np.ndarray:
+    """uint8 RGB (H, W, 3), upright. swscale converts (10-bit is scaled, not truncated)."""
+    rot = frame_rotation(frame) if rotation is None else rotation
+    return _upright(frame.to_ndarray(format="rgb24"), rot)
+
+
+def frame_to_gray(frame: av.VideoFrame, rotation: int | None = None) -> np.ndarray:
+    """uint8 luma (H, W), upright: the decoded Y plane as stored (limited range stays limited).
+
+    High-bit-depth YUV is first converted to 8-bit yuv420p by swscale; non-YUV formats (RGB codecs) have no
+    luma plane and go through swscale's gray conversion.
+    """
+    rot = frame_rotation(frame) if rotation is None else rotation
+    fmt = frame.format
+    if fmt.name.startswith(("yuv", "nv", "gray")):
+        if _bit_depth(fmt) > 8:
+            frame = frame.reformat(format="yuv420p")
+        plane = frame.planes[0]
+        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        return _upright(np.array(y), rot)
+    return _upright(frame.to_ndarray(format="gray"), rot)
+
+
+def iter_frames(path: PathLike, fmt: str = "rgb24") -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, uint8 array) per decoded frame, upright: (H, W, 3) "rgb24" or (H, W) luma "gray"."""
+    if fmt not in ("rgb24", "gray"):
+        raise ValueError(f"fmt must be 'rgb24' or 'gray', not {fmt!r}")
+    convert = frame_to_rgb if fmt == "rgb24" else frame_to_gray
+    for index, frame in decode_frames(path):
+        yield index, convert(frame)
