@@ -74,7 +74,7 @@ def _print_table(report: dict) -> None:
 
     m = report["metrics"]
     fit = m["fit_used"] if m["fit_used"] == m["fit"] else f"{m['fit_used']} ({m['fit']} failed)"
-    table = Table(title=f"{m['n']} videos; PLCC and RMSE after fit: {fit}; SRCC/KRCC on raw predictions")
+    table = Table(title=f"{m['n']} videos, PLCC/RMSE fit: {fit}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in ("SRCC", "KRCC", "PLCC", "RMSE", "PLCC_raw"):
