@@ -6,6 +6,7 @@ compression change measurable image statistics; `blur`, `noise` and `crf` grade 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,14 +56,31 @@ def make_video(
     blur: float = 0.0,
     noise: float = 0.0,
     seed: int = 0,
+    rotation: int = 0,
+    frame_times: Sequence[float] | None = None,
+    faststart: bool = False,
 ) -> Path:
-    """Write a synthetic clip and return its path. `fps` may be fractional (e.g. Fraction(30000, 1001))."""
+    """Write a synthetic clip and return its path. `fps` may be fractional (e.g. Fraction(30000, 1001)).
+
+    `rotation`: display-matrix rotation in degrees counter-clockwise (a portrait phone clip stored landscape
+    has 90 or -90); the pixels are written as given, players rotate them. `frame_times`: presentation time
+    of each frame in seconds (variable frame rate; overrides `n_frames`, `fps` stays the nominal rate).
+    `faststart`: MP4 index at the front, so a truncated file still opens (as streamed phone videos do).
+    Odd sizes need a 4:4:4 `pix_fmt` with libx264.
+    """
     path = Path(path)
     rate = Fraction(fps).limit_denominator(100000)
     rng = np.random.default_rng(seed)
-    with av.open(str(path), mode="w") as container:
+    container_options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=container_options) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if frame_times is not None:
+            # millisecond timestamps so irregular frame spacing survives encoding
+            stream.codec_context.time_base = Fraction(1, 1000)
+            n_frames = len(frame_times)
         options = {}
         if crf is not None:
             options["crf"] = str(crf)
@@ -72,8 +90,47 @@ def make_video(
         for i in range(n_frames):
             frame = _degrade(render_frame(i, width, height, float(rate), seed), blur, noise, rng)
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if frame_times is not None:
+                vf.pts = round(frame_times[i] * 1000)
+                vf.time_base = Fraction(1, 1000)
             for packet in stream.encode(vf):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def make_audio_only(path: str | Path, seconds: float = 1.0, sample_rate: int = 44100) -> Path:
+    """Write a file with one AAC audio stream and no video stream (e.g. `voice.mp4`)."""
+    path = Path(path)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    samples = (0.1 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)[None]
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=sample_rate)
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = sample_rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def truncate_file(src: str | Path, dst: str | Path, keep_fraction: float) -> Path:
+    """Copy the first `keep_fraction` of `src`'s bytes to `dst` (an interrupted download or copy)."""
+    data = Path(src).read_bytes()
+    dst = Path(dst)
+    dst.write_bytes(data[: int(len(data) * keep_fraction)])
+    return dst
+
+
+def corrupt_file(src: str | Path, dst: str | Path, start_fraction: float, length: int, seed: int = 0) -> Path:
+    """Copy `src` to `dst` with `length` bytes of random garbage from `start_fraction` of the file on (a
+    damaged sector or a broken transfer in the middle of the stream)."""
+    data = bytearray(Path(src).read_bytes())
+    start = int(len(data) * start_fraction)
+    stop = min(start + length, len(data))
+    data[start:stop] = np.random.default_rng(seed).integers(0, 256, stop - start, dtype=np.uint8).tobytes()
+    dst = Path(dst)
+    dst.write_bytes(bytes(data))
+    return dst
