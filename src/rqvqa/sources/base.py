@@ -65,6 +65,8 @@ _REGISTRY: dict[str, type[FeatureSource]] = {}
 # Modules that register sources when imported (imported lazily, on first lookup).
 _SOURCE_MODULES: list[str] = [
     "rqvqa.sources.stats",
+    "rqvqa.sources.fastvqa",
+    "rqvqa.sources.qalign",
 ]
 
 

@@ -1,0 +1,110 @@
+"""FAST-VQA-B feature source: the 768-d backbone output averaged over the clips and (T, H, W), per video.
+
+RQ-VQA's extractor averages the backbone map `[4, 768, 16, 7, 7]` over the 4 clips, then over the last three
+axes; the VQA head is not used for the feature. The fragments come from the project's seeded sampler
+(`VideoSample.fragments`), so one video always gives the same feature, unlike the official code whose offsets
+are unseeded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from rqvqa.errors import InputError
+from rqvqa.nets.video_swin import FASTVQA_B_SCORE_MEAN, FASTVQA_B_SCORE_STD, FastVQA, load_fastvqa
+from rqvqa.sources.base import FeatureSource, Granularity, register_source
+
+if TYPE_CHECKING:
+    from rqvqa.video.sampling import VideoSample
+
+#: FAST-VQA's dataset normalisation, on the 0-255 scale (ImageNet mean/std x 255), RGB
+FRAGMENT_MEAN = (123.675, 116.28, 103.53)
+FRAGMENT_STD = (58.395, 57.12, 57.375)
+
+WEIGHTS_NAME = "fastvqa-b"
+
+
+def fragments_to_tensor(
+    fragments: np.ndarray, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """(clips, T, H, W, 3) uint8 RGB -> (clips, 3, T, H, W) normalised, computed in float32 as upstream."""
+    if fragments.ndim != 5 or fragments.shape[-1] != 3 or fragments.dtype != np.uint8:
+        raise InputError(
+            f"fragments must be uint8 (clips, T, H, W, 3), got {fragments.dtype} {fragments.shape}"
+        )
+    x = torch.from_numpy(np.ascontiguousarray(fragments)).to(device).permute(0, 4, 1, 2, 3).float()
+    mean = torch.tensor(FRAGMENT_MEAN, device=x.device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(FRAGMENT_STD, device=x.device).view(1, 3, 1, 1, 1)
+    return ((x - mean) / std).to(dtype)
+
+
+@register_source
+class FastVQASource(FeatureSource):
+    name: ClassVar[str] = "fastvqa"
+    dim: ClassVar[int] = 768
+    granularity: ClassVar[Granularity] = Granularity.VIDEO
+    needs: ClassVar[frozenset[str]] = frozenset({"fragments"})
+    version: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        weights: str | Path = WEIGHTS_NAME,
+        weights_dir: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        clips_per_batch: int = 4,
+        model: FastVQA | None = None,
+    ):
+        """`weights`: a registry name or a checkpoint path; `model`: an already built network (tests,
+        benchmarks), which takes precedence. The network is loaded on first use."""
+        self.weights = str(weights)
+        self.weights_dir = weights_dir
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.clips_per_batch = clips_per_batch
+        self._model = model
+
+    def config(self) -> dict[str, Any]:
+        weights = "injected" if self._model is not None else Path(self.weights).name
+        return {"weights": weights}
+
+    @property
+    def model(self) -> FastVQA:
+        if self._model is None:
+            self._model = load_fastvqa(self._weights_path())
+        self._model.to(self.device, self.dtype).eval()
+        return self._model
+
+    def _weights_path(self) -> Path:
+        path = Path(self.weights)
+        if path.is_file():
+            return path
+        from rqvqa.weights import resolve
+
+        return resolve(self.weights, self.weights_dir)
+
+    @torch.inference_mode()
+    def feature_maps(self, sample: VideoSample) -> torch.Tensor:
+        """Backbone output per clip, (clips, C, T', H', W') in the compute dtype."""
+        if sample.fragments is None:
+            raise InputError("the video sample has no fragments (sampler run without FAST-VQA fragments)")
+        model = self.model
+        clips = fragments_to_tensor(sample.fragments, self.device, self.dtype)
+        maps = [model.fragments_backbone(batch) for batch in clips.split(self.clips_per_batch)]
+        return torch.cat(maps)
+
+    def extract(self, sample: VideoSample) -> np.ndarray:
+        maps = self.feature_maps(sample).float()
+        return maps.mean(dim=0).mean(dim=(1, 2, 3)).cpu().numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def score(self, sample: VideoSample) -> tuple[float, float]:
+        """FAST-VQA's own score: (raw = mean of the head's local quality map over clips and positions,
+        rescaled to [0, 1] as `vqa.py` does)."""
+        maps = self.feature_maps(sample)
+        raw = float(self.model.vqa_head(maps).float().mean())
+        return raw, float(torch.sigmoid(torch.tensor((raw - FASTVQA_B_SCORE_MEAN) / FASTVQA_B_SCORE_STD)))
