@@ -74,9 +74,10 @@ def _print_table(report: dict) -> None:
 
     m = report["metrics"]
     fit = m["fit_used"] if m["fit_used"] == m["fit"] else f"{m['fit_used']} ({m['fit']} failed)"
-    table = Table(title=f"{m['n']} videos, PLCC/RMSE fit: {fit}")
+    table = Table(title=f"{m['n']} videos")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    table.add_row("fit before PLCC/RMSE", fit)
     for key in ("SRCC", "KRCC", "PLCC", "RMSE", "PLCC_raw"):
         label = "PLCC (raw, no fit)" if key == "PLCC_raw" else key
         table.add_row(label, f"{m[key]:.6f}")
