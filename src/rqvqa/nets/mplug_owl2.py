@@ -64,12 +64,12 @@ class MplugOwl2(nn.Module):
         visual_tokens: torch.Tensor,
         images_per_slot: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embed the text and put the visual tokens in the image slots -> (embeddings, modality_indicators)."""
+        """Embed the text and put the visual tokens in the image slots -> (embeddings, indicators)."""
         slots = int((input_ids == IMAGE_TOKEN_INDEX).sum())
         per_slot = [1] * slots if images_per_slot is None else list(images_per_slot)
         if len(per_slot) != slots or sum(per_slot) != visual_tokens.shape[0]:
             raise InputError(
-                f"{slots} image slots with {per_slot} images each do not match {visual_tokens.shape[0]} images"
+                f"{slots} image slots holding {per_slot} images do not match {visual_tokens.shape[0]} images"
             )
         blocks = list(visual_tokens.split(per_slot, dim=0))
         embed = self.model.embed_tokens

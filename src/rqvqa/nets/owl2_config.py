@@ -62,8 +62,8 @@ class Owl2Config:
 
     def __post_init__(self) -> None:
         v, a = self.vision, self.abstractor
-        # The official abstractor adds the 2-D sin-cos table of the vision grid to the image tokens, so the grid
-        # and widths must agree with the encoder.
+        # The official abstractor adds the 2-D sin-cos table of the vision grid to the image tokens, so
+        # the grid and widths must agree with the encoder.
         if v.image_size % v.patch_size or a.grid_size != v.image_size // v.patch_size:
             raise ConfigError(
                 f"abstractor grid_size {a.grid_size} must equal image_size/patch_size "

@@ -1,9 +1,9 @@
 """LLaMA-2 decoder layers with mPLUG-Owl2's modality-adaptive modules, on plain torch.
 
-``k_proj``, ``v_proj``, ``input_layernorm`` and ``post_attention_layernorm`` exist twice (``multiway.0`` for
-text tokens, ``multiway.1`` for visual tokens); ``q_proj``, ``o_proj`` and the MLP are shared. Everything else is
-standard LLaMA: RMSNorm computed in float32, rotate-half RoPE with the cos/sin tables built in float32 and cast to
-the activation dtype, causal attention with the softmax in float32.
+``k_proj``, ``v_proj``, ``input_layernorm`` and ``post_attention_layernorm`` exist twice (``multiway.0``
+for text tokens, ``multiway.1`` for visual tokens); ``q_proj``, ``o_proj`` and the MLP are shared. Everything
+else is standard LLaMA: RMSNorm computed in float32, rotate-half RoPE with the cos/sin tables built in float32
+and cast to the activation dtype, causal attention.
 """
 
 from __future__ import annotations

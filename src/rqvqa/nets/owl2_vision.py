@@ -4,10 +4,10 @@ Attribute names follow the official checkpoint (``model.vision_model.*``, ``mode
 Facts that matter for weight compatibility:
 
 - the fused ``query_key_value`` projection is laid out per head as (heads, 3, head_dim), not (3, heads, ...);
-- the abstractor's queries attend to [normed queries ; normed image tokens], with the 1-D sin-cos table added to
-  the queries and [1-D table ; 2-D table with a zero CLS row] added to the keys (not to the values);
-- its residual stream starts from the *normed* queries; ``norm1``/``normk``/``norm2`` use the LayerNorm default
-  eps 1e-5 while ``ffn_ln`` uses the configured eps.
+- the abstractor's queries attend to [normed queries ; normed image tokens], with the 1-D sin-cos table added
+  to the queries and [1-D table ; 2-D table with a zero CLS row] added to the keys (not to the values);
+- its residual stream starts from the *normed* queries; ``norm1``/``normk``/``norm2`` use the LayerNorm
+  default eps 1e-5 while ``ffn_ln`` uses the configured eps.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rqvqa.nets.owl2_config import AbstractorConfig, VisionConfig
 
 
 def sincos_1d(dim: int, positions: np.ndarray) -> np.ndarray:
-    """MAE-style table (len(positions), dim): sines of all frequencies, then cosines (float32 like upstream)."""
+    """MAE-style table (len(positions), dim), sines of all frequencies, then cosines (float32 as upstream)."""
     omega = np.arange(dim // 2, dtype=np.float32)
     omega /= dim / 2.0
     omega = 1.0 / 10000**omega
@@ -143,20 +143,13 @@ class AbstractorMultiHeadAttention(nn.Module):
         self.query = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.key = nn.Linear(cfg.encoder_hidden_size, cfg.hidden_size)
         self.value = nn.Linear(cfg.encoder_hidden_size, cfg.hidden_size)
-        # Persistent buffers in the official state dict (they may or may not be in the released shards).
-        self.register_buffer("q_pos_embed", torch.zeros(cfg.num_learnable_queries, cfg.hidden_size))
-        self.register_buffer("k_pos_embed", torch.zeros(cfg.grid_size**2 + 1, cfg.hidden_size))
-        self.reset_pos_embeds(cfg)
-
-    def reset_pos_embeds(self, cfg: AbstractorConfig) -> None:
-        """(Re)compute the deterministic sin-cos tables, e.g. after building on the meta device."""
-        q = sincos_1d(cfg.hidden_size, np.arange(cfg.num_learnable_queries, dtype=np.float32))
-        k = sincos_2d_with_cls(cfg.hidden_size, cfg.grid_size)
-        device = self.query.weight.device
-        if device.type == "meta":
-            return
-        self.q_pos_embed = torch.from_numpy(q).to(device)
-        self.k_pos_embed = torch.from_numpy(k).to(device)
+        # Persistent buffers of the official state dict (they may or may not be in the released shards). Built
+        # from numpy, so they hold real values even when the module is constructed on the meta device.
+        q_table = sincos_1d(cfg.hidden_size, np.arange(cfg.num_learnable_queries, dtype=np.float32))
+        self.register_buffer("q_pos_embed", torch.from_numpy(q_table))
+        self.register_buffer(
+            "k_pos_embed", torch.from_numpy(sincos_2d_with_cls(cfg.hidden_size, cfg.grid_size))
+        )
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
@@ -222,15 +215,10 @@ class VisualAbstractor(nn.Module):
 
     def __init__(self, cfg: AbstractorConfig, llm_hidden_size: int):
         super().__init__()
-        self.cfg = cfg
         self.encoder = AbstractorEncoder(cfg)
         self.visual_fc = nn.Linear(cfg.hidden_size, llm_hidden_size)
         self.query_embeds = nn.Parameter(torch.zeros(1, cfg.num_learnable_queries, cfg.hidden_size))
         self.vit_eos = nn.Parameter(torch.zeros(1, 1, llm_hidden_size))
-
-    def reset_pos_embeds(self) -> None:
-        for layer in self.encoder.layers:
-            layer.crossattention.attention.reset_pos_embeds(self.cfg)
 
     def forward(self, image_tokens: torch.Tensor) -> torch.Tensor:
         b = image_tokens.shape[0]
