@@ -4,7 +4,7 @@ Layout under the store root::
 
     features/<source>/<config hash>/source.json         what produced the entries (name, version, config...)
     features/<source>/<config hash>/<video id>.npy      one float32 array per video (shapes: sources.base)
-    keyframes/<tag>/<video id>/000.png, 001.png ...     base-network key frames, short side 384, lossless
+    keyframes/short384-<mode>/<video id>/000.png ...    base-network key frames, short side 384, lossless
 
 Every entry is written to a temporary name in the same folder and moved into place with `os.replace`, so
 an entry is either absent or complete: a killed run loses nothing it finished, and a rerun skips what is
@@ -33,7 +33,7 @@ import numpy as np
 from rqvqa.errors import InputError
 
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
-KEYFRAME_TAG = "short384"
+KEYFRAME_TAG = "short384-official"
 
 
 def video_id(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> str:
@@ -70,6 +70,11 @@ def video_id(path: str | os.PathLike[str], root: str | os.PathLike[str] | None =
 
 def _safe(part: str) -> str:
     return _SAFE_PART.sub("_", part)
+
+
+def keyframe_tag(mode: str = "official") -> str:
+    """Key-frame cache folder of a sampling mode (official: 8 padded rows; full: every second)."""
+    return f"short384-{_safe(mode)}"
 
 
 def _atomic_write_bytes(target: Path, write: Any, suffix: str) -> None:
@@ -164,7 +169,9 @@ class FeatureStore:
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
         try:
             for i, frame in enumerate(frames):
-                Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8), "RGB").save(tmp / f"{i:03d}.png")
+                Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8), "RGB").save(
+                    tmp / f"{i:03d}.png", compress_level=1
+                )
             if target.exists():  # a concurrent writer finished first: its copy is complete, keep it
                 shutil.rmtree(tmp)
             else:

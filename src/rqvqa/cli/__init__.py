@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "rqvqa.cli.manifest",
     "rqvqa.cli.synth",
     "rqvqa.cli.weights",
+    "rqvqa.cli.convert",
+    "rqvqa.cli.extract",
 ]
 
 

@@ -1,0 +1,188 @@
+"""`rqvqa extract MANIFEST --sources a,b --store DIR`: fill the feature store and the key-frame cache.
+
+Each video is decoded once (`sample_video`) for the union of what its still-missing entries need; entries
+already in the store are skipped, so an interrupted run resumes where it stopped. A video that cannot be
+read is reported and skipped; the exit status is 1 when any video failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rqvqa.data.manifest import Manifest, read_manifest
+from rqvqa.errors import ConfigError, InputError, RqvqaError
+from rqvqa.sources.base import FeatureSource, Granularity, available_sources, create_source
+from rqvqa.store import FeatureStore, keyframe_tag, video_id
+from rqvqa.video.sampling import MODES, VideoSample, sample_video
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "extract",
+        help="extract frozen features and cache key frames into a feature store",
+        description="Decode every video of MANIFEST once and store the features of each requested source "
+        "(keyed by source, config hash and video id) plus the base network's key frames (PNG, short side "
+        "384). Present entries are skipped (resumable). Bad videos are reported and skipped.",
+    )
+    p.add_argument("manifest", type=Path, help="manifest CSV (video,mos,group[,split])")
+    p.add_argument("--sources", default="", help="comma-separated feature sources, e.g. stats,liqe")
+    p.add_argument("--store", type=Path, required=True, help="feature store folder")
+    p.add_argument("--mode", choices=MODES, default="official", help="key-frame sampling (default official)")
+    p.add_argument("--device", default="cpu", help="torch device for network sources (cpu, cuda, cuda:1)")
+    p.add_argument("--weights-dir", type=Path, help="folder of pre-trained weights for the sources")
+    p.add_argument("--seed", type=int, default=0, help="seed of random sampling (FAST-VQA fragments)")
+    p.add_argument("--no-keyframes", action="store_true", help="do not write the key-frame cache")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def build_sources(
+    names: list[str], device: str = "cpu", weights_dir: Path | None = None
+) -> list[FeatureSource]:
+    """Create the named sources, passing `device` / `weights_dir` to those whose constructor takes them."""
+    sources = []
+    registry = available_sources()
+    for name in names:
+        cls = registry.get(name)
+        if cls is None:
+            create_source(name)  # raises the registry's ConfigError listing the available sources
+        params = inspect.signature(cls.__init__).parameters
+        kwargs: dict[str, Any] = {}
+        if "device" in params:
+            kwargs["device"] = device
+        if "weights_dir" in params and weights_dir is not None:
+            kwargs["weights_dir"] = weights_dir
+        sources.append(create_source(name, **kwargs))
+    return sources
+
+
+def check_shape(source: FeatureSource, array: np.ndarray, path: str) -> np.ndarray:
+    """A source's output must follow the interface: (rows, dim) per frame/chunk, (dim,) per video."""
+    expected_ndim = 1 if source.granularity == Granularity.VIDEO else 2
+    if array.ndim != expected_ndim or array.shape[-1] != source.dim or array.size == 0:
+        raise InputError(
+            f"source {source.name} returned shape {array.shape}, expected dim {source.dim}", path
+        )
+    if not np.isfinite(array).all():
+        raise InputError(f"source {source.name} returned non-finite values", path)
+    return array
+
+
+def sample_for(path: Path, needs: set[str], mode: str, seed: int) -> VideoSample:
+    """One decode producing every product in `needs` ("keyframes", "keyframes_384", "chunks", "fragments")."""
+    unknown = needs - {"keyframes", "keyframes_384", "chunks", "fragments"}
+    if unknown:
+        raise ConfigError(f"unknown sampler products: {', '.join(sorted(unknown))}")
+    return sample_video(path, mode=mode, seed=seed, **{need: True for need in needs})
+
+
+@dataclass
+class ExtractReport:
+    done: int = 0
+    skipped: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> config hash
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "sources": self.sources}
+
+
+def extract_manifest(
+    manifest: Manifest,
+    sources: list[FeatureSource],
+    store: FeatureStore,
+    mode: str = "official",
+    seed: int = 0,
+    keyframes: bool = True,
+    progress: bool = True,
+) -> ExtractReport:
+    """Fill `store` for every video of `manifest`; see the module docstring."""
+    from tqdm import tqdm
+
+    report = ExtractReport()
+    hashes = {}
+    for source in sources:
+        hashes[source.name] = source.config_hash()
+        store.describe(
+            source.name,
+            hashes[source.name],
+            {
+                "name": source.name,
+                "version": source.version,
+                "dim": source.dim,
+                "granularity": str(source.granularity),
+                "config": source.config(),
+                "mode": mode,
+            },
+        )
+    report.sources = dict(hashes)
+    tag = keyframe_tag(mode)
+    for index in tqdm(range(len(manifest)), desc="extract", unit="video", disable=not progress):
+        path = manifest.path(index)
+        vid = video_id(manifest[index].video, manifest.base_dir)
+        todo = [s for s in sources if not store.has(s.name, hashes[s.name], vid)]
+        want_frames = keyframes and not store.has_keyframes(vid, tag)
+        if not todo and not want_frames:
+            report.skipped += 1
+            continue
+        needs = set().union(*(s.needs for s in todo)) | ({"keyframes_384"} if want_frames else set())
+        try:
+            sample = sample_for(path, needs, mode, seed)
+            # compute every source before writing, so a source failing on this video leaves no half entry set
+            arrays = {s.name: check_shape(s, np.asarray(s.extract(sample)), str(path)) for s in todo}
+        except RqvqaError as exc:
+            report.failed.append({"video": manifest[index].video, "error": str(exc)})
+            continue
+        for name, array in arrays.items():
+            store.save(name, hashes[name], vid, array)
+        if want_frames:
+            store.save_keyframes(vid, sample.keyframes_384, tag)
+        report.done += 1
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.sources.split(",") if n.strip()]
+    if not names and args.no_keyframes:
+        raise ConfigError("nothing to extract: no --sources and --no-keyframes")
+    manifest = read_manifest(args.manifest)
+    sources = build_sources(names, args.device, args.weights_dir)
+    report = extract_manifest(
+        manifest,
+        sources,
+        FeatureStore(args.store),
+        mode=args.mode,
+        seed=args.seed,
+        keyframes=not args.no_keyframes,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        _print_table(report, args.store)
+    return 1 if report.failed else 0
+
+
+def _print_table(report: ExtractReport, store: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"feature store {store}")
+    table.add_column("source")
+    table.add_column("config hash")
+    for name, digest in report.sources.items():
+        table.add_row(name, digest)
+    if report.sources:
+        console.print(table)
+    console.print(f"extracted {report.done}, already present {report.skipped}, failed {len(report.failed)}")
+    for failure in report.failed:
+        console.print(f"[red]failed[/red] {failure['error']}", highlight=False)
