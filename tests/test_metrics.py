@@ -117,6 +117,9 @@ def test_raw_plcc_and_rmse():
     pred, mos = rng.normal(size=40), rng.normal(size=40)
     assert metrics.plcc(pred, mos) == pytest.approx(np.corrcoef(pred, mos)[0, 1], abs=1e-12)
     assert metrics.rmse(pred, mos) == pytest.approx(np.sqrt(np.mean((pred - mos) ** 2)), abs=1e-12)
+    tensors = torch.tensor(pred, dtype=torch.float32, requires_grad=True), torch.tensor(mos)
+    assert metrics.plcc(*tensors) == pytest.approx(metrics.plcc(pred, mos), abs=1e-6)
+    assert metrics.srcc(*tensors) == metrics.srcc(pred, mos)
 
 
 def test_logistic4_recovers_an_exact_logistic():

@@ -29,10 +29,16 @@ FITS = ("none", "logistic4", "logistic5")
 NTIRE2024_WEIGHTS = {"SROCC": 0.45, "PLCC": 0.45, "Rank1": 0.05, "Rank2": 0.05}
 
 
+def _as_array(values) -> np.ndarray:
+    # Torch tensors (possibly on a GPU, possibly requiring grad) are accepted without importing torch here.
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64).reshape(-1)
+
+
 def _as_pair(pred, mos) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert a (prediction, label) pair to 1-D float64 arrays."""
-    p = np.asarray(pred, dtype=np.float64).reshape(-1)
-    m = np.asarray(mos, dtype=np.float64).reshape(-1)
+    """Validate and convert a (prediction, label) pair to 1-D float64 arrays (lists, arrays or tensors)."""
+    p, m = _as_array(pred), _as_array(mos)
     if p.shape != m.shape:
         raise InputError(f"predictions and labels differ in length ({p.size} vs {m.size})")
     if p.size < 2:
@@ -158,14 +164,13 @@ def fit_predictions(pred, mos, fit: str | None = "logistic4") -> tuple[np.ndarra
 def plcc(pred, mos, fit: str | None = None) -> float:
     """Pearson linear correlation of ``f(pred)`` with the labels (``fit=None``: raw predictions)."""
     mapped, _ = fit_predictions(pred, mos, fit)
-    return _quiet_corr(stats.pearsonr, mapped, np.asarray(mos, dtype=np.float64).reshape(-1))
+    return _quiet_corr(stats.pearsonr, mapped, _as_array(mos))
 
 
 def rmse(pred, mos, fit: str | None = None) -> float:
     """Root-mean-square error of ``f(pred)`` against the labels (``fit=None``: raw predictions)."""
     mapped, _ = fit_predictions(pred, mos, fit)
-    m = np.asarray(mos, dtype=np.float64).reshape(-1)
-    return float(np.sqrt(np.mean((mapped - m) ** 2)))
+    return float(np.sqrt(np.mean((mapped - _as_array(mos)) ** 2)))
 
 
 def performance(pred, mos, fit: str | None = "logistic4") -> dict:
