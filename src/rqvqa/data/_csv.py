@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from rqvqa.errors import InputError
@@ -26,7 +27,8 @@ def read_text(path: str | Path) -> str:
 def read_rows(path: str | Path) -> list[tuple[int, list[str]]]:
     """Non-blank CSV rows as ``(line number, stripped fields)``, lines numbered from 1 as in an editor."""
     text = read_text(path)
-    reader = csv.reader(text.splitlines())
+    # newline='' lets the csv module see the original line ends (quoted fields, \r\n files).
+    reader = csv.reader(io.StringIO(text, newline=""))
     rows = []
     try:
         for fields in reader:
