@@ -66,7 +66,9 @@ _REGISTRY: dict[str, type[FeatureSource]] = {}
 _SOURCE_MODULES: list[str] = [
     "rqvqa.sources.stats",
     "rqvqa.sources.fastvqa",
+    "rqvqa.sources.slowfast",
     "rqvqa.sources.qalign",
+    "rqvqa.sources.liqe",
 ]
 
 

@@ -1,0 +1,88 @@
+"""LIQE feature source: RQ-VQA's 495 patch-averaged CLIP logits per native-resolution key frame.
+
+The computation is `rqvqa.nets.clip_liqe.LiqeCLIP.frame_logits` (raw ``exp(logit_scale) * cosine`` logits in
+the official prompt order, averaged over the 15 selected 224x224 patches, no softmax). `LiqeSource.score`
+gives LIQE's own quality score (1-5) per key frame and for the video (mean over key frames), which is what
+the ``liqe`` predictor of the model zoo reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from rqvqa.errors import InputError
+from rqvqa.nets.clip_liqe import LiqeCLIP, load_liqe, quality_score
+from rqvqa.sources.base import FeatureSource, Granularity, register_source
+
+if TYPE_CHECKING:
+    from rqvqa.video.sampling import VideoSample
+
+#: registry name of the default weights (the official LIQE.pt RQ-VQA used); "liqe-mix" is pyiqa's re-host
+WEIGHTS_NAME = "liqe"
+
+
+@register_source
+class LiqeSource(FeatureSource):
+    name: ClassVar[str] = "liqe"
+    dim: ClassVar[int] = 495
+    granularity: ClassVar[Granularity] = Granularity.FRAME
+    needs: ClassVar[frozenset[str]] = frozenset({"keyframes"})
+    version: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        weights: str | Path = WEIGHTS_NAME,
+        weights_dir: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        batch_size: int = 60,
+        model: LiqeCLIP | None = None,
+    ):
+        """`weights`: a registry name ("liqe", "liqe-mix") or a checkpoint path; `model`: an already built
+        network (tests, benchmarks), which takes precedence. The network is loaded on first use.
+
+        `dtype` float16 on CUDA mimics the official features (computed in fp16); float32 is the default.
+        """
+        self.weights = str(weights)
+        self.weights_dir = weights_dir
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self._model = model
+
+    def config(self) -> dict[str, Any]:
+        weights = "injected" if self._model is not None else Path(self.weights).name
+        # fp16/bf16 change the numbers by ~1e-2 (liqe.md §5), so the compute dtype is part of the key
+        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
+
+    @property
+    def model(self) -> LiqeCLIP:
+        if self._model is None:
+            self._model = load_liqe(self._weights_path())
+        return self._model.to(self.device, self.dtype).eval()
+
+    def _weights_path(self) -> Path:
+        path = Path(self.weights)
+        if path.is_file():
+            return path
+        from rqvqa.weights import resolve
+
+        return resolve(self.weights, self.weights_dir)
+
+    def logits(self, sample: VideoSample) -> torch.Tensor:
+        """(n_keyframes, 495) float32 logits."""
+        if not sample.keyframes:
+            raise InputError("the video sample has no native-resolution key frames (needed by LIQE)")
+        return self.model.frame_logits(sample.keyframes, batch_size=self.batch_size)
+
+    def extract(self, sample: VideoSample) -> np.ndarray:
+        return self.logits(sample).cpu().numpy().astype(np.float32)
+
+    def score(self, sample: VideoSample) -> tuple[float, np.ndarray]:
+        """LIQE's quality score: (video score = mean over key frames, per-key-frame scores), range [1, 5]."""
+        per_frame = quality_score(self.logits(sample)).cpu().numpy()
+        return float(per_frame.mean()), per_frame
