@@ -166,3 +166,17 @@ def test_tiny_model_trains(tiny_model):
     _, score = bot_model(torch.randn(2, 2, 3, size, size), feats)
     score.sum().backward()
     assert bot_model.base.bot.net[2].net[8].weight.grad.abs().sum() > 0
+
+
+def test_safetensors_export_round_trip(tmp_path, tiny_model):
+    from rqvqa.nets.remap import load_weights, read_model_config, save_model
+
+    path = save_model(tiny_model, tmp_path / "tiny.safetensors")
+    config = ModelConfig.from_dict(read_model_config(path))
+    assert config == tiny_model.config
+    torch.manual_seed(5)
+    fresh = RQVQA(config)
+    assert not torch.equal(fresh.head.quality[0].weight, tiny_model.head.quality[0].weight)
+    load_weights(fresh, path)
+    reference = tiny_model.state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in fresh.state_dict().items())
