@@ -112,6 +112,19 @@ def test_kvq_adapter_groups_seven_consecutive_rows(tmp_path):
     assert len(m) == 21
     assert m.groups == ["train/0001"] * 7 + ["train/0008"] * 7 + ["train/0015"] * 7
     assert m.videos[7] == "train/0008.mp4" and m.path(0) == tmp_path / "train/0001.mp4"
+    assert {r.split for r in m} == {"train"}
+
+
+def test_kvq_adapter_official_split_from_folders(tmp_path):
+    train = _kvq_csv(tmp_path / "train_data.csv", 2)
+    val = _write(
+        tmp_path / "truth.csv", "filename,score\n" + "".join(f"val/{k:04d}.mp4,3.{k}\n" for k in range(7))
+    )
+    m = build_manifest("kvq", [train, val], tmp_path)
+    assert [r.split for r in m] == ["train"] * 14 + ["val"] * 7
+    assert m.groups[14:] == ["val/0000"] * 7
+    split = official_split(m, test="val")
+    assert split.train == tuple(range(14)) and split.test == tuple(range(14, 21))
 
 
 def test_kvq_adapter_rejects_incomplete_groups_and_blank_scores(tmp_path):
@@ -223,7 +236,7 @@ def test_unknown_dataset_and_file_count():
     with pytest.raises(ConfigError, match="unknown dataset"):
         build_manifest("imagenet", "x.csv", ".")
     with pytest.raises(ConfigError, match="exactly one label file"):
-        build_manifest("kvq", ["a.csv", "b.csv"], ".")
+        build_manifest("konvid1k", ["a.csv", "b.csv"], ".")
 
 
 # ---- splits

@@ -106,7 +106,7 @@ def test_manifest_command_writes_a_readable_manifest(capsys, tmp_path):
     argv = ["manifest", "kvq", str(labels), "--root", str(tmp_path / "root"), "-o", str(out), "--json"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["videos"] == 14 and summary["groups"] == 2 and summary["splits"] == {}
+    assert summary["videos"] == 14 and summary["groups"] == 2 and summary["splits"] == {"train": 14}
     m = read_manifest(out)
     assert m.videos[0] == "train/0.mp4" and m.path(0) == tmp_path / "root" / "train/0.mp4"
     err = _one_line_error(capsys, [*argv[:-1], "--check-files"])

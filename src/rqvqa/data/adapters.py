@@ -2,8 +2,9 @@
 
 Supported inputs (details and sources in docs/evaluation.md):
 
-- ``kvq``: ``train_data.csv`` / ``truth.csv`` (``filename,score``); every 7 consecutive rows are one source
-  and its six processed versions, so they form one group (named after the first file of the group).
+- ``kvq``: ``train_data.csv`` / ``truth.csv`` (``filename,score``), one or more files; every 7 consecutive
+  rows are one source and its six processed versions, so they form one group (named after the first file of
+  the group); the official split is the name's folder (``train/``, ``val/``, ``test/``).
 - ``konvid1k``: BVQA_Benchmark/VIDEVAL ``KONVID_1K_metadata.csv`` (``flickr_id,mos,...``; videos
   ``<flickr_id>.mp4``) or the FAST-VQA/DOVER ``labels.txt`` (``name, duration, fps, mos``, no header).
 - ``live-vqc``: VIDEVAL ``LIVE_VQC_metadata.csv`` (``File,MOS,...``) or ``labels.txt``.
@@ -29,6 +30,7 @@ from rqvqa.data.manifest import Manifest, ManifestRow
 from rqvqa.errors import ConfigError, InputError
 
 KVQ_GROUP_SIZE = 7
+KVQ_SPLITS = ("train", "val", "test")
 
 Rows = list[tuple[int, list[str]]]
 
@@ -94,19 +96,23 @@ def _one_file(dataset: str, paths: Sequence[Path]) -> Path:
 
 
 def kvq(paths: Sequence[Path], ext: str | None = None) -> list[ManifestRow]:
-    path = _one_file("kvq", paths)
-    rows = read_rows(path)
-    items = _columns(path, rows, "filename", "score")
-    if len(items) % KVQ_GROUP_SIZE:
-        raise InputError(
-            f"{len(items)} videos is not a multiple of {KVQ_GROUP_SIZE} (KVQ lists each source with its 6 "
-            "processed versions on consecutive rows)",
-            path,
-        )
+    if not paths:
+        raise ConfigError("kvq needs at least one label file")
     out = []
-    for k, (name, mos) in enumerate(items):
-        source = items[k - k % KVQ_GROUP_SIZE][0]
-        out.append(ManifestRow(name, mos, str(Path(source).with_suffix("").as_posix())))
+    for path in paths:
+        items = _columns(path, read_rows(path), "filename", "score")
+        if len(items) % KVQ_GROUP_SIZE:
+            raise InputError(
+                f"{len(items)} videos is not a multiple of {KVQ_GROUP_SIZE} (KVQ lists each source with "
+                "its 6 processed versions on consecutive rows)",
+                path,
+            )
+        for k, (name, mos) in enumerate(items):
+            source = items[k - k % KVQ_GROUP_SIZE][0]
+            # The official split is the folder the challenge release puts the file in (train/, val/, test/).
+            folder = Path(name).parts[0] if len(Path(name).parts) > 1 else None
+            split = folder if folder in KVQ_SPLITS else None
+            out.append(ManifestRow(name, mos, Path(source).with_suffix("").as_posix(), split))
     return out
 
 
