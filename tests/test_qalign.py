@@ -15,7 +15,7 @@ from PIL import Image
 from rqvqa.checkpoints import load_strict, save_safetensors, strip_prefix
 from rqvqa.errors import InputError, WeightsError
 from rqvqa.nets.mplug_owl2 import MplugOwl2
-from rqvqa.nets.owl2_config import IMAGE_TOKEN_INDEX, AbstractorConfig, LlmConfig, Owl2Config, VisionConfig
+from rqvqa.nets.owl2_config import IMAGE_TOKEN_INDEX, TINY_CONFIG, Owl2Config
 from rqvqa.nets.owl2_weights import checkpoint_files, load_owl2
 from rqvqa.sources.qalign import (
     CLIP_MEAN,
@@ -28,33 +28,12 @@ from rqvqa.sources.qalign import (
     SentencePieceTokenizer,
     pad_to_square,
     prompt_ids,
+    resize_padded_square,
     split_halves,
     to_pixels,
 )
 
-TINY = Owl2Config(
-    llm=LlmConfig(
-        vocab_size=512,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=256,
-    ),
-    vision=VisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=56
-    ),
-    abstractor=AbstractorConfig(
-        num_learnable_queries=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=48,
-        encoder_hidden_size=32,
-        grid_size=4,
-    ),
-)
+TINY = TINY_CONFIG
 
 
 def _random_model(seed: int = 0, cfg: Owl2Config = TINY) -> MplugOwl2:
@@ -282,6 +261,14 @@ def test_halves_and_square_padding():
     assert (tall[:, 0] == PAD_COLOUR).all() and (tall[:, 5:] == PAD_COLOUR).all()
 
 
+@pytest.mark.parametrize("shape", [(540, 1920), (37, 50), (11, 56), (56, 30), (13, 13), (100, 301)])
+@pytest.mark.parametrize("size", [56, 448])
+def test_fast_padded_resize_is_bit_exact(shape, size):
+    image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    direct = np.asarray(Image.fromarray(pad_to_square(image)).resize((size, size), Image.Resampling.BICUBIC))
+    assert np.array_equal(resize_padded_square(image, size), direct)
+
+
 def test_to_pixels_matches_pil_bicubic_and_clip_normalisation():
     image = np.random.default_rng(1).integers(0, 256, (30, 50, 3), dtype=np.uint8)
     pixels = to_pixels(image, 56)
@@ -356,3 +343,17 @@ def test_source_extracts_one_row_per_keyframe(tokenizer):
     assert QAlignSource(load_8bit=True).config_hash() != QAlignSource(dtype=torch.bfloat16).config_hash()
     with pytest.raises(InputError):
         source.extract(replace(sample, keyframes=None))
+
+
+def test_gpu_benchmark_script_runs_tiny_on_cpu(capsys):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("qalign_gpu_bench", REPO / "bench" / "qalign_gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = bench.main(["--tiny", "--size", "160x90", "--frames", "2", "--repeats", "1", "--json"])
+    assert report["feature_shape"] == [2, TINY.llm.hidden_size]
+    assert report["half_frames_per_batch"] == 16 and report["total_s_per_video"] > 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == report

@@ -111,3 +111,30 @@ class Owl2Config:
 def _pick(kind: type, src: dict[str, Any]) -> Any:
     names = {f.name for f in fields(kind)}
     return kind(**{k: v for k, v in src.items() if k in names and v is not None})
+
+
+#: A tiny configuration with the official structure (2 LLM layers of width 64, 56-px images, 8 queries), for
+#: tests and CPU smoke runs with random weights.
+TINY_CONFIG = Owl2Config(
+    llm=LlmConfig(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
+    ),
+    vision=VisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=56
+    ),
+    abstractor=AbstractorConfig(
+        num_learnable_queries=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=48,
+        encoder_hidden_size=32,
+        grid_size=4,
+    ),
+)

@@ -16,7 +16,9 @@ last position, dotted with (5, 4, 3, 2, 1) -> [1, 5], or with (1, 0.75, 0.5, 0.2
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,7 @@ VIDEO_PROMPT = (
 LEVELS = ("excellent", "good", "fair", "poor", "bad")
 WEIGHTS_1_5 = (5.0, 4.0, 3.0, 2.0, 1.0)
 WEIGHTS_0_1 = (1.0, 0.75, 0.5, 0.25, 0.0)
+_BICUBIC = Image.Resampling.BICUBIC
 
 
 class SentencePieceTokenizer:
@@ -111,6 +114,29 @@ def split_halves(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return frame[:mid], frame[mid:]
 
 
+def resize_padded_square(
+    image: np.ndarray, size: int, colour: tuple[int, int, int] = PAD_COLOUR
+) -> np.ndarray:
+    """``PIL.resize(pad_to_square(image), (size, size), BICUBIC)``, bit for bit, without the full canvas.
+
+    PIL resamples horizontally (rounding to uint8) and then vertically. For a wide image the padding is whole
+    rows, whose horizontal pass is one constant row; so the horizontal pass runs on the image alone, the
+    constant rows are stacked around it, and only the vertical pass sees the square. About 3-5x faster for a
+    1920x540 half-frame. Tall images take the direct path.
+    """
+    h, w = image.shape[:2]
+    if h >= w:
+        return np.asarray(Image.fromarray(pad_to_square(image, colour)).resize((size, size), _BICUBIC))
+    band = np.asarray(Image.fromarray(image).resize((size, h), _BICUBIC))
+    pad_row = np.asarray(Image.new("RGB", (w, 1), colour).resize((size, 1), _BICUBIC))
+    stacked = np.empty((w, size, 3), dtype=np.uint8)
+    top = (w - h) // 2
+    stacked[:top] = pad_row
+    stacked[top : top + h] = band
+    stacked[top + h :] = pad_row
+    return np.asarray(Image.fromarray(stacked).resize((size, size), _BICUBIC))
+
+
 def to_pixels(image: np.ndarray, size: int) -> torch.Tensor:
     """uint8 (H, W, 3) RGB -> (3, size, size) float32: pad to square, PIL bicubic resize, CLIP normalise.
 
@@ -120,10 +146,8 @@ def to_pixels(image: np.ndarray, size: int) -> torch.Tensor:
         raise InputError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
     if min(image.shape[:2]) == 0:
         raise InputError(f"empty image {image.shape}")
-    square = Image.fromarray(np.ascontiguousarray(pad_to_square(image)))
-    if square.size != (size, size):
-        square = square.resize((size, size), Image.Resampling.BICUBIC)
-    x = (np.asarray(square) * (1 / 255)).astype(np.float32)
+    resized = resize_padded_square(np.ascontiguousarray(image), size)
+    x = (resized * (1 / 255)).astype(np.float32)
     x = (x - np.asarray(CLIP_MEAN, dtype=np.float32)) / np.asarray(CLIP_STD, dtype=np.float32)
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
@@ -135,6 +159,7 @@ class QAlign:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = max(1, int(batch_size))
+        self.workers = max(1, min(8, os.cpu_count() or 1))
         self.image_size = model.cfg.vision.image_size
         self.level_ids = level_token_ids(tokenizer)
 
@@ -162,8 +187,12 @@ class QAlign:
         ids = torch.tensor(prompt_ids(self.tokenizer, prompt), dtype=torch.long, device=self.device)
         return ids.unsqueeze(0).expand(rows, -1)
 
-    def _pixels(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        return torch.stack([to_pixels(im, self.image_size) for im in images]).to(self.device)
+    def pixels(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """Preprocessed images (N, 3, S, S) on the model's device."""
+        # PIL and numpy release the GIL, so threads overlap the per-image resizes.
+        with ThreadPoolExecutor(max_workers=min(len(images), self.workers)) as pool:
+            pixels = list(pool.map(lambda im: to_pixels(im, self.image_size), images))
+        return torch.stack(pixels).to(self.device)
 
     @torch.inference_mode()
     def frame_features(self, frames: Sequence[np.ndarray]) -> np.ndarray:
@@ -174,7 +203,7 @@ class QAlign:
         means = []
         for start in range(0, len(halves), self.batch_size):
             chunk = halves[start : start + self.batch_size]
-            out = self.model(self._ids(IMAGE_PROMPT, len(chunk)), self._pixels(chunk))
+            out = self.model(self._ids(IMAGE_PROMPT, len(chunk)), self.pixels(chunk))
             means.append(out.last_hidden_state.float().mean(dim=1))
         per_half = torch.cat(means).view(len(frames), 2, -1)
         return per_half.mean(dim=1).cpu().numpy()
@@ -185,7 +214,7 @@ class QAlign:
         s15, s01 = [], []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
-            out = self.model(self._ids(IMAGE_PROMPT, len(chunk)), self._pixels(chunk))
+            out = self.model(self._ids(IMAGE_PROMPT, len(chunk)), self.pixels(chunk))
             a, b = scores_from_logits(self.model.lm_head(out.last_hidden_state[:, -1]), self.level_ids)
             s15.append(a)
             s01.append(b)
@@ -197,7 +226,7 @@ class QAlign:
         image slot of the video prompt. Returns (score in [1, 5], score in [0, 1])."""
         if not frames:
             raise InputError("no frames to score")
-        out = self.model(self._ids(VIDEO_PROMPT, 1), self._pixels(frames), images_per_slot=[len(frames)])
+        out = self.model(self._ids(VIDEO_PROMPT, 1), self.pixels(frames), images_per_slot=[len(frames)])
         s15, s01 = scores_from_logits(self.model.lm_head(out.last_hidden_state[:, -1]), self.level_ids)
         return float(s15[0]), float(s01[0])
 
