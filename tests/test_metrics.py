@@ -154,6 +154,18 @@ def test_failed_logistic_fit_falls_back_to_linear_and_says_so(monkeypatch):
     assert result["RMSE"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_too_few_items_for_a_logistic_fall_back_to_linear():
+    result = metrics.performance([1.0, 2.0, 4.0], [2.0, 1.0, 3.0], fit="logistic4")
+    assert result["fit_used"] == "linear" and "at least 4 items, got 3" in result["fit_fallback"]
+    assert metrics.performance([1.0, 2.0], [2.0, 1.0], fit="logistic5")["PLCC"] == pytest.approx(1.0)
+
+
+def test_constant_predictions_give_nan_correlations():
+    result = metrics.performance([1.0] * 6, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    assert np.isnan(result["SRCC"]) and np.isnan(result["PLCC"])
+    assert result["RMSE"] == pytest.approx(np.std([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), abs=1e-6)
+
+
 def test_performance_without_fit_is_raw():
     rng = np.random.default_rng(1)
     pred, mos = rng.normal(size=30), rng.normal(size=30)

@@ -107,6 +107,10 @@ class CurveFit:
 
 
 def _fit_curve(kind: str, p: np.ndarray, m: np.ndarray, p0: list[float], maxfev: int | None) -> CurveFit:
+    if p.size < len(p0):
+        return _linear_fit(
+            p, m, f"{kind} fit needs at least {len(p0)} items, got {p.size}; used a linear fit"
+        )
     kwargs = {} if maxfev is None else {"maxfev": maxfev}
     try:
         # Overflow in exp() for far-off trial parameters and an inestimable covariance are harmless here: only
