@@ -24,14 +24,17 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import av
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 from rqvqa.video.reader import VideoInfo, decode_frames, frame_to_rgb, probe
+
+if TYPE_CHECKING:
+    import torch
 
 KEYFRAME_SHORT_SIDE = 384
 OFFICIAL_ROWS = 8
@@ -254,6 +257,8 @@ def resize_chunk_frame(rgb: np.ndarray) -> np.ndarray:
 def upsample_for_fragments(rgb: np.ndarray, scale: float) -> np.ndarray:
     """FAST-VQA's fallback: bilinear upsampling by `scale` on the 0-1 scale, then x255 truncated to uint8
     (torch `interpolate(x / 255, scale_factor=scale, mode="bilinear")`, `(y * 255).type_as(uint8)`)."""
+    import torch  # lazily: `rqvqa info` and plain decoding should not pay torch's import time
+
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
     y = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear")
     return (y * 255.0).to(torch.uint8)[0].permute(1, 2, 0).numpy()
@@ -310,6 +315,8 @@ def swin_input_frame(
 
 
 def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], channel_dim: int):
+    import torch
+
     shape = [1] * x.ndim
     shape[channel_dim] = len(mean)
     mean_t = torch.tensor(mean, dtype=torch.float32).view(shape)
@@ -319,18 +326,24 @@ def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...],
 
 def keyframes_to_tensor(frames: np.ndarray | list[np.ndarray]) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float32: ToTensor (/255) then ImageNet Normalize (Swin-B)."""
+    import torch
+
     x = torch.from_numpy(np.ascontiguousarray(np.stack(frames))).permute(0, 3, 1, 2).float().div(255)
     return _normalise(x, IMAGENET_MEAN, IMAGENET_STD, 1)
 
 
 def chunks_to_tensor(chunks: np.ndarray) -> torch.Tensor:
     """(N, T, H, W, 3) uint8 -> (N, 3, T, H, W) float32: /255 then mean 0.45, std 0.225 (SlowFast)."""
+    import torch
+
     x = torch.from_numpy(np.ascontiguousarray(chunks)).permute(0, 4, 1, 2, 3).float().div(255)
     return _normalise(x, SLOWFAST_MEAN, SLOWFAST_STD, 1)
 
 
 def fragments_to_tensor(fragments: np.ndarray) -> torch.Tensor:
     """(clips, T, H, W, 3) uint8 -> (clips, 3, T, H, W) float32: (x - mean) / std on the 0-255 scale."""
+    import torch
+
     x = torch.from_numpy(np.ascontiguousarray(fragments)).permute(0, 4, 1, 2, 3).float()
     return _normalise(x, FASTVQA_MEAN, FASTVQA_STD, 1)
 
