@@ -32,6 +32,8 @@ from rqvqa.sources.qalign import (
     split_halves,
     to_pixels,
 )
+from rqvqa.video.reader import VideoInfo
+from rqvqa.video.sampling import VideoSample
 
 TINY = TINY_CONFIG
 
@@ -182,6 +184,27 @@ def test_sharded_lazy_loading(tmp_path, fmt):
     assert all(not p.requires_grad for p in model.parameters())
 
 
+def test_source_loads_one_align_folder_through_weights_registry(tmp_path, tokenizer):
+    """Hub-named shards (no index file), config.json and tokenizer.model, found via weights_dir."""
+    import shutil
+
+    source_model = _random_model(seed=11)
+    state = source_model.state_dict()
+    _write_shards(tmp_path, state, "bin")
+    (tmp_path / "pytorch_model.bin.index.json").unlink()  # the registry does not list the index
+    (tmp_path / "config.json").write_text(json.dumps(_hf_config(TINY)))
+    shutil.copy(tokenizer.model_file, tmp_path / "tokenizer.model")
+
+    source = QAlignSource(weights_dir=tmp_path, device="cpu", batch_size=4)
+    frames = _frames()[:2]
+    info = VideoInfo("x.mp4", Fraction(30), 60, 2.0, 64, 36, 0, "yuv420p", 8, "h264")
+    features = source.extract(VideoSample(info=info, keyframe_indices=[0, 30], keyframes=frames))
+    bf16_model = _random_model(seed=11)
+    bf16_model.load_state_dict({k: v.to(torch.bfloat16).float() for k, v in state.items()})
+    expected = QAlign(bf16_model, tokenizer).frame_features(frames)
+    np.testing.assert_allclose(features, expected, rtol=0, atol=1e-5)
+
+
 def test_loader_rejects_mismatched_checkpoints(tmp_path):
     state = _random_model().state_dict()
     cases = {
@@ -328,8 +351,6 @@ def test_score_formula(tokenizer):
 
 def test_source_extracts_one_row_per_keyframe(tokenizer):
     from rqvqa.sources.base import available_sources
-    from rqvqa.video.reader import VideoInfo
-    from rqvqa.video.sampling import VideoSample
 
     assert available_sources()["qalign"] is QAlignSource
     frames = _frames()[:2]

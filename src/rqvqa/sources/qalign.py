@@ -61,6 +61,7 @@ class SentencePieceTokenizer:
         import sentencepiece
 
         model_file = Path(model_file)
+        self.model_file = model_file
         if not model_file.is_file():
             raise WeightsError("tokenizer model not found", model_file)
         try:
