@@ -306,3 +306,27 @@ def test_source_config_names_weights_and_dtype():
     }
     assert len(hashes) == 3
     assert LiqeSource(weights="liqe-mix").config() == {"weights": "liqe-mix", "dtype": "float32"}
+
+
+def test_prompt_features_are_cached_on_disk(tmp_path, monkeypatch):
+    import rqvqa.sources.liqe as source_module
+
+    monkeypatch.setenv("RQVQA_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(source_module, "load_liqe", lambda path: L.load_liqe(path, config=TINY))
+    weights = tmp_path / "LIQE.pt"
+    torch.save(_tiny_state_dict(13), weights)
+    frames = [_frame(240, 260, seed=30)]
+    sample = VideoSample(info=None, keyframe_indices=[0], keyframes=frames)  # type: ignore[arg-type]
+    first = source_module.LiqeSource(weights=weights).extract(sample)
+    cached = list((tmp_path / "home" / "liqe").glob("text-*.safetensors"))
+    assert len(cached) == 1
+
+    def no_text_tower(*args, **kwargs):
+        raise AssertionError("prompt features should come from the disk cache")
+
+    monkeypatch.setattr(L.LiqeCLIP, "encode_prompts", no_text_tower)
+    second = source_module.LiqeSource(weights=weights).extract(sample)
+    np.testing.assert_array_equal(first, second)
+    weights.touch()  # new modification time = possibly new weights: not served from the old entry
+    with pytest.raises(AssertionError, match="disk cache"):
+        source_module.LiqeSource(weights=weights).extract(sample)

@@ -210,6 +210,13 @@ class LiqeCLIP(nn.Module):
             cache = self._text_cache = (self.device, self.dtype, F.normalize(feats, dim=-1))
         return cache[2]
 
+    def set_text_features(self, features: torch.Tensor) -> None:
+        """Install the (495, D) L2-normalised prompt features `text_features` computed earlier for these
+        weights, device type and dtype (see `LiqeSource`'s disk cache); stored as given, bit for bit."""
+        if features.shape[0] != N_PROMPTS:
+            raise InputError(f"expected {N_PROMPTS} prompt features, got {tuple(features.shape)}")
+        self._text_cache = (self.device, self.dtype, features.to(self.device, torch.float32))
+
     @torch.inference_mode()
     def patch_logits(self, patches: torch.Tensor) -> torch.Tensor:
         """(n, 3, 224, 224) CLIP-normalised patches -> (n, 495) = exp(logit_scale) * cosine, float32."""

@@ -8,6 +8,8 @@ the ``liqe`` predictor of the model zoo reports.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 #: registry name of the default weights (the official LIQE.pt RQ-VQA used); "liqe-mix" is pyiqa's re-host
 WEIGHTS_NAME = "liqe"
+#: bump when the prompts or their encoding change, to ignore older cached prompt features
+PROMPT_CACHE_VERSION = 1
 
 
 @register_source
@@ -62,7 +66,10 @@ class LiqeSource(FeatureSource):
     @property
     def model(self) -> LiqeCLIP:
         if self._model is None:
-            self._model = load_liqe(self._weights_path())
+            path = self._weights_path()
+            model = load_liqe(path).to(self.device, self.dtype).eval()
+            _install_cached_text_features(model, path)
+            self._model = model
         return self._model.to(self.device, self.dtype).eval()
 
     def _weights_path(self) -> Path:
@@ -86,3 +93,33 @@ class LiqeSource(FeatureSource):
         """LIQE's quality score: (video score = mean over key frames, per-key-frame scores), range [1, 5]."""
         per_frame = quality_score(self.logits(sample)).cpu().numpy()
         return float(per_frame.mean()), per_frame
+
+
+def text_cache_path(weights: Path, device: torch.device, dtype: torch.dtype) -> Path:
+    """Disk cache of the 495 prompt features of one weights file: the text tower costs about a minute on a
+    CPU (495 prompts x 24 tokens through a 12-layer transformer) and depends only on the weights, the device
+    type and the dtype. Keyed by the file's absolute path, size and modification time."""
+    from rqvqa.weights import rqvqa_home
+
+    stat = weights.stat()
+    blob = (
+        f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{device.type}|{dtype}|{PROMPT_CACHE_VERSION}"
+    )
+    return rqvqa_home() / "liqe" / f"text-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.safetensors"
+
+
+def _install_cached_text_features(model: LiqeCLIP, weights: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path = text_cache_path(weights, model.device, model.dtype)
+    if path.is_file():
+        try:
+            model.set_text_features(load_file(str(path))["text_features"])
+            return
+        except Exception:  # unreadable or stale cache entry: recompute and overwrite it
+            path.unlink(missing_ok=True)
+    features = model.text_features().cpu().contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    save_file({"text_features": features}, str(tmp))
+    os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the complete new one
