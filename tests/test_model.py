@@ -180,3 +180,30 @@ def test_safetensors_export_round_trip(tmp_path, tiny_model):
     load_weights(fresh, path)
     reference = tiny_model.state_dict()
     assert all(torch.equal(v, reference[k]) for k, v in fresh.state_dict().items())
+
+
+def test_lsvq_backbone_into_another_resolution_resizes_position_tables():
+    """Table 7: a 384-trained backbone initialises a model at another input size (tiny stand-in: 64 -> 32 px,
+    where the last stage's window shrinks from 2 to 1)."""
+    from rqvqa.errors import WeightsError
+    from rqvqa.nets.remap import load_lsvq_backbone, official_key
+
+    torch.manual_seed(2)
+    source = RQVQA(preset("base", base=BaseNetConfig.tiny(img_size=64)))
+    official = {official_key(k, "lsvq-base"): v for k, v in source.state_dict().items()}
+    target = RQVQA(preset("rqvqa", base=BaseNetConfig.tiny(img_size=32)))
+    key = "layers.3.blocks.0.attn.relative_position_bias_table"
+    assert target.base.swin.state_dict()[key].shape != source.base.swin.state_dict()[key].shape
+    with pytest.raises(
+        WeightsError, match="shape mismatches: layers.3.blocks.0.attn.relative_position_bias_table"
+    ):
+        load_lsvq_backbone(target, official, resize_position_tables=False)
+    load_lsvq_backbone(target, official)
+    src, dst = source.base.swin.state_dict(), target.base.swin.state_dict()
+    assert torch.equal(
+        dst["layers.1.downsample.reduction.weight"], src["layers.1.downsample.reduction.weight"]
+    )
+    assert torch.equal(
+        dst["layers.2.blocks.0.attn.relative_position_bias_table"], src[key.replace("3", "2", 1)]
+    )
+    assert dst[key].shape == (1, 1) and torch.isfinite(dst[key]).all()

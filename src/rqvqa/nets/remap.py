@@ -97,9 +97,17 @@ def load_official(model: torch.nn.Module, source: str | Path | Mapping[str, torc
     load_strict(model, state, path)
 
 
-def load_lsvq_backbone(model: torch.nn.Module, source: str | Path | Mapping[str, torch.Tensor]) -> None:
+def load_lsvq_backbone(
+    model: torch.nn.Module,
+    source: str | Path | Mapping[str, torch.Tensor],
+    resize_position_tables: bool = True,
+) -> None:
     """Initialise only the Swin of `model` (any preset) from the LSVQ base checkpoint, discarding its
-    regressor, as the official `RQ_VQA.__init__` does. The Swin keys are checked strictly."""
+    regressor, as the official `RQ_VQA.__init__` does. The Swin keys are checked strictly.
+
+    At another input resolution than 384 (224, 320: paper Table 7) timm shrinks the windows of the stages
+    whose maps are smaller than 12, so their relative-position bias tables change size; with
+    `resize_position_tables` they are resized as timm's own `checkpoint_filter_fn` does."""
     path = source if isinstance(source, str | Path) else None
     state = read_official(source) if path is not None else remap_official(source)
     swin_state = {k[len("base.swin.") :]: v for k, v in state.items() if k.startswith("base.swin.")}
@@ -109,7 +117,28 @@ def load_lsvq_backbone(model: torch.nn.Module, source: str | Path | Mapping[str,
     base = getattr(model, "base", None)
     if base is None:
         raise WeightsError("the model has no base network to initialise", path)
+    if resize_position_tables:
+        swin_state = _resize_position_tables(base.swin, swin_state)
     load_strict(base.swin, swin_state, path)
+
+
+def _resize_position_tables(swin: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    from timm.layers import resize_rel_pos_bias_table
+
+    own = swin.state_dict()
+    out = dict(state)
+    for key, value in state.items():
+        if (
+            not key.endswith("relative_position_bias_table")
+            or key not in own
+            or value.shape == own[key].shape
+        ):
+            continue
+        attn = swin.get_submodule(key.rsplit(".", 1)[0])
+        out[key] = resize_rel_pos_bias_table(
+            value, new_window_size=attn.window_size, new_bias_shape=tuple(own[key].shape)
+        )
+    return out
 
 
 def is_official_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:
