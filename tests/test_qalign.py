@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from rqvqa.checkpoints import load_strict, save_safetensors, strip_prefix
-from rqvqa.errors import InputError, WeightsError
+from rqvqa.errors import ConfigError, InputError, WeightsError
 from rqvqa.nets.mplug_owl2 import MplugOwl2
 from rqvqa.nets.owl2_config import IMAGE_TOKEN_INDEX, TINY_CONFIG, Owl2Config
 from rqvqa.nets.owl2_weights import checkpoint_files, load_owl2
@@ -226,6 +226,15 @@ def test_config_defaults_are_one_align(tmp_path):
     cfg = Owl2Config.from_checkpoint_dir(tmp_path)
     assert cfg == Owl2Config()
     assert (cfg.llm.hidden_size, cfg.vision.image_size, cfg.num_visual_tokens) == (4096, 448, 65)
+    for bad in (
+        {"rope_scaling": {"type": "linear", "factor": 2.0}},
+        {"hidden_act": "gelu"},
+        {"llm": {"num_attention_heads": 5, "num_key_value_heads": 2}},
+    ):
+        with pytest.raises(ConfigError):
+            Owl2Config.from_dict(bad)
+    with pytest.raises(ConfigError):
+        Owl2Config.from_dict({"visual_abstractor": {"grid_size": 16}})
 
 
 # ------------------------------------------------------------------------------------------------ prompt

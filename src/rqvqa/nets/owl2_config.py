@@ -90,6 +90,12 @@ class Owl2Config:
         visual = cfg.get("visual_config") or {}
         vision_src = cfg.get("visual_model", visual.get("visual_model", {})) or {}
         abstractor_src = cfg.get("visual_abstractor", visual.get("visual_abstractor", {})) or {}
+        # Activations are fixed in the modules; refuse configs that ask for others rather than ignore them.
+        for src, expected in ((llm_src, "silu"), (vision_src, "quick_gelu")):
+            if src.get("hidden_act", expected) != expected:
+                raise ConfigError(
+                    f"hidden_act {src['hidden_act']!r} is not supported (expected {expected!r})"
+                )
         return cls(
             llm=_pick(LlmConfig, llm_src),
             vision=_pick(VisionConfig, vision_src),
