@@ -17,8 +17,8 @@ from rqvqa.nets.video_swin import (
     load_fastvqa,
     relative_position_index,
 )
-from rqvqa.sources.fastvqa import FRAGMENT_MEAN, FRAGMENT_STD, FastVQASource, fragments_to_tensor
-from rqvqa.video.sampling import VideoSample
+from rqvqa.sources.fastvqa import FastVQASource
+from rqvqa.video.sampling import FASTVQA_MEAN, FASTVQA_STD, VideoSample, fragments_to_tensor
 
 TINY = VideoSwinConfig(embed_dim=8, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
 
@@ -63,7 +63,7 @@ def test_backbone_matches_official_fixture(golden):
     assert missing and all(k.endswith("attn.relative_position_index") for k in missing)
 
     norm = meta["input_normalisation"]
-    assert tuple(norm["mean"]) == FRAGMENT_MEAN and tuple(norm["std"]) == FRAGMENT_STD
+    assert tuple(norm["mean"]) == FASTVQA_MEAN and tuple(norm["std"]) == FASTVQA_STD
     u8 = tensors["input.fragments_uint8"]  # (N, 3, T, H, W)
     x = fragments_to_tensor(u8.permute(0, 2, 3, 4, 1).numpy())
     torch.set_num_threads(1)

@@ -11,13 +11,12 @@ import torch
 from rqvqa.errors import InputError, WeightsError
 from rqvqa.nets.slowfast import (
     SlowFastFastPathway,
-    chunks_to_tensor,
     fast_pathway_state_dict,
     load_slowfast_fast,
     slowfast_from_state_dict,
 )
 from rqvqa.sources.slowfast import SlowFastSource
-from rqvqa.video.sampling import VideoSample
+from rqvqa.video.sampling import VideoSample, chunks_to_tensor
 
 
 def _randomise_norms(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -115,14 +114,6 @@ def test_layout_problems_are_reported(manifest):
         slowfast_from_state_dict(incomplete, "x.pyth")
 
 
-def test_chunk_normalisation():
-    u8 = torch.tensor([0, 115, 255], dtype=torch.uint8).view(1, 1, 1, 1, 3).expand(1, 2, 2, 2, 3)
-    x = chunks_to_tensor(u8)
-    assert x.shape == (1, 3, 2, 2, 2)
-    expected = (torch.tensor([0, 115, 255]) / 255.0 - 0.45) / 0.225
-    assert torch.allclose(x[0, :, 0, 0, 0], expected)
-
-
 def _sample(chunks: np.ndarray | None) -> VideoSample:
     return VideoSample(info=None, keyframe_indices=[], chunks=chunks)  # type: ignore[arg-type]
 
@@ -136,7 +127,7 @@ def test_source_batches_chunks_without_changing_rows():
     assert batched.shape == (3, 256) and batched.dtype == np.float32
     np.testing.assert_allclose(batched, single, atol=1e-5)
     with torch.inference_mode():
-        row1 = model.features(chunks_to_tensor(torch.from_numpy(chunks[1:2])))
+        row1 = model.features(chunks_to_tensor(chunks[1:2]))
     np.testing.assert_allclose(batched[1], row1[0].numpy(), atol=1e-5)
     assert np.abs(batched[0] - batched[1]).max() > 1e-4
 

@@ -28,10 +28,6 @@ from rqvqa.errors import WeightsError
 
 log = logging.getLogger(__name__)
 
-#: pytorchvideo's Kinetics input normalisation, applied after scaling to [0, 1]
-CLIP_MEAN = 0.45
-CLIP_STD = 0.225
-
 _FAST = re.compile(r"^blocks\.([0-4])\.multipathway_blocks\.1\.(.+)$")
 #: the rest of a pytorchvideo slowfast_r50 state dict: slow pathway, fast->slow fusions, classifier
 _NOT_FAST = re.compile(
@@ -184,14 +180,3 @@ def load_slowfast_fast(path: str | Path) -> tuple[SlowFastFastPathway, FastPathw
     """Load `SLOWFAST_8x8_R50.pyth` (weights under "model_state") or a safetensors export of the same keys."""
     model_state = extract_state_dict(read_checkpoint(path), keys=("model_state",))
     return slowfast_from_state_dict(model_state, path)
-
-
-def chunks_to_tensor(
-    chunks: torch.Tensor, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """(n, T, H, W, 3) uint8 RGB -> (n, 3, T, H, W): [0, 1] scaling then mean 0.45 / std 0.225, in float32.
-
-    The fast pathway takes every frame of the 32-frame chunk (pytorchvideo's packing subsamples only the slow
-    pathway), so there is no temporal selection here."""
-    x = chunks.to(device).permute(0, 4, 1, 2, 3).float() / 255.0
-    return ((x - CLIP_MEAN) / CLIP_STD).to(dtype)

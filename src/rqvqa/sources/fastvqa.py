@@ -17,29 +17,12 @@ import torch
 from rqvqa.errors import InputError
 from rqvqa.nets.video_swin import FASTVQA_B_SCORE_MEAN, FASTVQA_B_SCORE_STD, FastVQA, load_fastvqa
 from rqvqa.sources.base import FeatureSource, Granularity, register_source
+from rqvqa.video.sampling import fragments_to_tensor
 
 if TYPE_CHECKING:
     from rqvqa.video.sampling import VideoSample
 
-#: FAST-VQA's dataset normalisation, on the 0-255 scale (ImageNet mean/std x 255), RGB
-FRAGMENT_MEAN = (123.675, 116.28, 103.53)
-FRAGMENT_STD = (58.395, 57.12, 57.375)
-
 WEIGHTS_NAME = "fastvqa-b"
-
-
-def fragments_to_tensor(
-    fragments: np.ndarray, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """(clips, T, H, W, 3) uint8 RGB -> (clips, 3, T, H, W) normalised, computed in float32 as upstream."""
-    if fragments.ndim != 5 or fragments.shape[-1] != 3 or fragments.dtype != np.uint8:
-        raise InputError(
-            f"fragments must be uint8 (clips, T, H, W, 3), got {fragments.dtype} {fragments.shape}"
-        )
-    x = torch.from_numpy(np.ascontiguousarray(fragments)).to(device).permute(0, 4, 1, 2, 3).float()
-    mean = torch.tensor(FRAGMENT_MEAN, device=x.device).view(1, 3, 1, 1, 1)
-    std = torch.tensor(FRAGMENT_STD, device=x.device).view(1, 3, 1, 1, 1)
-    return ((x - mean) / std).to(dtype)
 
 
 @register_source
@@ -92,8 +75,13 @@ class FastVQASource(FeatureSource):
         """Backbone output per clip, (clips, C, T', H', W') in the compute dtype."""
         if sample.fragments is None:
             raise InputError("the video sample has no fragments (sampler run without FAST-VQA fragments)")
+        fragments = sample.fragments
+        if fragments.ndim != 5 or fragments.shape[-1] != 3 or fragments.dtype != np.uint8:
+            got = f"{fragments.dtype} {fragments.shape}"
+            raise InputError(f"fragments must be uint8 (clips, T, H, W, 3), got {got}")
         model = self.model
-        clips = fragments_to_tensor(sample.fragments, self.device, self.dtype)
+        # normalised in float32 on the CPU exactly as upstream, then moved and cast
+        clips = fragments_to_tensor(fragments).to(self.device, self.dtype)
         maps = [model.fragments_backbone(batch) for batch in clips.split(self.clips_per_batch)]
         return torch.cat(maps)
 

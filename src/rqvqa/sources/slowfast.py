@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from rqvqa.errors import InputError
-from rqvqa.nets.slowfast import SlowFastFastPathway, chunks_to_tensor, load_slowfast_fast
+from rqvqa.nets.slowfast import SlowFastFastPathway, load_slowfast_fast
 from rqvqa.sources.base import FeatureSource, Granularity, register_source
+from rqvqa.video.sampling import chunks_to_tensor
 
 if TYPE_CHECKING:
     from rqvqa.video.sampling import VideoSample
@@ -68,10 +69,14 @@ class SlowFastSource(FeatureSource):
             raise InputError(f"chunks must be uint8 (n, T, H, W, 3), got {chunks.dtype} {chunks.shape}")
         model = self.model
         rows = []
-        # normalise batch by batch: a float copy of all chunks of a long video would not fit in memory
+        # normalise batch by batch: a float copy of all chunks of a long video would not fit in memory.
+        # The fast pathway takes all 32 frames of a chunk (pytorchvideo's packing subsamples only the slow
+        # pathway), so there is no temporal selection here.
         for start in range(0, len(chunks), self.chunks_per_batch):
-            batch = torch.from_numpy(np.ascontiguousarray(chunks[start : start + self.chunks_per_batch]))
-            rows.append(model.features(chunks_to_tensor(batch, self.device, self.dtype)).float().cpu())
+            batch = chunks_to_tensor(chunks[start : start + self.chunks_per_batch]).to(
+                self.device, self.dtype
+            )
+            rows.append(model.features(batch).float().cpu())
         if not rows:
             return np.zeros((0, self.dim), dtype=np.float32)
         return torch.cat(rows).numpy().astype(np.float32)
