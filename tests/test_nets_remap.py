@@ -124,6 +124,12 @@ def test_remap_moves_downsample_one_stage_later(lsvq_manifest):
     assert not any(k.startswith("base.swin.layers.0.downsample") for k in ours)
     assert not any(k.endswith(DROPPED_SUFFIXES) for k in ours)
     assert len(ours) == 366 - 24 - 11
+    # train_base_model.py's RQ_VQA_base_model nests the Swin one level deeper: same result
+    nested = {
+        k.replace("feature_extraction.", "feature_extraction.feature_extraction.", 1): v
+        for k, v in official.items()
+    }
+    assert remap_official(nested).keys() == ours.keys()
 
 
 def test_convert_cli_lsvq_base(tmp_path, lsvq_manifest, capsys):
