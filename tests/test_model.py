@@ -139,6 +139,8 @@ def test_model_rejects_bad_inputs(tiny_model):
         tiny_model(None, feats)
     with pytest.raises(InputError, match="number of frames"):
         tiny_model(torch.randn(1, 2, 3, size, size), feats)
+    with pytest.raises(InputError, match=f"{size}, {size}"):
+        tiny_model(torch.randn(1, 2, 3, size + 4, size), {**feats, "liqe": torch.randn(1, 2, 495)})
     feats["liqe"] = torch.randn(1, 2, 494)
     with pytest.raises(InputError, match="liqe"):
         tiny_model(torch.randn(1, 2, 3, size, size), feats)

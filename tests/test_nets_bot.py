@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from rqvqa.checkpoints import load_strict
+from rqvqa.errors import InputError
 from rqvqa.nets.bot import BoTStack, RelPosEmb
 
 
@@ -91,5 +92,5 @@ def test_stride_two_and_width_change_build_shortcut_and_pool():
     assert "net.0.shortcut.0.weight" in stack.state_dict()
     y = stack.eval()(torch.randn(1, 16, 4, 4))
     assert y.shape == (1, 32, 2, 2)
-    with pytest.raises(ValueError, match="expects"):
+    with pytest.raises(InputError, match="expects"):
         stack(torch.randn(1, 16, 6, 6))

@@ -79,6 +79,7 @@ def test_manifests_have_the_documented_sizes(rqvqa_manifest, lsvq_manifest):
 
 
 def test_released_kvq_checkpoint_loads_into_rqvqa_preset(full_model, rqvqa_manifest):
+    assert full_model.base.grid == (12, 12) and full_model.base.out_dim == 1024 and full_model.in_dim == 6639
     official = _random_state(rqvqa_manifest, seed=1)
     load_official(full_model, official)
     _assert_landed(full_model, official, "rqvqa")

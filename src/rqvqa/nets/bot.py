@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from rqvqa.errors import ConfigError, InputError
+
 
 def _relative_table(rel: torch.Tensor, size: int) -> torch.Tensor:
     """Expand a (2*size-1, d) relative table into (size, size, d): entry [a, b] = rel[b - a + size - 1]."""
@@ -142,7 +144,7 @@ class BoTStack(nn.Module):
     ):
         super().__init__()
         if stride not in (1, 2):
-            raise ValueError(f"BoT stride must be 1 or 2, got {stride}")
+            raise ConfigError(f"BoT stride must be 1 or 2, got {stride}")
         height, width = (int(s) for s in fmap_size)
         downsample = stride == 2
         self.dim, self.dim_out, self.fmap_size = dim, dim_out, (height, width)
@@ -168,7 +170,7 @@ class BoTStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.dim or tuple(x.shape[2:]) != self.fmap_size:
-            raise ValueError(
+            raise InputError(
                 f"BoT stack expects (B, {self.dim}, {self.fmap_size[0]}, {self.fmap_size[1]}), "
                 f"got {tuple(x.shape)}"
             )

@@ -19,7 +19,7 @@ from timm.models.swin_transformer import SwinTransformer
 from torch import nn
 
 from rqvqa.checkpoints import extract_state_dict, load_strict, read_checkpoint
-from rqvqa.errors import ConfigError
+from rqvqa.errors import ConfigError, InputError
 from rqvqa.nets.bot import BoTStack
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -111,6 +111,11 @@ class SwinBot(nn.Module):
 
     def token_map(self, frames: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> channels-first map (N, C, h, w); token t sits at row t // w, column t % w."""
+        size = self.config.img_size
+        if frames.dim() != 4 or frames.shape[1] != 3 or tuple(frames.shape[2:]) != (size, size):
+            raise InputError(
+                f"the base network takes (N, 3, {size}, {size}) crops, got {tuple(frames.shape)}"
+            )
         return self.swin.forward_features(frames).permute(0, 3, 1, 2)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
