@@ -303,3 +303,16 @@ def test_sampling_memory_is_bounded(tmp_path):
     assert sample.decoded_frames == n
     assert peak < outputs + 12 * frame_bytes
     assert peak < n * frame_bytes  # holding the whole video would need this much
+
+
+def test_worker_threads_do_not_change_results(clip, sample):
+    inline = sample_video(
+        clip, keyframes=True, keyframes_384=True, chunks=True, fragments=True, seed=7, workers=0
+    )
+    threaded = sample_video(clip, keyframes=True, chunks=True, fragments=True, seed=7, workers=3)
+    for other in (inline, threaded):
+        np.testing.assert_array_equal(other.chunks, sample.chunks)
+        np.testing.assert_array_equal(other.fragments, sample.fragments)
+        for a, b in zip(other.keyframes, sample.keyframes, strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(inline.keyframes_crop, sample.keyframes_crop)

@@ -22,7 +22,8 @@ Public API (others import these names):
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -377,13 +378,15 @@ def sample_video(
     train_crop: bool = False,
     fragment_grid: str = "upstream",
     info: VideoInfo | None = None,
+    workers: int = 1,
 ) -> VideoSample:
     """Decode `path` once and produce the requested products (see `VideoSample`).
 
     Memory: only the outputs plus one decoded frame are held (chunks are written in place as their frames
     stream by; fragments keep only their 32x32 patches). Decoding stops after the last frame any requested
     sampler needs. `seed` drives fragment offsets and the training crop, so the same call gives the same
-    result. `info` skips the probe when the caller already has it.
+    result. `info` skips the probe when the caller already has it. `workers`: threads converting and
+    resizing frames alongside the decoder (0 = all in the calling thread; results are identical).
     """
     info = info if info is not None else probe(path)
     the_plan = plan(info, mode)
@@ -440,14 +443,25 @@ def sample_video(
 
     last_needed = needs.last
     ran_out = True
-    for index, frame in decode_frames(path):
-        decoded = index + 1
-        last_frame = frame
-        if index in needs.by_frame:
-            feed(index, frame, needs.by_frame[index])
-        if index >= last_needed:
-            ran_out = False
-            break
+    # Conversion and resizing (swscale, PIL, cv2 release the GIL) run in worker threads while the main
+    # thread keeps decoding; at most 2 frames per worker are in flight, which bounds memory.
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        for index, frame in decode_frames(path):
+            decoded = index + 1
+            last_frame = frame
+            if index in needs.by_frame:
+                if workers > 0:
+                    pending.append(pool.submit(feed, index, frame, needs.by_frame[index]))
+                    while len(pending) > 2 * workers:
+                        pending.popleft().result()
+                else:
+                    feed(index, frame, needs.by_frame[index])
+            if index >= last_needed:
+                ran_out = False
+                break
+        for job in pending:
+            job.result()
 
     key_rows = list(the_plan.keyframe_indices)
     if ran_out and decoded <= last_needed:
