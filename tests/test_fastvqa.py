@@ -231,3 +231,19 @@ def test_source_is_registered():
 
     cls = available_sources()["fastvqa"]
     assert cls is FastVQASource and cls.dim == 768 and cls.needs == frozenset({"fragments"})
+
+
+@pytest.mark.slow
+def test_same_video_and_seed_give_the_same_feature(small_video):
+    from rqvqa.video.sampling import sample_video
+
+    config = VideoSwinConfig(embed_dim=8, depths=(2, 1, 1, 1), num_heads=(1, 1, 1, 1))
+    source = FastVQASource(model=_randomise(FastVQA(config), seed=4), clips_per_batch=2)
+    first = sample_video(small_video, fragments=True, seed=11)
+    again = sample_video(small_video, fragments=True, seed=11)
+    other = sample_video(small_video, fragments=True, seed=12)
+    assert first.fragments.shape == (4, 32, 224, 224, 3)
+    feature = source.extract(first)
+    np.testing.assert_array_equal(feature, source.extract(again))
+    # another seed moves the fragment offsets (320x240 leaves room inside every grid cell)
+    assert not np.array_equal(first.fragments, other.fragments)

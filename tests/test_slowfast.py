@@ -140,3 +140,18 @@ def test_source_is_registered():
 
     cls = available_sources()["slowfast"]
     assert cls is SlowFastSource and cls.granularity == "chunk" and cls.dim == 256
+
+
+def test_source_on_a_generated_video(small_video):
+    from rqvqa.video.sampling import sample_video
+
+    torch.manual_seed(3)
+    model = _randomise_norms(SlowFastFastPathway(stem_width=2, depths=(1, 1, 1, 1)))
+    sample = sample_video(small_video, chunks=True)
+    features = SlowFastSource(model=model, chunks_per_batch=3).extract(sample)
+    assert features.shape == (len(sample.chunks), model.out_dim) and model.out_dim == 64
+    np.testing.assert_array_equal(
+        features, SlowFastSource(model=model).extract(sample_video(small_video, chunks=True))
+    )
+    # a 2.5-s clip has 2 chunks at 30 fps: they differ (the generated content moves)
+    assert np.abs(features[0] - features[1]).max() > 1e-5

@@ -133,7 +133,6 @@ def _shift_mask(padded: Triple, window: Triple, shift: Triple, device: torch.dev
     return torch.zeros(differs.shape, device=device).masked_fill(differs, -100.0)
 
 
-@lru_cache(maxsize=64)
 def fragment_gate(padded: Triple, window: Triple, shift: Triple, device: torch.device) -> torch.Tensor:
     """(nW, N, N) int64 gate g: L1 distance, in fragments, between the fragments of each token pair.
 
@@ -147,6 +146,13 @@ def fragment_gate(padded: Triple, window: Triple, shift: Triple, device: torch.d
     ids = torch.roll(ids, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
     per_window = partition_windows(ids, window)  # (nW, N, 3)
     return (per_window[:, None, :, :] - per_window[:, :, None, :]).abs().sum(-1)
+
+
+@lru_cache(maxsize=16)
+def _cached_gate(padded: Triple, window: Triple, shift: Triple, device: torch.device, dtype: torch.dtype):
+    """`fragment_gate` as (nW, 1, N, N) in the compute dtype (exact: small integers), computed once per
+    geometry because converting it on every block costs as much as the bias arithmetic."""
+    return fragment_gate(padded, window, shift, device).unsqueeze(1).to(dtype)
 
 
 # ---------------------------------------------------------------------------------------------- modules
@@ -229,9 +235,9 @@ class WindowAttention3D(nn.Module):
         index = self._table_index(window, adaptive)
         bias = self._bias(self.relative_position_bias_table, index).unsqueeze(0)  # (1, nH, N, N)
         if self.fragment_position_bias_table is not None:
-            g = gate.unsqueeze(1).to(attn.dtype)  # (nW, 1, N, N)
+            # gate: (nW, 1, N, N) fragment distances; the official order of operations, kept for parity
             fragment_bias = self._bias(self.fragment_position_bias_table, index)
-            bias = bias * g + fragment_bias * (1 - g)  # (nW, nH, N, N)
+            bias = bias * gate + fragment_bias * (1 - gate)  # (nW, nH, N, N)
         attn = attn.view(bw // n_windows, n_windows, self.num_heads, n, n) + bias.unsqueeze(0)
         if shift_mask is not None:
             attn = attn + shift_mask.to(attn.dtype).unsqueeze(1).unsqueeze(0)
@@ -261,7 +267,7 @@ class SwinBlock3D(nn.Module):
         shifted = any(shift)
         if shifted:
             x = torch.roll(x, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
-        gate = fragment_gate(padded, window, shift, x.device)
+        gate = _cached_gate(padded, window, shift, x.device, x.dtype)
         mask = _shift_mask(padded, window, shift, x.device) if shifted else None
         out = self.attn(partition_windows(x, window), window, adaptive, gate, mask)
         x = merge_windows(out, window, b, *padded)
