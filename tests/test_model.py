@@ -209,3 +209,25 @@ def test_lsvq_backbone_into_another_resolution_resizes_position_tables():
         dst["layers.2.blocks.0.attn.relative_position_bias_table"], src[key.replace("3", "2", 1)]
     )
     assert dst[key].shape == (1, 1) and torch.isfinite(dst[key]).all()
+
+
+def test_imagenet_weights_in_microsoft_layout_initialise_the_backbone(tmp_path):
+    """Swin release files hold {"model": old-layout state dict + classifier}; the classifier is dropped."""
+    from rqvqa.nets.remap import official_key
+    from rqvqa.nets.swin_bot import SwinBot, load_imagenet_weights
+
+    torch.manual_seed(3)
+    source = SwinBot(BaseNetConfig.tiny(pooling="avg")).swin
+    old_layout = {
+        official_key("base.swin." + k, "lsvq-base").removeprefix("feature_extraction."): v
+        for k, v in source.state_dict().items()
+    }
+    assert "layers.0.downsample.reduction.weight" in old_layout
+    old_layout["head.weight"] = torch.randn(21841, source.num_features)
+    old_layout["head.bias"] = torch.randn(21841)
+    old_layout["layers.0.blocks.0.attn.relative_position_index"] = torch.zeros(4, 4, dtype=torch.int64)
+    path = tmp_path / "swin_tiny_22k.pth"
+    torch.save({"model": old_layout}, path)
+    target = SwinBot(BaseNetConfig.tiny(pooling="avg")).swin
+    load_imagenet_weights(target, path)
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in target.state_dict().items())
