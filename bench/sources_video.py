@@ -64,7 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--video", type=Path, default=Path(tempfile.gettempdir()) / "rqvqa_bench_sources_video_1080p.mp4")
+    parser.add_argument(
+        "--video", type=Path, default=Path(tempfile.gettempdir()) / "rqvqa_bench_sources_video_1080p.mp4"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="timed network rounds (median)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--device", default="cpu")
