@@ -10,12 +10,11 @@ from safetensors.torch import load_file
 
 from rqvqa.checkpoints import load_strict
 from rqvqa.errors import InputError
-from rqvqa.nets.bot import BoTStack, RelPosEmb
+from rqvqa.nets.bot import AbsPosEmb, BoTStack, RelPosEmb
 
 
 def _build_from_sidecar(fixtures):
     cfg = json.loads((fixtures / "botstack.json").read_text())["constructor_config"]
-    assert cfg.get("rel_pos_emb", True), "only relative position embeddings are implemented"
     stack = BoTStack(
         dim=cfg["dim"],
         fmap_size=cfg["fmap_size"],
@@ -26,6 +25,7 @@ def _build_from_sidecar(fixtures):
         stride=cfg["stride"],
         dim_qk=cfg["dim_qk"],
         dim_v=cfg["dim_v"],
+        rel_pos_emb=cfg.get("rel_pos_emb", False),  # the official default
     )
     return stack
 
@@ -74,9 +74,31 @@ def test_relative_logits_match_brute_force_on_rectangular_map():
     assert torch.allclose(emb(q), expected, atol=1e-12)
 
 
+def test_absolute_logits_match_formula():
+    torch.manual_seed(0)
+    h, w, d = 3, 4, 5
+    emb = AbsPosEmb((h, w), d).double()
+    q = torch.randn(2, 3, h * w, d, dtype=torch.float64)
+    expected = torch.zeros(2, 3, h * w, h * w, dtype=torch.float64)
+    for i in range(h):
+        for j in range(w):
+            expected[..., i * w + j] = q @ (emb.height[i] + emb.width[j]).detach()
+    assert torch.allclose(emb(q), expected, atol=1e-12)
+
+
 def test_fresh_stack_is_relu_at_init_and_keys_follow_official_names():
     torch.manual_seed(0)
-    stack = BoTStack(dim=32, fmap_size=(4, 4), dim_out=32, heads=2, num_layers=3, stride=1, dim_qk=8, dim_v=8)
+    stack = BoTStack(
+        dim=32,
+        fmap_size=(4, 4),
+        dim_out=32,
+        heads=2,
+        num_layers=3,
+        stride=1,
+        dim_qk=8,
+        dim_v=8,
+        rel_pos_emb=True,
+    )
     keys = set(stack.state_dict())
     assert "net.2.net.3.to_qk.weight" in keys and "net.0.net.3.pos_emb.rel_width" in keys
     assert len(keys) == 63  # 21 per block, as in the official stack
@@ -89,7 +111,9 @@ def test_fresh_stack_is_relu_at_init_and_keys_follow_official_names():
 
 def test_stride_two_and_width_change_build_shortcut_and_pool():
     stack = BoTStack(dim=16, fmap_size=(4, 4), dim_out=32, heads=2, num_layers=2, stride=2, dim_qk=4, dim_v=4)
-    assert "net.0.shortcut.0.weight" in stack.state_dict()
+    # official shortcut: 1x1 conv with the block's stride, BN, activation
+    assert stack.state_dict()["net.0.shortcut.0.weight"].shape == (32, 16, 1, 1)
+    assert "net.0.net.3.pos_emb.height" in stack.state_dict()  # absolute embeddings by default
     y = stack.eval()(torch.randn(1, 16, 4, 4))
     assert y.shape == (1, 32, 2, 2)
     with pytest.raises(InputError, match="expects"):

@@ -49,10 +49,34 @@ class RelPosEmb(nn.Module):
         return logits.reshape(b, h, height * width, height * width)
 
 
+class AbsPosEmb(nn.Module):
+    """Absolute position logits (the official alternative, `rel_pos_emb=False`): for key (i, j) the query
+    adds q · (height[i] + width[j]), the same for every query position."""
+
+    def __init__(self, fmap_size: tuple[int, int], dim_head: int):
+        super().__init__()
+        height, width = fmap_size
+        scale = dim_head**-0.5
+        self.height = nn.Parameter(torch.randn(height, dim_head) * scale)
+        self.width = nn.Parameter(torch.randn(width, dim_head) * scale)
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        emb = (self.height[:, None, :] + self.width[None, :, :]).flatten(0, 1).to(q.dtype)  # (H*W, d)
+        return q @ emb.T
+
+
 class MHSA(nn.Module):
     """Multi-head self-attention over a feature map with 2-D relative position logits."""
 
-    def __init__(self, dim: int, fmap_size: tuple[int, int], heads: int, dim_qk: int, dim_v: int):
+    def __init__(
+        self,
+        dim: int,
+        fmap_size: tuple[int, int],
+        heads: int,
+        dim_qk: int,
+        dim_v: int,
+        rel_pos_emb: bool = True,
+    ):
         super().__init__()
         self.heads = heads
         self.dim_qk = dim_qk
@@ -61,7 +85,7 @@ class MHSA(nn.Module):
         # q and k come from one convolution: the first heads*dim_qk output channels are q (official layout)
         self.to_qk = nn.Conv2d(dim, heads * dim_qk * 2, 1, bias=False)
         self.to_v = nn.Conv2d(dim, heads * dim_v, 1, bias=False)
-        self.pos_emb = RelPosEmb(fmap_size, dim_qk)
+        self.pos_emb = RelPosEmb(fmap_size, dim_qk) if rel_pos_emb else AbsPosEmb(fmap_size, dim_qk)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, height, width = x.shape
@@ -93,13 +117,13 @@ class BoTBlock(nn.Module):
         heads: int,
         dim_qk: int,
         dim_v: int,
+        rel_pos_emb: bool = True,
         activation: Callable[[], nn.Module] = nn.ReLU,
     ):
         super().__init__()
         if dim != dim_out or downsample:
-            kernel, stride, padding = (3, 2, 1) if downsample else (1, 1, 0)
             self.shortcut: nn.Module = nn.Sequential(
-                nn.Conv2d(dim, dim_out, kernel, stride=stride, padding=padding, bias=False),
+                nn.Conv2d(dim, dim_out, 1, stride=2 if downsample else 1, bias=False),
                 nn.BatchNorm2d(dim_out),
                 activation(),
             )
@@ -111,7 +135,7 @@ class BoTBlock(nn.Module):
             nn.Conv2d(dim, attn_in, 1, bias=False),
             nn.BatchNorm2d(attn_in),
             activation(),
-            MHSA(attn_in, fmap_size, heads, dim_qk, dim_v),
+            MHSA(attn_in, fmap_size, heads, dim_qk, dim_v, rel_pos_emb),
             nn.AvgPool2d(2) if downsample else nn.Identity(),
             nn.BatchNorm2d(attn_out),
             activation(),
@@ -127,7 +151,9 @@ class BoTBlock(nn.Module):
 
 
 class BoTStack(nn.Module):
-    """`num_layers` BoT blocks; only the first may change the width or downsample (stride 2)."""
+    """`num_layers` BoT blocks; only the first may change the width or downsample (stride 2). Defaults are the
+    official class's; RQ-VQA uses dim = dim_out = 1024, fmap (12, 12), stride 1, rel_pos_emb=True. Unlike
+    upstream (square maps only), rectangular maps work."""
 
     def __init__(
         self,
@@ -140,6 +166,7 @@ class BoTStack(nn.Module):
         stride: int = 2,
         dim_qk: int = 128,
         dim_v: int = 128,
+        rel_pos_emb: bool = False,
         activation: Callable[[], nn.Module] = nn.ReLU,
     ):
         super().__init__()
@@ -163,6 +190,7 @@ class BoTStack(nn.Module):
                     heads=heads,
                     dim_qk=dim_qk,
                     dim_v=dim_v,
+                    rel_pos_emb=rel_pos_emb,
                     activation=activation,
                 )
             )

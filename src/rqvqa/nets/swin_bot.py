@@ -104,6 +104,7 @@ class SwinBot(nn.Module):
                 stride=1,
                 dim_qk=cfg.bot_dim_qk,
                 dim_v=cfg.bot_dim_v,
+                rel_pos_emb=True,
             )
             if cfg.pooling == "bot"
             else None
