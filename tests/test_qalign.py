@@ -387,3 +387,20 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(capsys):
     assert report["feature_shape"] == [2, TINY.llm.hidden_size]
     assert report["half_frames_per_batch"] == 16 and report["total_s_per_video"] > 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == report
+
+
+def test_qalign_predictor_scores_a_video(small_video, tokenizer):
+    from rqvqa.sources.qalign_predictor import QAlignPredictor
+    from rqvqa.video.sampling import sample_video
+    from rqvqa.zoo import available_predictors
+
+    engine = QAlign(_random_model(seed=13), tokenizer)
+    prediction = QAlignPredictor(engine=engine).predict(small_video)
+    frames = sample_video(small_video, keyframes=True, mode="full").keyframes
+    assert len(prediction.extra["frames"]) == len(frames) == 3  # 2.5 s at 30 fps: frames 0, 30, 60
+    expected, expected_01 = engine.video_score(frames)
+    assert prediction.score == pytest.approx(expected, abs=1e-6)
+    assert prediction.extra["score_0_1"] == pytest.approx(expected_01, abs=1e-6)
+    assert 1.0 <= prediction.score <= 5.0
+    assert QAlignPredictor.card()["lower_better"] is False
+    assert available_predictors()["qalign"] is QAlignPredictor

@@ -11,7 +11,8 @@ ids(" ASSISTANT: The quality of the image is")``, each chunk encoded by the chec
 (what the slow LLaMA tokenizer of transformers 4.3x produced).
 
 Q-Align's own score: softmax over the logits of the five level words (excellent, good, fair, poor, bad) at the
-last position, dotted with (5, 4, 3, 2, 1) -> [1, 5], or with (1, 0.75, 0.5, 0.25, 0) -> [0, 1].
+last position, dotted with (5, 4, 3, 2, 1) -> [1, 5], or with (1, 0.75, 0.5, 0.25, 0) -> [0, 1]. The `qalign`
+predictor of the model zoo (`rqvqa.sources.qalign_predictor`) uses it on videos.
 """
 
 from __future__ import annotations
