@@ -90,6 +90,9 @@ def test_head_only_model_on_precomputed_features():
     assert torch.allclose(score, model.head.quality(x).squeeze(-1))
     with pytest.raises(InputError, match="videval"):
         model(None, {"other": x})
+    half_scores, _ = model(None, {"videval": x.half()})
+    assert half_scores.dtype == torch.float32
+    assert torch.allclose(half_scores, model(None, {"videval": x.half().float()})[0])
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,8 @@ class FusionHead(nn.Module):
                     f"expected (B, F, {slot.dim}) or (B, {slot.dim})"
                 )
             parts.append(x)
-        return torch.cat(parts, dim=-1)
+        # stored features may be float16 (the official LIQE/Q-Align files are): compute in the head's dtype
+        return torch.cat(parts, dim=-1).to(self.quality[0].weight.dtype)
 
     def forward(
         self, features: Mapping[str, torch.Tensor], frame_mask: torch.Tensor | None = None
