@@ -255,15 +255,15 @@ def build_liqe(
     benchmark networks."""
     import open_clip
 
-    if config is None:
-        clip = open_clip.create_model(OPEN_CLIP_MODEL, pretrained=None)
-    else:
-        clip = open_clip.model.CLIP(
-            embed_dim=config["embed_dim"],
-            vision_cfg=open_clip.model.CLIPVisionCfg(**config["vision_cfg"]),
-            text_cfg=open_clip.model.CLIPTextCfg(**config["text_cfg"]),
-            quick_gelu=True,
-        )
+    # built from the config directly: create_model(pretrained=None) would log a "no pretrained weights"
+    # warning, misleading when LIQE weights are loaded right after
+    config = config or open_clip.get_model_config(OPEN_CLIP_MODEL)
+    clip = open_clip.model.CLIP(
+        embed_dim=config["embed_dim"],
+        vision_cfg=open_clip.model.CLIPVisionCfg(**config["vision_cfg"]),
+        text_cfg=open_clip.model.CLIPTextCfg(**config["text_cfg"]),
+        quick_gelu=True,
+    )
     return LiqeCLIP(clip).to(device=device, dtype=dtype).eval()
 
 
