@@ -404,3 +404,16 @@ def test_qalign_predictor_scores_a_video(small_video, tokenizer):
     assert 1.0 <= prediction.score <= 5.0
     assert QAlignPredictor.card()["lower_better"] is False
     assert available_predictors()["qalign"] is QAlignPredictor
+
+
+def test_reduced_precision_load_runs_and_stays_close(tmp_path, tokenizer):
+    """bfloat16 weights and activations (the GPU path) on the CPU: every dtype cast in the network holds."""
+    model32 = _random_model(seed=17)
+    save_safetensors(model32.state_dict(), tmp_path / "model.safetensors")
+    model16 = load_owl2(tmp_path, device="cpu", dtype=torch.bfloat16, config=TINY)
+    assert {p.dtype for p in model16.state_dict().values()} == {torch.bfloat16}
+    frames = _frames()
+    f16 = QAlign(model16, tokenizer).frame_features(frames)
+    f32 = QAlign(model32, tokenizer).frame_features(frames)
+    assert f16.dtype == np.float32 and np.isfinite(f16).all()
+    assert np.abs(f16 - f32).max() < 0.05 * np.abs(f32).max()
