@@ -330,3 +330,34 @@ def test_prompt_features_are_cached_on_disk(tmp_path, monkeypatch):
     weights.touch()  # new modification time = possibly new weights: not served from the old entry
     with pytest.raises(AssertionError, match="disk cache"):
         source_module.LiqeSource(weights=weights).extract(sample)
+
+
+# ------------------------------------------------------------------------------------------------ predictor
+
+
+def test_liqe_predictor_scores_every_second(tiny, small_video):
+    from rqvqa.video.sampling import sample_video
+    from rqvqa.zoo import create_predictor
+
+    predictor = create_predictor("liqe", model=tiny)
+    assert predictor.card()["score_range"] == [1.0, 5.0] and predictor.lower_better is False
+    prediction = predictor.predict(small_video)
+    frames = sample_video(small_video, keyframes=True, mode="full").keyframes
+    expected = L.quality_score(tiny.frame_logits(frames))
+    assert len(prediction.per_second) == len(frames) == 3  # 2.5-s clip: key frames at 0, 1, 2 s
+    np.testing.assert_allclose(prediction.per_second, expected.numpy(), rtol=1e-5)
+    assert prediction.score == pytest.approx(float(expected.mean()), rel=1e-5)
+    assert sum(prediction.extra["quality_probabilities"]) == pytest.approx(1.0, abs=1e-5)
+    assert prediction.extra["scene"] in L.SCENES and prediction.extra["distortion"] in L.DISTORTIONS
+
+
+def test_liqe_predictor_weights_argument(tmp_path):
+    from rqvqa.sources.liqe_predictor import LiqePredictor
+
+    assert LiqePredictor().source.weights == "liqe"
+    assert LiqePredictor(weights="liqe-mix").source.weights == "liqe-mix"
+    by_dir = LiqePredictor(weights=tmp_path, variant="liqe-mix").source
+    assert (by_dir.weights, by_dir.weights_dir) == ("liqe-mix", tmp_path)
+    file = tmp_path / "mine.pt"
+    file.write_bytes(b"")
+    assert LiqePredictor(weights=file).source.weights == str(file)
