@@ -123,6 +123,8 @@ def load_owl2(
     for file in files:
         batch: dict[str, torch.Tensor] = {}
         for key, tensor in iter_tensors(file):
+            if not isinstance(tensor, torch.Tensor):
+                raise WeightsError(f"entry {key!r} is a {type(tensor).__name__}, not a tensor", file)
             if key not in expected:
                 if not _INV_FREQ.match(key):
                     unexpected.append(key)
