@@ -10,6 +10,8 @@ import torch
 
 from rqvqa.errors import WeightsError
 from rqvqa.nets.video_swin import (
+    FASTVQA_B_SCORE_MEAN,
+    FASTVQA_B_SCORE_STD,
     FastVQA,
     VideoSwin3D,
     VideoSwinConfig,
@@ -17,7 +19,7 @@ from rqvqa.nets.video_swin import (
     load_fastvqa,
     relative_position_index,
 )
-from rqvqa.sources.fastvqa import FastVQASource
+from rqvqa.sources.fastvqa import FastVQAPredictor, FastVQASource, rescale_score
 from rqvqa.video.sampling import FASTVQA_MEAN, FASTVQA_STD, VideoSample, fragments_to_tensor
 
 TINY = VideoSwinConfig(embed_dim=8, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
@@ -219,11 +221,18 @@ def test_source_feature_is_the_clip_and_position_mean():
     assert (maps[0] - maps[1]).abs().max() > 1e-3
     np.testing.assert_array_equal(feature, source.extract(_sample(fragments)))
 
-    raw, rescaled = source.score(_sample(fragments))
+    clip_scores = source.clip_scores(_sample(fragments))
     with torch.inference_mode():
-        expected = model.vqa_head(maps).mean().item()
-    assert raw == pytest.approx(expected, abs=1e-6)
-    assert 0.0 <= rescaled <= 1.0
+        quality_map = model.vqa_head(maps)
+    assert quality_map.shape == (4, 1, *maps.shape[2:])
+    assert np.mean(clip_scores) == pytest.approx(quality_map.mean().item(), abs=1e-6)
+    # the head is non-linear: scoring the averaged feature would give another number
+    assert abs(np.mean(clip_scores) - model.vqa_head(maps.mean(0, keepdim=True)).mean().item()) > 1e-6
+
+
+def test_rescaled_score_follows_vqa_py():
+    assert rescale_score(FASTVQA_B_SCORE_MEAN) == pytest.approx(0.5)
+    assert rescale_score(FASTVQA_B_SCORE_MEAN + FASTVQA_B_SCORE_STD) == pytest.approx(1 / (1 + np.exp(-1)))
 
 
 def test_source_is_registered():
@@ -247,3 +256,14 @@ def test_same_video_and_seed_give_the_same_feature(small_video):
     np.testing.assert_array_equal(feature, source.extract(again))
     # another seed moves the fragment offsets (320x240 leaves room inside every grid cell)
     assert not np.array_equal(first.fragments, other.fragments)
+
+    predictor = FastVQAPredictor(seed=11, model=source.model)
+    prediction = predictor.predict(small_video)
+    assert prediction.score == pytest.approx(rescale_score(prediction.extra["raw"]))
+    assert len(prediction.extra["clip_raw"]) == 4 and prediction.extra["seed"] == 11
+
+
+def test_predictor_is_in_the_zoo():
+    from rqvqa.zoo import available_predictors
+
+    assert available_predictors()["fastvqa"] is FastVQAPredictor

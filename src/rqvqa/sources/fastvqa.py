@@ -8,6 +8,7 @@ are unseeded.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,6 +19,7 @@ from rqvqa.errors import InputError
 from rqvqa.nets.video_swin import FASTVQA_B_SCORE_MEAN, FASTVQA_B_SCORE_STD, FastVQA, load_fastvqa
 from rqvqa.sources.base import FeatureSource, Granularity, register_source
 from rqvqa.video.sampling import fragments_to_tensor
+from rqvqa.zoo import Prediction, Predictor, register_predictor
 
 if TYPE_CHECKING:
     from rqvqa.video.sampling import VideoSample
@@ -90,9 +92,59 @@ class FastVQASource(FeatureSource):
         return maps.mean(dim=0).mean(dim=(1, 2, 3)).cpu().numpy().astype(np.float32)
 
     @torch.inference_mode()
-    def score(self, sample: VideoSample) -> tuple[float, float]:
-        """FAST-VQA's own score: (raw = mean of the head's local quality map over clips and positions,
-        rescaled to [0, 1] as `vqa.py` does)."""
-        maps = self.feature_maps(sample)
-        raw = float(self.model.vqa_head(maps).float().mean())
-        return raw, float(torch.sigmoid(torch.tensor((raw - FASTVQA_B_SCORE_MEAN) / FASTVQA_B_SCORE_STD)))
+    def clip_scores(self, sample: VideoSample) -> list[float]:
+        """FAST-VQA's raw score of each clip: the mean of the head's local quality map over its positions."""
+        quality_map = self.model.vqa_head(self.feature_maps(sample)).float()
+        return quality_map.mean(dim=(1, 2, 3, 4)).cpu().tolist()
+
+
+def rescale_score(raw: float) -> float:
+    """FAST-VQA's `vqa.py` rescaling of a raw FAST-VQA-B score to [0, 1]."""
+    return float(torch.sigmoid(torch.tensor((raw - FASTVQA_B_SCORE_MEAN) / FASTVQA_B_SCORE_STD)))
+
+
+@register_predictor
+class FastVQAPredictor(Predictor):
+    """FAST-VQA-B's own video score (a baseline), from the project's seeded fragments."""
+
+    name = "fastvqa"
+    lower_better = False
+    score_range = (0.0, 1.0)
+    scale = "FAST-VQA-B score rescaled to 0-1 as the official vqa.py does (raw score in extra)"
+    description = "FAST-VQA-B (Video Swin-T with fragment attention): 4 clips of 7x7 fragments, seeded"
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        seed: int = 0,
+        model: FastVQA | None = None,
+    ):
+        """`weights`: the checkpoint file, or a folder holding it, or None for the registry's copy."""
+        super().__init__(weights=weights, device=device)
+        self.seed = seed
+        weights_file = weights is not None and Path(weights).is_file()
+        self.source = FastVQASource(
+            weights=Path(weights) if weights_file else WEIGHTS_NAME,
+            weights_dir=None if weights is None or weights_file else weights,
+            device=device,
+            dtype=dtype,
+            model=model,
+        )
+
+    def predict(self, path: str | os.PathLike[str]) -> Prediction:
+        from rqvqa.video.sampling import sample_video
+
+        sample = sample_video(path, fragments=True, seed=self.seed)
+        clips = self.source.clip_scores(sample)
+        raw = sum(clips) / len(clips)
+        return Prediction(
+            score=rescale_score(raw),
+            extra={
+                "raw": raw,
+                "clip_raw": clips,
+                "seed": self.seed,
+                "weights": self.source.config()["weights"],
+            },
+        )
