@@ -369,6 +369,9 @@ def test_source_extracts_one_row_per_keyframe(tokenizer):
     source = QAlignSource(engine=engine)
     features = source.extract(sample)
     np.testing.assert_allclose(features, engine.frame_features(frames), rtol=0, atol=1e-6)
+    # repeated key-frame rows (official padding to 8) give repeated features
+    padded = replace(sample, keyframe_indices=[0, 30, 30, 30], keyframes=[*frames, frames[1], frames[1]])
+    np.testing.assert_array_equal(source.extract(padded), features[[0, 1, 1, 1]])
     assert source.config()["weights"] == "q-future/one-align"
     assert QAlignSource(load_8bit=True).config_hash() != QAlignSource(dtype=torch.bfloat16).config_hash()
     with pytest.raises(InputError):

@@ -283,6 +283,13 @@ class QAlignSource(FeatureSource):
         }
 
     def extract(self, sample: VideoSample) -> np.ndarray:
-        if not sample.keyframes:
+        frames = sample.keyframes
+        if not frames:
             raise InputError("the qalign source needs the key frames (VideoSample.keyframes)")
-        return self.engine.frame_features(sample.keyframes)
+        if len(sample.keyframe_indices) != len(frames):
+            return self.engine.frame_features(frames)
+        # Official sampling repeats the last key frame up to 8 rows: run the model once per distinct frame.
+        unique = list(dict.fromkeys(sample.keyframe_indices))
+        first_row = {index: sample.keyframe_indices.index(index) for index in unique}
+        features = self.engine.frame_features([frames[first_row[i]] for i in unique])
+        return features[[unique.index(i) for i in sample.keyframe_indices]]
