@@ -176,7 +176,9 @@ def _manifest_state_dict(fixtures, seed: int = 0) -> dict[str, torch.Tensor]:
 def test_loads_every_key_of_the_official_checkpoint(fixtures, tmp_path):
     state = _manifest_state_dict(fixtures)
     path = tmp_path / "FAST_VQA_B_1_4.pth"
-    torch.save({"state_dict": state, "validation_results": [0.8, 0.9]}, path)
+    # FAST-VQA's new_train.py stores numpy validation figures next to the weights
+    results = {"SROCC": np.float64(0.87), "PLCC": np.float32(0.88), "all": np.array([0.1, 0.2])}
+    torch.save({"state_dict": state, "validation_results": results}, path)
     model = load_fastvqa(path)
     loaded = model.state_dict()
     assert set(loaded) == set(state)

@@ -406,7 +406,20 @@ def fastvqa_from_state_dict(
     return model.eval()
 
 
+def _numpy_metadata_globals() -> list[Any]:
+    """Numpy scalar/array constructors: FAST-VQA's training script pickles its `validation_results`
+    (numpy floats) next to the weights, which `weights_only=True` refuses unless these data-only types are
+    allowed."""
+    import numpy as np
+
+    multiarray = getattr(np, "_core", None) or np.core
+    dtypes = [np.dtypes.Float64DType, np.dtypes.Float32DType, np.dtypes.Int64DType]
+    return [multiarray.multiarray.scalar, multiarray.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
 def load_fastvqa(path: str | Path, config: VideoSwinConfig | None = None) -> FastVQA:
     """Load `FAST_VQA_B_1_4.pth` (dict with "state_dict") or a safetensors export of the same keys."""
-    state_dict = extract_state_dict(read_checkpoint(path), keys=("state_dict",))
+    with torch.serialization.safe_globals(_numpy_metadata_globals()):
+        checkpoint = read_checkpoint(path)
+    state_dict = extract_state_dict(checkpoint, keys=("state_dict",))
     return fastvqa_from_state_dict(state_dict, config, path)
