@@ -67,17 +67,10 @@ def run_list(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     _print_table(
-        f"checkpoints (cache: {registry.cache_dir()})",
-        ["name", "file", "size", "licence", "used by", "found at"],
+        f"checkpoints (cache: {registry.cache_dir()}; --json for URLs, licences, users)",
+        ["name", "file", "size", "licence", "found at"],
         [
-            [
-                r["name"],
-                r["filename"],
-                r["size_hint"],
-                r["licence"],
-                ", ".join(r["used_by"]),
-                str(r["path"] or "-"),
-            ]
+            [r["name"], r["filename"], r["size_hint"], r["licence"].split(" (")[0], str(r["path"] or "-")]
             for r in rows
         ],
     )
