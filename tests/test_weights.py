@@ -430,3 +430,17 @@ def test_cli_path_of_missing_file_raises(add_entry):
     add_entry(name="t-p", filename="p.pth", pages=("https://example.invalid/p",))
     with pytest.raises(WeightsError, match="p.pth \\(t-p\\) not found"):
         _cli(["weights", "path", "t-p"])
+
+
+@pytest.mark.slow  # imports every sub-command module
+def test_cli_main_prints_one_line_errors(add_entry, capsys):
+    from rqvqa.cli import main
+
+    url = f"http://127.0.0.1:{_closed_port()}/o.pth"
+    add_entry(name="t-main", filename="o.pth", urls=(url,))
+    assert main(["weights", "download", "t-main", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rqvqa: error: ") and err.count("\n") == 1
+    assert "could not download o.pth" in err and "--weights-dir" in err
+    assert main(["weights", "path", "t-main"]) == 1
+    assert "o.pth (t-main) not found" in capsys.readouterr().err
