@@ -316,3 +316,12 @@ def test_worker_threads_do_not_change_results(clip, sample):
         for a, b in zip(other.keyframes, sample.keyframes, strict=True):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(inline.keyframes_crop, sample.keyframes_crop)
+
+
+def test_swscale_chunk_resize_is_close_to_pil(clip, sample):
+    fast = sample_video(clip, chunks=True, chunk_resize="swscale")
+    assert fast.chunks.shape == sample.chunks.shape and fast.chunks.dtype == np.uint8
+    diff = np.abs(fast.chunks.astype(int) - sample.chunks)
+    assert 0 < diff.mean() < 5  # not bit-identical (chroma is resampled differently), same pictures
+    with pytest.raises(ValueError, match="chunk_resize"):
+        sample_video(clip, chunks=True, chunk_resize="nearest")

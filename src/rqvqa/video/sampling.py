@@ -58,6 +58,7 @@ FASTVQA_MEAN = (123.675, 116.28, 103.53)
 FASTVQA_STD = (58.395, 57.12, 57.375)
 
 MODES = ("official", "full")
+CHUNK_RESIZERS = ("pil", "swscale")
 
 
 @dataclass
@@ -255,6 +256,13 @@ def resize_chunk_frame(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(image)
 
 
+def swscale_chunk_frame(frame: av.VideoFrame, info: VideoInfo) -> np.ndarray:
+    """Fast, non-parity chunk frame: swscale converts YUV to RGB and shrinks to 224x224 (bilinear) in one
+    step; rotation is applied afterwards (the output is square, so only the pixel layout turns)."""
+    small = frame.reformat(width=CHUNK_SIZE, height=CHUNK_SIZE, format="rgb24", interpolation="BILINEAR")
+    return frame_to_rgb(small, info.rotation)
+
+
 def upsample_for_fragments(rgb: np.ndarray, scale: float) -> np.ndarray:
     """FAST-VQA's fallback: bilinear upsampling by `scale` on the 0-1 scale, then x255 truncated to uint8
     (torch `interpolate(x / 255, scale_factor=scale, mode="bilinear")`, `(y * 255).type_as(uint8)`)."""
@@ -379,6 +387,7 @@ def sample_video(
     fragment_grid: str = "upstream",
     info: VideoInfo | None = None,
     workers: int = 1,
+    chunk_resize: str = "pil",
 ) -> VideoSample:
     """Decode `path` once and produce the requested products (see `VideoSample`).
 
@@ -387,7 +396,12 @@ def sample_video(
     sampler needs. `seed` drives fragment offsets and the training crop, so the same call gives the same
     result. `info` skips the probe when the caller already has it. `workers`: threads converting and
     resizing frames alongside the decoder (0 = all in the calling thread; results are identical).
+    `chunk_resize`: "pil" (default) resizes chunk frames exactly as the official code; "swscale" lets FFmpeg
+    convert and shrink each frame in one step from YUV (about 10x cheaper, not bit-identical: mean absolute
+    difference 1-4 grey levels on the synthetic clips, larger on sharp colour edges).
     """
+    if chunk_resize not in CHUNK_RESIZERS:
+        raise ValueError(f"chunk_resize must be one of {CHUNK_RESIZERS}, not {chunk_resize!r}")
     info = info if info is not None else probe(path)
     the_plan = plan(info, mode)
     rng = np.random.default_rng(seed)
@@ -423,7 +437,9 @@ def sample_video(
     last_frame: av.VideoFrame | None = None
 
     def feed(index: int, frame: av.VideoFrame, items: list[tuple[str, tuple[int, ...]]]) -> None:
-        rgb = frame_to_rgb(frame, info.rotation)
+        # full-resolution RGB only when some product needs it (not for swscale-resized chunk frames)
+        full_rgb = chunk_resize == "pil" or any(product != "chunk" for product, _ in items)
+        rgb = frame_to_rgb(frame, info.rotation) if full_rgb else None
         small = patches_src = None
         for product, pos in items:
             if product == "key":
@@ -432,8 +448,10 @@ def sample_video(
                 if keyframes_384:
                     key_small[index] = resize_short_side_384(rgb)
             elif product == "chunk":
-                if small is None:
+                if small is None and chunk_resize == "pil":
                     small = resize_chunk_frame(rgb)
+                elif small is None:
+                    small = swscale_chunk_frame(frame, info)
                 chunk_out[pos] = small
             else:
                 if patches_src is None:
@@ -495,7 +513,9 @@ def sample_video(
         crops = [swin_input_frame(f, train_crop, crop_rng) for f in sample.keyframes_384]
         sample.keyframes_crop = np.stack(crops)
     if chunks:
-        sample.chunks = chunk_out[chunk_rows]
+        # copy only when rows repeat (padding); a long video's chunks are returned without a second copy
+        padded = chunk_rows != list(range(len(chunk_unique)))
+        sample.chunks = chunk_out[chunk_rows] if padded else chunk_out
     if fragments:
         sample.fragments = frag_out
         sample.fragment_indices = frag_plan.frame_indices
