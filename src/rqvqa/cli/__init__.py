@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "rqvqa.cli.weights",
     "rqvqa.cli.convert",
     "rqvqa.cli.extract",
+    "rqvqa.cli.train",
 ]
 
 
