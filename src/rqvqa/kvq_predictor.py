@@ -1,0 +1,135 @@
+"""`rqvqa-kvq`: the whole RQ-VQA pipeline for one video (rqvqa.md §7).
+
+One decode (`sample_video`) feeds the base network's key frames and every frozen source; each ensemble
+member regresses per-frame scores and the video score is the mean over members of their raw outputs (no
+rescaling). `weights` is a folder holding either
+
+- the official KVQ checkpoints (`*.pth`, 10 in the release; official layout, loaded through
+  `rqvqa.nets.remap`), or our safetensors exports (model configuration in their metadata), or
+- a `rqvqa train` output folder (`ensemble.json`, with its feature standardisation when used).
+
+Scores: official mode reads 8 key-frame rows (the last second repeated for shorter videos), exactly as the
+released models were trained; the per-second list holds the scores of the video's distinct seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from rqvqa.errors import ConfigError, WeightsError
+from rqvqa.model import RQVQA, ModelConfig, preset
+from rqvqa.zoo import Prediction, Predictor, register_predictor
+
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
+
+
+def missing_sources(config: ModelConfig) -> list[str]:
+    """The model's feature sources that no registered extractor provides."""
+    from rqvqa.sources.base import available_sources
+
+    known = available_sources()
+    return [name for name in config.source_names if name not in known]
+
+
+def _members(folder: Path, config: ModelConfig | None) -> tuple[list[RQVQA], ModelConfig, dict[str, Any]]:
+    """Load every checkpoint of `folder` (sorted by name) into one model each."""
+    from rqvqa.nets.remap import load_weights, read_model_config
+
+    files = sorted(p for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
+    if not files:
+        raise WeightsError(f"no checkpoints ({', '.join(CHECKPOINT_SUFFIXES)}) in the folder", folder)
+    if config is None:
+        stored = read_model_config(files[0]) if files[0].suffix == ".safetensors" else None
+        config = ModelConfig.from_dict(stored) if stored else preset("rqvqa")
+    models = []
+    for path in files:
+        model = RQVQA(config)
+        load_weights(model, path)
+        models.append(model.eval())
+    return models, config, {"members": [p.name for p in files]}
+
+
+@register_predictor
+class RQVQAKVQ(Predictor):
+    name: ClassVar[str] = "rqvqa-kvq"
+    lower_better: ClassVar[bool] = False
+    score_range: ClassVar[tuple[float | None, float | None]] = (1.0, 5.0)
+    scale: ClassVar[str] = "KVQ MOS (1-5; raw regressor output, unbounded)"
+    description: ClassVar[str] = (
+        "RQ-VQA (NTIRE 2024 winner): Swin-B+BoT with SlowFast, Q-Align, LIQE, FAST-VQA"
+    )
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        config: ModelConfig | None = None,
+        mode: str = "official",
+        seed: int = 0,
+        source_weights: str | os.PathLike[str] | None = None,
+    ):
+        super().__init__(weights, device)
+        from rqvqa.train import Ensemble, load_ensemble
+
+        wanted = config or preset("rqvqa")
+        absent = missing_sources(wanted)
+        if absent:
+            raise ConfigError(
+                f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
+            )
+        if weights is None:
+            raise WeightsError(f"model {self.name} needs --weights DIR (the 10 official KVQ checkpoints)")
+        folder = Path(weights)
+        if not folder.is_dir():
+            raise WeightsError("not a folder of checkpoints", folder)
+        self.spec: dict[str, Any] = {}
+        if (folder / "ensemble.json").is_file():
+            self.ensemble, self.spec = load_ensemble(folder, device)
+            self.config = self.ensemble.members[0].config
+        else:
+            members, self.config, self.spec = _members(folder, config)
+            self.ensemble = Ensemble(members).to(device)
+        absent = missing_sources(self.config)
+        if absent:
+            raise ConfigError(
+                f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
+            )
+        from rqvqa.cli.extract import build_sources
+
+        self.sources = build_sources(self.config.source_names, device, source_weights)
+        self.mode, self.seed = mode, seed
+        base = self.config.base
+        self.crop = base.img_size if base is not None else None
+        self.resize = int(self.spec.get("resize", 384))
+
+    def predict(self, path: str | os.PathLike[str]) -> Prediction:
+        from rqvqa.cli.extract import check_shape, sample_for
+        from rqvqa.train import align_rows, prepare_frames
+
+        needs = set().union(*(s.needs for s in self.sources)) if self.sources else set()
+        if self.config.needs_frames:
+            needs.add("keyframes_384")
+        sample = sample_for(Path(path), needs, self.mode, self.seed)
+        rows = len(sample.keyframe_indices)
+        device = torch.device(self.device)
+        frames = None
+        if self.config.needs_frames:
+            frames = prepare_frames(sample.keyframes_384, self.crop, self.resize).unsqueeze(0).to(device)
+            rows = frames.shape[1]
+        features = {}
+        for source in self.sources:
+            array = align_rows(check_shape(source, np.asarray(source.extract(sample)), str(path)), rows)
+            features[source.name] = torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0).to(device)
+        with torch.no_grad():
+            frame_scores, score = self.ensemble(frames, features)
+        seconds = len(dict.fromkeys(sample.keyframe_indices))
+        return Prediction(
+            score=float(score[0]),
+            per_second=[float(x) for x in frame_scores[0, :seconds]],
+            extra={"members": len(self.ensemble.members), "mode": self.mode, "rows": rows},
+        )

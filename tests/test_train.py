@@ -1,0 +1,173 @@
+"""Training loop (resume, metrics files, selection), ensembles, the rqvqa-kvq predictor, CLI paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rqvqa.checkpoints import read_checkpoint
+from rqvqa.cli import main
+from rqvqa.data.manifest import Manifest, ManifestRow
+from rqvqa.errors import ConfigError
+from rqvqa.model import ModelConfig, parse_sources
+from rqvqa.nets.remap import save_model
+from rqvqa.nets.swin_bot import BaseNetConfig
+from rqvqa.train import (
+    ArrayDataset,
+    Ensemble,
+    TrainConfig,
+    head_only_config,
+    init_backbone,
+    load_ensemble,
+    train_splits,
+)
+
+
+def _linear_data(n=60, dim=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    y = x @ rng.normal(size=dim) + 0.1 * rng.normal(size=n)
+    rows = tuple(ManifestRow(f"v{i}.mp4", float(y[i]), f"g{i // 2}") for i in range(n))
+    return {"feat": x}, Manifest(rows)
+
+
+def _run(features, manifest, cfg, out):
+    return train_splits(
+        head_only_config(features),
+        manifest,
+        lambda r, t, s: ArrayDataset(features, manifest.mos, r),
+        cfg,
+        out,
+    )
+
+
+def test_head_only_learns_and_writes_metrics(tmp_path):
+    features, manifest = _linear_data()
+    cfg = TrainConfig(epochs=6, lr=1e-2, batch_size=8, splits=2, progress=False)
+    summary = _run(features, manifest, cfg, tmp_path)
+    assert summary["SRCC"]["median"] > 0.9
+    rows = list(csv.DictReader((tmp_path / "split0" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 7))
+    assert float(rows[0]["lr"]) == pytest.approx(1e-2)
+    history = json.loads((tmp_path / "split1" / "metrics.json").read_text())
+    best = max(history, key=lambda r: r["SRCC"])
+    assert summary["splits"][1]["epoch"] == best["epoch"]  # best epoch by validation SRCC
+    ensemble = json.loads((tmp_path / "ensemble.json").read_text())
+    assert ensemble["members"] == ["split0/best.safetensors", "split1/best.safetensors"]
+    # splits never separate a group
+    assert summary["splits"][0]["seed"] == 10 and summary["splits"][1]["seed"] == 20
+
+
+def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
+    features, manifest = _linear_data(seed=1)
+    full = TrainConfig(epochs=4, lr=1e-2, batch_size=8, splits=1, progress=False, select="last")
+    _run(features, manifest, full, tmp_path / "a")
+    _run(features, manifest, TrainConfig(**{**full.__dict__, "epochs": 2}), tmp_path / "b")
+    state = read_checkpoint(tmp_path / "b" / "split0" / "last.safetensors")
+    assert "optimizer.0.exp_avg" in state and "rng.torch" in state
+    _run(features, manifest, full, tmp_path / "b")  # resumes at epoch 3
+    a = read_checkpoint(tmp_path / "a" / "split0" / "best.safetensors")
+    b = read_checkpoint(tmp_path / "b" / "split0" / "best.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    hist_a = json.loads((tmp_path / "a" / "split0" / "metrics.json").read_text())
+    hist_b = json.loads((tmp_path / "b" / "split0" / "metrics.json").read_text())
+    assert [r["train_loss"] for r in hist_a] == [r["train_loss"] for r in hist_b]
+    assert hist_b[-1]["lr"] == pytest.approx(1e-2)  # StepLR state restored (step 10: no decay yet)
+
+
+def test_step_lr_schedule_and_standardised_ensemble(tmp_path):
+    features, manifest = _linear_data(seed=2)
+    features["feat"] = features["feat"] * 1000 + 5  # standardisation makes the scale irrelevant
+    cfg = TrainConfig(
+        epochs=4, lr=1e-2, step_size=2, gamma=0.5, batch_size=8, splits=2, standardise=True, progress=False
+    )
+    summary = _run(features, manifest, cfg, tmp_path)
+    assert summary["SRCC"]["median"] > 0.9
+    lrs = [r["lr"] for r in json.loads((tmp_path / "split0" / "metrics.json").read_text())]
+    assert lrs == pytest.approx([1e-2, 1e-2, 5e-3, 5e-3])
+    ensemble, _ = load_ensemble(tmp_path)
+    x = torch.from_numpy(features["feat"][:5])
+    _, score = ensemble(None, {"feat": x})
+    manual = []
+    for member, scaler in zip(ensemble.members, ensemble.scalers, strict=True):
+        z = torch.from_numpy(scaler.apply("feat", features["feat"][:5]))
+        manual.append(member(None, {"feat": z})[1])
+    assert torch.allclose(score, torch.stack(manual).mean(0), atol=1e-6)
+
+
+def _tiny_config():
+    return ModelConfig(sources=parse_sources(["stats"]), base=BaseNetConfig.tiny(pooling="avg", img_size=64))
+
+
+def test_init_backbone_copies_only_the_swin(tmp_path):
+    from rqvqa.model import RQVQA
+
+    torch.manual_seed(0)
+    stage1 = RQVQA(_tiny_config())
+    path = save_model(stage1, tmp_path / "base.safetensors")
+    torch.manual_seed(1)
+    stage2 = RQVQA(ModelConfig(sources=(), base=BaseNetConfig.tiny(pooling="bot", img_size=64)))
+    bot_before = {k: v.clone() for k, v in stage2.base.bot.state_dict().items()}
+    init_backbone(stage2, path)
+    for k, v in stage1.base.swin.state_dict().items():
+        assert torch.equal(stage2.base.swin.state_dict()[k], v)
+    assert all(torch.equal(bot_before[k], v) for k, v in stage2.base.bot.state_dict().items())
+
+
+def test_kvq_predictor_names_missing_sources(tmp_path):
+    from rqvqa.kvq_predictor import RQVQAKVQ
+
+    config = ModelConfig(sources=parse_sources(["stats", "not_landed:7"]), base=None)
+    with pytest.raises(ConfigError, match="needs feature sources that are not available yet: not_landed"):
+        RQVQAKVQ(weights=tmp_path, config=config)
+
+
+def test_kvq_predictor_is_the_mean_of_the_members(tmp_path, small_video):
+    from rqvqa.kvq_predictor import RQVQAKVQ
+    from rqvqa.model import RQVQA
+    from rqvqa.sources.stats import FrameStatistics
+    from rqvqa.train import align_rows, prepare_frames
+    from rqvqa.video.sampling import sample_video
+    from rqvqa.zoo import available_predictors
+
+    assert "rqvqa-kvq" in available_predictors()
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        members.append(RQVQA(_tiny_config()).eval())
+        save_model(members[-1], tmp_path / f"member{seed}.safetensors")
+    predictor = RQVQAKVQ(weights=tmp_path)
+    prediction = predictor.predict(small_video)
+    sample = sample_video(small_video, keyframes_384=True)
+    frames = prepare_frames(sample.keyframes_384, 64, 384).unsqueeze(0)
+    stats = torch.from_numpy(align_rows(FrameStatistics().extract(sample), 8)).unsqueeze(0)
+    with torch.no_grad():
+        outputs = [m(frames, {"stats": stats}) for m in members]
+    expected = torch.stack([o[1] for o in outputs]).mean()
+    assert prediction.score == pytest.approx(float(expected), abs=1e-5)
+    assert len({round(float(o[1]), 4) for o in outputs}) == 3  # the members really differ
+    assert len(prediction.per_second) == 3  # a 2.5-s clip has 3 distinct seconds
+    frame_mean = torch.stack([o[0] for o in outputs]).mean(0)[0, :3]
+    assert np.allclose(prediction.per_second, frame_mean.numpy(), atol=1e-5)
+    assert isinstance(Ensemble(members), Ensemble)
+
+
+def test_train_cli_head_only_and_errors(tmp_path, capsys):
+    features, manifest = _linear_data(n=40)
+    lines = ["video,mos,group"] + [f"{r.video},{r.mos},{r.group}" for r in manifest]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    np.save(tmp_path / "feat.npy", features["feat"])
+    args = ["train", str(tmp_path / "m.csv"), "--features", str(tmp_path / "feat.npy"), "--out"]
+    argv = [*args, str(tmp_path / "out"), "--splits", "2", "--epochs", "3", "--lr", "1e-2", "--no-progress"]
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["splits"]) == 2 and summary["SRCC"]["median"] > 0.8
+    np.save(tmp_path / "short.npy", features["feat"][:10])
+    assert main([*args, str(tmp_path / "o2"), "--features", str(tmp_path / "short.npy")]) == 1
+    assert "10 feature rows for 40 manifest rows" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o3")]) == 1
+    assert "give --store" in capsys.readouterr().err
