@@ -103,6 +103,32 @@ def test_few_patches_keeps_all_of_them():
         L.patch_grid(223, 500)
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "size", "stride", "n"),
+    [(1920, 1080, (768, 1365), 48, 288), (720, 1280, (1280, 720), 48, 253), (800, 900, (864, 768), 32, 378)],
+)
+def test_benchmark_preprocessing(width, height, size, stride, n):
+    """LIQE's BIQA_benchmark path (liqe.md section 3): 1080p -> 1365x768 at stride 48 (288 patches);
+    720x1280 unresized at stride 48 (253 patches)."""
+    x = L.prepare_frame(np.zeros((height, width, 3), np.uint8), "benchmark")
+    assert tuple(x.shape[1:]) == size
+    assert L.stride_for(*size, "benchmark") == stride and L.stride_for(*size) == 32
+    assert L.patch_grid(*size, stride=stride).n_patches == n
+    assert L.prepare_frame(np.zeros((height, width, 3), np.uint8)).shape[1:] == (height, width)
+    with pytest.raises(InputError, match="preprocessing"):
+        L.prepare_frame(np.zeros((300, 300, 3), np.uint8), "other")
+
+
+def test_benchmark_logits_use_the_resized_frame(tiny):
+    frame = _frame(800, 780, seed=8)
+    from PIL import Image
+
+    resized = np.asarray(Image.fromarray(frame).resize((768, 787), Image.BILINEAR))  # short side 780 -> 768
+    torch.testing.assert_close(
+        tiny.frame_logits([frame], preprocessing="benchmark"), tiny.frame_logits([resized]), rtol=0, atol=0
+    )
+
+
 def test_selected_patches_are_the_raster_order_unfold():
     x = torch.rand(3, 383, 513)  # odd sizes: remainders dropped
     grid = L.patch_grid(383, 513)

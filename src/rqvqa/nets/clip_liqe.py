@@ -48,6 +48,11 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 PATCH = 224
 STRIDE = 32
+# LIQE's own benchmark preprocessing (BIQA_benchmark.py): AdaptiveResize(768), stride 48 for large frames
+BENCHMARK_SHORT_SIDE = 768
+BENCHMARK_LARGE_SIDE = 1024
+BENCHMARK_STRIDE = 48
+PREPROCESSING = ("rqvqa", "benchmark")
 N_PATCHES = 15
 
 OPEN_CLIP_MODEL = "ViT-B-32-quickgelu"
@@ -76,6 +81,7 @@ class PatchGrid:
     width: int
     rows: int
     cols: int
+    stride: int
     #: raster indices of the kept patches (into the rows x cols grid)
     indices: tuple[int, ...]
 
@@ -85,10 +91,10 @@ class PatchGrid:
 
     def origins(self) -> list[tuple[int, int]]:
         """(top, left) pixel of each kept patch."""
-        return [(STRIDE * (i // self.cols), STRIDE * (i % self.cols)) for i in self.indices]
+        return [(self.stride * (i // self.cols), self.stride * (i % self.cols)) for i in self.indices]
 
 
-def patch_grid(height: int, width: int, n_keep: int = N_PATCHES) -> PatchGrid:
+def patch_grid(height: int, width: int, n_keep: int = N_PATCHES, stride: int = STRIDE) -> PatchGrid:
     """The official selection: step = N // 15, indices k * step for k < 15.
 
     With fewer than 15 patches the official step is 0 (patch 0 fifteen times); we keep every patch instead,
@@ -96,32 +102,40 @@ def patch_grid(height: int, width: int, n_keep: int = N_PATCHES) -> PatchGrid:
     """
     if height < PATCH or width < PATCH:
         raise InputError(f"frame {width}x{height} is smaller than the {PATCH}x{PATCH} LIQE patch")
-    rows = (height - PATCH) // STRIDE + 1
-    cols = (width - PATCH) // STRIDE + 1
+    rows = (height - PATCH) // stride + 1
+    cols = (width - PATCH) // stride + 1
     n = rows * cols
     if n < n_keep:
         indices = tuple(range(n))
     else:
         step = n // n_keep
         indices = tuple(k * step for k in range(n_keep))
-    return PatchGrid(height, width, rows, cols, indices)
+    return PatchGrid(height, width, rows, cols, stride, indices)
 
 
-def prepare_frame(frame: np.ndarray) -> torch.Tensor:
+def prepare_frame(frame: np.ndarray, preprocessing: str = "rqvqa") -> torch.Tensor:
     """uint8 frame -> float (3, H, W) in [0, 1], RGB, both sides >= 224.
 
     - (H, W) or (H, W, 1) greyscale is replicated to three channels (LIQE was trained on RGB only);
     - (H, W, 4) RGBA drops alpha;
     - a frame with a side under 224 is upscaled (bicubic, clamped to [0, 1]) so that its short side is 224,
-      keeping the aspect ratio. LIQE has no rule for this (its code asserts or fails on such inputs).
+      keeping the aspect ratio. LIQE has no rule for this (its code asserts or fails on such inputs);
+    - ``preprocessing="benchmark"`` first applies LIQE's benchmark ``AdaptiveResize(768)``: a frame whose
+      sides are both >= 768 is resized (PIL bilinear) so its short side is 768, the long side truncated as
+      torchvision's Resize does.
     """
+    if preprocessing not in PREPROCESSING:
+        raise InputError(f"LIQE preprocessing must be one of {PREPROCESSING}, not {preprocessing!r}")
     if frame.dtype != np.uint8:
         raise InputError(f"LIQE frames must be uint8, got {frame.dtype}")
     if frame.ndim == 2:
         frame = frame[:, :, None]
     if frame.ndim != 3 or frame.shape[2] not in (1, 3, 4) or 0 in frame.shape:
         raise InputError(f"LIQE frames must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {frame.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(frame[:, :, :3])).permute(2, 0, 1).float().div_(255.0)
+    frame = frame[:, :, :3]
+    if preprocessing == "benchmark" and min(frame.shape[:2]) >= BENCHMARK_SHORT_SIDE:
+        frame = _adaptive_resize(frame)
+    x = torch.tensor(frame).permute(2, 0, 1).float().div_(255.0)  # a copy: frames may be read-only
     if x.shape[0] == 1:
         x = x.expand(3, -1, -1)
     h, w = x.shape[1:]
@@ -130,6 +144,25 @@ def prepare_frame(frame: np.ndarray) -> torch.Tensor:
         size = (max(PATCH, round(h * scale)), max(PATCH, round(w * scale)))
         x = F.interpolate(x[None], size=size, mode="bicubic", align_corners=False)[0].clamp_(0.0, 1.0)
     return x
+
+
+def _adaptive_resize(frame: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    h, w = frame.shape[:2]
+    short, long = sorted((h, w))
+    new_long = int(BENCHMARK_SHORT_SIDE * long / short)
+    size = (new_long, BENCHMARK_SHORT_SIDE) if w >= h else (BENCHMARK_SHORT_SIDE, new_long)  # PIL: (w, h)
+    mode = "L" if frame.shape[2] == 1 else "RGB"
+    image = Image.fromarray(frame[:, :, 0] if mode == "L" else frame, mode).resize(size, Image.BILINEAR)
+    return np.array(image).reshape(size[1], size[0], -1)  # a writable copy, for torch.from_numpy
+
+
+def stride_for(height: int, width: int, preprocessing: str = "rqvqa") -> int:
+    """Stride 32 (RQ-VQA, pyiqa); the benchmark uses 48 once a (resized) side reaches 1024."""
+    if preprocessing == "benchmark" and max(height, width) >= BENCHMARK_LARGE_SIDE:
+        return BENCHMARK_STRIDE
+    return STRIDE
 
 
 def select_patches(frame: torch.Tensor, grid: PatchGrid | None = None) -> torch.Tensor:
@@ -224,12 +257,19 @@ class LiqeCLIP(nn.Module):
         return self.clip.logit_scale.float().exp() * image @ self.text_features().T
 
     @torch.inference_mode()
-    def frame_logits(self, frames: Iterable[np.ndarray], batch_size: int = 60) -> torch.Tensor:
-        """RQ-VQA's LIQE feature: (n_frames, 495) patch-averaged logits, float32 (no softmax)."""
+    def frame_logits(
+        self, frames: Iterable[np.ndarray], batch_size: int = 60, preprocessing: str = "rqvqa"
+    ) -> torch.Tensor:
+        """RQ-VQA's LIQE feature: (n_frames, 495) patch-averaged logits, float32 (no softmax).
+
+        ``preprocessing="benchmark"`` follows LIQE's own benchmark instead (AdaptiveResize(768), stride 48
+        for large frames); the RQ-VQA feature always uses the default.
+        """
         crops = []
         for frame in frames:
-            x = prepare_frame(frame).to(self.device)
-            crops.append(select_patches(x))
+            x = prepare_frame(frame, preprocessing).to(self.device)
+            h, w = x.shape[1:]
+            crops.append(select_patches(x, patch_grid(h, w, stride=stride_for(h, w, preprocessing))))
         if not crops:
             raise InputError("no frames given to LIQE")
         counts = [len(c) for c in crops]

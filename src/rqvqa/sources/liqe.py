@@ -80,11 +80,11 @@ class LiqeSource(FeatureSource):
 
         return resolve(self.weights, self.weights_dir)
 
-    def logits(self, sample: VideoSample) -> torch.Tensor:
-        """(n_keyframes, 495) float32 logits."""
+    def logits(self, sample: VideoSample, preprocessing: str = "rqvqa") -> torch.Tensor:
+        """(n_keyframes, 495) float32 logits; `preprocessing` "benchmark" is LIQE's own (predictor only)."""
         if not sample.keyframes:
             raise InputError("the video sample has no native-resolution key frames (needed by LIQE)")
-        return self.model.frame_logits(sample.keyframes, batch_size=self.batch_size)
+        return self.model.frame_logits(sample.keyframes, self.batch_size, preprocessing)
 
     def extract(self, sample: VideoSample) -> np.ndarray:
         return self.logits(sample).cpu().numpy().astype(np.float32)

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import torch
 
-from rqvqa.nets.clip_liqe import DISTORTIONS, SCENES, LiqeCLIP, quality_marginals, quality_score
+from rqvqa.errors import ConfigError
+from rqvqa.nets.clip_liqe import (
+    DISTORTIONS,
+    PREPROCESSING,
+    SCENES,
+    LiqeCLIP,
+    quality_marginals,
+    quality_score,
+)
 from rqvqa.sources.liqe import WEIGHTS_NAME, LiqeSource
 from rqvqa.zoo import Prediction, Predictor, register_predictor
 
@@ -36,13 +44,19 @@ class LiqePredictor(Predictor):
         dtype: torch.dtype = torch.float32,
         variant: str = WEIGHTS_NAME,
         mode: str = "full",
+        preprocessing: str = "rqvqa",
         model: LiqeCLIP | None = None,
     ):
         """`weights`: a checkpoint file, a folder holding it, a registry name ("liqe", "liqe-mix"), or None
         for the registry's `variant`; `mode`: the key-frame plan ("full" = every second, "official" = the
-        first 8, padded)."""
+        first 8, padded); `preprocessing`: "rqvqa" (native resolution, stride 32, as RQ-VQA and pyiqa) or
+        "benchmark" (LIQE's BIQA_benchmark.py: short side to 768 when both sides reach 768, stride 48 for a
+        side >= 1024)."""
         super().__init__(weights=weights, device=device)
+        if preprocessing not in PREPROCESSING:
+            raise ConfigError(f"LIQE preprocessing must be one of {PREPROCESSING}, not {preprocessing!r}")
         self.mode = mode
+        self.preprocessing = preprocessing
         name: str | Path = variant
         weights_dir = None
         if weights is not None:
@@ -61,7 +75,7 @@ class LiqePredictor(Predictor):
         from rqvqa.video.sampling import sample_video
 
         sample = sample_video(path, keyframes=True, mode=self.mode)
-        logits = self.source.logits(sample)
+        logits = self.source.logits(sample, self.preprocessing)
         per_frame = quality_score(logits)
         marginals = {key: value.mean(dim=0) for key, value in quality_marginals(logits).items()}
         return Prediction(
@@ -69,6 +83,7 @@ class LiqePredictor(Predictor):
             per_second=[float(s) for s in per_frame],
             extra={
                 "weights": self.source.config()["weights"],
+                "preprocessing": self.preprocessing,
                 "quality_probabilities": [float(p) for p in marginals["quality"]],
                 "scene": SCENES[int(marginals["scene"].argmax())],
                 "distortion": DISTORTIONS[int(marginals["distortion"].argmax())],
