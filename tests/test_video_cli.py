@@ -52,6 +52,7 @@ def test_info_full_mode_table(files, capsys):
     assert "0-31, 30-39+22" in out  # the second chunk has 10 real frames and 22 padded
 
 
+@pytest.mark.slow  # a fresh interpreter imports every sub-command's module
 def test_info_subprocess_no_traceback(files):
     cmd = [sys.executable, "-m", "rqvqa", "info", str(files["good"]), str(files["text"])]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
