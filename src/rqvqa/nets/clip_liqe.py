@@ -153,9 +153,8 @@ def _adaptive_resize(frame: np.ndarray) -> np.ndarray:
     short, long = sorted((h, w))
     new_long = int(BENCHMARK_SHORT_SIDE * long / short)
     size = (new_long, BENCHMARK_SHORT_SIDE) if w >= h else (BENCHMARK_SHORT_SIDE, new_long)  # PIL: (w, h)
-    mode = "L" if frame.shape[2] == 1 else "RGB"
-    image = Image.fromarray(frame[:, :, 0] if mode == "L" else frame, mode).resize(size, Image.BILINEAR)
-    return np.array(image).reshape(size[1], size[0], -1)  # a writable copy, for torch.from_numpy
+    image = Image.fromarray(frame[:, :, 0] if frame.shape[2] == 1 else frame)  # "L" or "RGB"
+    return np.asarray(image.resize(size, Image.BILINEAR)).reshape(size[1], size[0], -1)
 
 
 def stride_for(height: int, width: int, preprocessing: str = "rqvqa") -> int:
