@@ -165,7 +165,8 @@ def probe(path: PathLike) -> VideoInfo:
         bit_depth = _bit_depth(first.format)
         coded_w, coded_h = first.width, first.height
         codec = stream.codec_context.name
-    count = _count_packets(p)
+    # at least the frame decoded above (a stream whose packets all report size 0 is still a video)
+    count = max(_count_packets(p), 1)
     if math.isnan(duration) or duration <= 0:
         duration = count / float(rate)
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
