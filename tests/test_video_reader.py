@@ -303,3 +303,25 @@ def test_path_with_spaces_and_non_ascii(vdir):
     with pytest.raises(VideoError) as err:
         probe(folder / "absent ü.mp4")
     assert str(folder / "absent ü.mp4") in str(err.value)
+
+
+def test_real_konvid_clip_matches_the_official_reader(shared_data):
+    """KoNViD-1k 5115335471: 960x540, 29.97 fps, 240 frames -> key frames 0..210, chunk 7 padded with 2."""
+    path = shared_data / "videos" / "5115335471.mp4"
+    info = probe(path)
+    assert (info.width, info.height, info.frame_count, info.fps_int) == (960, 540, 240, 30)
+    assert info.frame_rate == Fraction(30000, 1001)
+    sample = sample_video(path, keyframes=True, keyframes_384=True)
+    assert sample.keyframe_indices == list(range(0, 240, 30))
+    assert sample.keyframes_384[0].shape == (384, 682, 3)
+    cap = cv2.VideoCapture(str(path))
+    wanted = dict(zip(sample.keyframe_indices, sample.keyframes, strict=True))
+    for index in range(max(wanted) + 1):
+        ok, frame = cap.read()
+        assert ok
+        if index in wanted:
+            np.testing.assert_array_equal(wanted[index], frame[..., ::-1])
+            # the official 384p extraction: cv2.resize on the BGR frame
+            small = cv2.resize(frame, (682, 384), interpolation=cv2.INTER_LINEAR)[..., ::-1]
+            np.testing.assert_array_equal(sample.keyframes_384[index // 30], small)
+    cap.release()
