@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
+from torchvision import transforms
 
 from rqvqa.errors import VideoError
 from rqvqa.video.reader import iter_frames, probe
@@ -311,14 +313,22 @@ def test_real_konvid_clip_matches_the_official_reader(shared_data):
     info = probe(path)
     assert (info.width, info.height, info.frame_count, info.fps_int) == (960, 540, 240, 30)
     assert info.frame_rate == Fraction(30000, 1001)
-    sample = sample_video(path, keyframes=True, keyframes_384=True)
+    sample = sample_video(path, keyframes=True, keyframes_384=True, chunks=True)
     assert sample.keyframe_indices == list(range(0, 240, 30))
     assert sample.keyframes_384[0].shape == (384, 682, 3)
+    assert sample.chunk_ranges[7] == (210, 240)
+    resize = transforms.Resize([224, 224])  # the official SlowFast transform on PIL images
     cap = cv2.VideoCapture(str(path))
     wanted = dict(zip(sample.keyframe_indices, sample.keyframes, strict=True))
-    for index in range(max(wanted) + 1):
+    for index in range(240):
         ok, frame = cap.read()
         assert ok
+        if index in (0, 61, 239):
+            chunk_frame = np.asarray(resize(Image.fromarray(frame[..., ::-1].copy())))
+            row, t = {0: (0, 0), 61: (1, 31), 239: (7, 29)}[index]
+            np.testing.assert_array_equal(sample.chunks[row, t], chunk_frame)
+            if index == 239:  # the 2 padded positions repeat the last frame
+                np.testing.assert_array_equal(sample.chunks[7, 31], chunk_frame)
         if index in wanted:
             np.testing.assert_array_equal(wanted[index], frame[..., ::-1])
             # the official 384p extraction: cv2.resize on the BGR frame
