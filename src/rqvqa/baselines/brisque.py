@@ -19,6 +19,7 @@ import numpy as np
 
 from rqvqa.baselines.matlab import imresize
 from rqvqa.baselines.nss import mscn, nss_features
+from rqvqa.baselines.svr import RbfSVR
 
 N_FEATURES = 36
 #: feature names in official order (scale 1 then scale 2)
@@ -44,33 +45,11 @@ def brisque_features(gray: np.ndarray) -> np.ndarray:
     return np.asarray(feats, dtype=np.float64)
 
 
-class SVRModel:
-    """An RBF epsilon-SVR in libsvm form with its `svm-scale` feature ranges: prediction in numpy."""
-
-    def __init__(self, support_vectors, dual_coef, rho: float, gamma: float, feat_min, feat_max,
-                 lower: float = -1.0, upper: float = 1.0):
-        self.support_vectors = np.asarray(support_vectors, dtype=np.float64)
-        self.dual_coef = np.asarray(dual_coef, dtype=np.float64)
-        self.rho, self.gamma = float(rho), float(gamma)
-        self.feat_min, self.feat_max = np.asarray(feat_min, np.float64), np.asarray(feat_max, np.float64)
-        self.lower, self.upper = float(lower), float(upper)
-
-    def scale(self, feats: np.ndarray) -> np.ndarray:
-        span = self.feat_max - self.feat_min
-        return self.lower + (self.upper - self.lower) * (feats - self.feat_min) / span
-
-    def predict(self, feats: np.ndarray) -> np.ndarray:
-        x = self.scale(np.atleast_2d(np.asarray(feats, dtype=np.float64)))
-        d2 = ((x[:, None, :] - self.support_vectors[None, :, :]) ** 2).sum(-1)
-        return np.exp(-self.gamma * d2) @ self.dual_coef - self.rho
-
-
 @lru_cache(maxsize=1)
-def live_model() -> SVRModel:
+def live_model() -> RbfSVR:
     """The official LIVE-trained BRISQUE SVR, shipped as JSON in `rqvqa.assets`."""
     blob = json.loads(resources.files("rqvqa.assets").joinpath("brisque_live_svr.json").read_text())
-    return SVRModel(blob["support_vectors"], blob["dual_coef"], blob["rho"], blob["gamma"],
-                    blob["range_min"], blob["range_max"], blob["range_lower"], blob["range_upper"])
+    return RbfSVR.from_libsvm(blob)
 
 
 def brisque_score(gray: np.ndarray) -> float:

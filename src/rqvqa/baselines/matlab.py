@@ -34,7 +34,9 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     # Keys' cubic convolution kernel with a = -0.5, as MATLAB's imresize uses.
     ax = np.abs(x)
     ax2, ax3 = ax**2, ax**3
-    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
+    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * (
+        (ax > 1) & (ax <= 2)
+    )
 
 
 @lru_cache(maxsize=32)

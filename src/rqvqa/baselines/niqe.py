@@ -1,4 +1,4 @@
-"""NIQE (Mittal, Soundararajan, Bovik, IEEE SPL 2013): distance of an image's NSS statistics to a pristine model.
+"""NIQE (Mittal, Soundararajan, Bovik, SPL 2013): distance of an image's NSS statistics to a pristine model.
 
 Faithful to the official LIVE release (`computequality.m`): the greyscale image (double, 0-255) is cropped to
 a multiple of 96x96; at each of 2 scales MSCN coefficients use a 7x7 Gaussian (sigma 7/6) with replicated
@@ -58,7 +58,11 @@ def niqe_block_features(gray: np.ndarray, sharpness_threshold: float | None = No
         per_scale.append(np.asarray(feats, dtype=np.float64))
         if scale == 1:
             sharpness = np.array(
-                [sigma[r * b : (r + 1) * b, c * b : (c + 1) * b].mean() for c in range(cols) for r in range(rows)]
+                [
+                    sigma[r * b : (r + 1) * b, c * b : (c + 1) * b].mean()
+                    for c in range(cols)
+                    for r in range(rows)
+                ]
             )
             image = imresize(image, 0.5)
     feats = np.concatenate(per_scale, axis=1)

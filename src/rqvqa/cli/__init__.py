@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "rqvqa.cli.convert",
     "rqvqa.cli.extract",
     "rqvqa.cli.train",
+    "rqvqa.cli.predict",
+    "rqvqa.cli.benchmark_features",
 ]
 
 

@@ -1,0 +1,190 @@
+"""The UGC-VQA feature benchmark (Tu et al., TIP 2021; VIDEVAL / BVQA_Benchmark evaluation scripts).
+
+For split i = 1..n: an 80/20 train/test split (scikit-learn `train_test_split`, `random_state=ceil(8.8 i)`);
+the training part is split again 80/20 (`random_state=ceil(6.6 i)`) and an RBF SVR is fitted for every
+C in 2^[1..10] and gamma in 2^[-8..1] on MinMax-scaled features; the pair with the lowest validation RMSE
+(after a 4-parameter logistic fit) is refitted on the whole training part and scored on the test part
+(SRCC/KRCC on raw predictions, PLCC/RMSE after the 4PL fit on the test split). Reported: median and std over
+splits. NaN/inf features become 0, as upstream.
+
+Upstream refits its MinMax scaler inside the grid loop on already scaled data; that is a no-op after the
+first pass and is done once here.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rqvqa.errors import InputError
+from rqvqa.metrics import performance
+
+C_GRID = 2.0 ** np.arange(1, 11)
+GAMMA_GRID = 2.0 ** np.arange(-8, 2)
+METRICS = ("SRCC", "KRCC", "PLCC", "RMSE")
+
+
+def load_features(path: str | os.PathLike[str]) -> np.ndarray:
+    """Feature matrix (n_videos, n_features) from a .mat (`feats_mat`), .npy or headerless/headed .csv."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("feature file not found", p)
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".mat":
+            from scipy.io import loadmat
+
+            mat = loadmat(str(p))
+            if "feats_mat" not in mat:
+                keys = ", ".join(k for k in mat if not k.startswith("__"))
+                raise InputError(f"no 'feats_mat' in the .mat (keys: {keys})", p)
+            x = np.asarray(mat["feats_mat"], dtype=np.float64)
+        elif suffix == ".npy":
+            x = np.asarray(np.load(p, allow_pickle=False), dtype=np.float64)
+        elif suffix == ".csv":
+            x = _numeric_csv(p)
+        else:
+            raise InputError("unsupported feature file (use .mat with feats_mat, .npy or .csv)", p)
+    except InputError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read features ({exc})", p) from None
+    if x.ndim != 2 or x.shape[0] < 10:
+        raise InputError(
+            f"expected a (videos, features) matrix with at least 10 rows, got shape {x.shape}", p
+        )
+    return x
+
+
+def load_mos(path: str | os.PathLike[str]) -> np.ndarray:
+    """MOS vector from a .mat (`MOS` or `mos`), a metadata CSV (a `mos`/`MOS` column) or a one-column CSV."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("MOS file not found", p)
+    try:
+        if p.suffix.lower() == ".mat":
+            from scipy.io import loadmat
+
+            mat = loadmat(str(p))
+            key = next((k for k in ("MOS", "mos", "scores") if k in mat), None)
+            if key is None:
+                raise InputError("no 'MOS' / 'mos' / 'scores' in the .mat", p)
+            return np.asarray(mat[key], dtype=np.float64).reshape(-1)
+        header, rows = _read_csv(p)
+        for j, col in enumerate(header or []):
+            if col.strip().lower() in ("mos", "score", "scores", "dmos"):
+                return np.array([float(r[j]) for r in rows])
+        x = _numeric_csv(p)
+        if x.shape[1] == 1:
+            return x[:, 0]
+        raise InputError("no 'mos' column (and not a one-column CSV)", p)
+    except InputError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read MOS ({exc})", p) from None
+
+
+def _read_csv(p: Path) -> tuple[list[str] | None, list[list[str]]]:
+    """(header or None, data rows); the first row is a header when any of its cells is not a number."""
+    with open(p, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if not rows:
+        raise InputError("empty CSV", p)
+
+    def numeric(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return True
+
+    if all(numeric(c) for c in rows[0]):
+        return None, rows
+    return rows[0], rows[1:]
+
+
+def _numeric_csv(p: Path) -> np.ndarray:
+    """The all-numeric columns of a CSV as a float matrix."""
+    _, rows = _read_csv(p)
+    width = len(rows[0])
+    cols = []
+    for j in range(width):
+        try:
+            cols.append([float(r[j]) for r in rows])
+        except (ValueError, IndexError):
+            continue
+    if not cols:
+        raise InputError("no numeric column", p)
+    return np.array(cols, dtype=np.float64).T
+
+
+def _fit_predict(c: float, gamma: float, x_fit, y_fit, x_eval) -> np.ndarray:
+    from sklearn.preprocessing import MinMaxScaler
+    from sklearn.svm import SVR
+
+    scaler = MinMaxScaler().fit(x_fit)
+    model = SVR(kernel="rbf", C=c, gamma=gamma).fit(scaler.transform(x_fit), y_fit)
+    return model.predict(scaler.transform(x_eval))
+
+
+def evaluate_split(i: int, x: np.ndarray, y: np.ndarray) -> dict:
+    """One repetition (1-based `i`, seeds as upstream): best (C, gamma) and the test metrics."""
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=math.ceil(8.8 * i))
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        x_train, y_train, test_size=0.2, random_state=math.ceil(6.6 * i)
+    )
+    best = (math.inf, C_GRID[0], GAMMA_GRID[0])
+    for c in C_GRID:
+        for gamma in GAMMA_GRID:
+            rmse = performance(_fit_predict(c, gamma, x_fit, y_fit, x_val), y_val, fit="logistic4")["RMSE"]
+            if rmse < best[0]:
+                best = (rmse, c, gamma)
+    _, c, gamma = best
+    perf = performance(_fit_predict(c, gamma, x_train, y_train, x_test), y_test, fit="logistic4")
+    return {"split": i, "C": float(c), "gamma": float(gamma), **{k: float(perf[k]) for k in METRICS}}
+
+
+def run_benchmark(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_splits: int = 100,
+    n_jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """All splits; returns {"splits": [...], "median": {...}, "std": {...}, "n_videos", "n_features"}."""
+    x = np.array(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"{x.shape[0]} feature rows but {y.shape[0]} MOS values")
+    x[~np.isfinite(x)] = 0.0
+    if n_jobs == 1:
+        rows = []
+        for i in range(1, n_splits + 1):
+            rows.append(evaluate_split(i, x, y))
+            if progress:
+                progress(1)
+    else:
+        from joblib import Parallel, delayed
+
+        rows = []
+        for row in Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(evaluate_split)(i, x, y) for i in range(1, n_splits + 1)
+        ):
+            rows.append(row)
+            if progress:
+                progress(1)
+    return {
+        "n_videos": int(x.shape[0]),
+        "n_features": int(x.shape[1]),
+        "n_splits": n_splits,
+        "median": {k: float(np.median([r[k] for r in rows])) for k in METRICS},
+        "std": {k: float(np.std([r[k] for r in rows])) for k in METRICS},
+        "splits": rows,
+    }

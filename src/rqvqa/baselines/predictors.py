@@ -1,0 +1,63 @@
+"""`brisque` and `niqe` as model-zoo predictors: per-frame scores on the protocol frames, averaged.
+
+Both are distortion measures (lower is better) and need no training on video data: BRISQUE applies the
+LIVE-trained SVR to each sampled frame, NIQE compares each frame with the pristine model. The video score is
+the mean of the per-frame scores (the UGC-VQA benchmark's per-video NIQE), per-second scores are the frames'.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rqvqa.baselines.brisque import live_model
+from rqvqa.baselines.video import video_features
+from rqvqa.zoo import Prediction, Predictor, register_predictor
+
+
+class _FramePredictor(Predictor):
+    """Shared plumbing: `max_frames` (fast mode) limits the number of decoded-and-scored frames."""
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        max_frames: int | None = None,
+    ):
+        super().__init__(weights=weights, device=device)
+        self.max_frames = max_frames
+
+    def _prediction(self, frame_scores: np.ndarray, vf) -> Prediction:
+        rows = vf.second_rows()
+        return Prediction(
+            score=float(np.nanmean(frame_scores)),
+            per_second=[float(frame_scores[r]) for r in rows],
+            extra={"frames": vf.frame_indices, "frame_scores": [float(s) for s in frame_scores]},
+        )
+
+
+@register_predictor
+class BrisquePredictor(_FramePredictor):
+    name = "brisque"
+    lower_better = True
+    score_range = (0.0, 100.0)
+    scale = "BRISQUE (LIVE DMOS-like, 0 best; can leave 0-100)"
+    description = "BRISQUE with the official LIVE-trained SVR, mean over one frame per second"
+
+    def predict(self, path: str | os.PathLike[str]) -> Prediction:
+        vf = video_features(path, brisque=True, max_frames=self.max_frames)
+        return self._prediction(live_model().predict(vf.brisque), vf)
+
+
+@register_predictor
+class NiqePredictor(_FramePredictor):
+    name = "niqe"
+    lower_better = True
+    score_range = (0.0, None)
+    scale = "NIQE distance to the pristine model (0 best)"
+    description = "NIQE with the official pristine model, mean over one frame per second"
+
+    def predict(self, path: str | os.PathLike[str]) -> Prediction:
+        vf = video_features(path, brisque=False, niqe=True, max_frames=self.max_frames)
+        return self._prediction(vf.niqe, vf)

@@ -1,0 +1,175 @@
+"""Video-level BRISQUE / NIQE, as the UGC-VQA benchmark (Tu et al., TIP 2021) computed them for KoNViD-1k.
+
+Frame protocol (worked out against the official KoNViD-1k rows, see `docs/baselines.md`):
+
+- the luma plane as decoded (8-bit Y of yuv420p, limited range as stored, no conversion to RGB);
+- one frame per second: with `step = round(fps)`, the 0-based frames `step // 2 - 1 + k * step` for every
+  whole second k (1-based frame 15, 45, ... at 29.97 fps: eight frames of a 240-frame clip); a clip shorter
+  than one second uses its middle frame;
+- per-video value = the plain mean over those frames (BRISQUE: of each of the 36 features; NIQE: of the
+  per-frame scores).
+
+The official per-video BRISQUE features are multiples of 0.001 / 8 in their shape entries, which fixes the
+frame count at 8; the frame offset is the one that reproduces the official row (the fitted shapes match
+exactly, see the tests).
+
+`max_frames` (fast mode) keeps an evenly spaced subset of the protocol frames; every second then takes the
+features of the nearest sampled frame.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import av
+import av.error
+import numpy as np
+
+from rqvqa.baselines.brisque import brisque_features
+from rqvqa.baselines.niqe import niqe_score
+from rqvqa.errors import VideoError
+from rqvqa.video.reader import VideoInfo, decode_frames, frame_to_gray, probe
+
+
+def protocol_frames(frame_count: int, fps: float) -> list[int]:
+    """0-based indices of the frames the protocol reads: the middle frame of every whole second."""
+    step = max(int(round(fps)), 1)
+    first = max(step // 2 - 1, 0)
+    frames = list(range(first, frame_count, step))[: frame_count // step]
+    return frames if frames else [max(frame_count // 2, 0)]
+
+
+def subsample(frames: list[int], max_frames: int | None) -> list[int]:
+    """Evenly spaced subset of `frames` (first and last kept) of at most `max_frames` entries."""
+    if max_frames is None or max_frames >= len(frames):
+        return list(frames)
+    if max_frames < 1:
+        raise ValueError("max_frames must be at least 1")
+    if max_frames == 1:
+        return [frames[len(frames) // 2]]
+    picks = np.round(np.linspace(0, len(frames) - 1, max_frames)).astype(int)
+    return [frames[i] for i in sorted(set(picks.tolist()))]
+
+
+@dataclass
+class VideoFeatures:
+    """Per-frame and pooled features of one video."""
+
+    info: VideoInfo
+    #: decoded frame index of each sampled frame
+    frame_indices: list[int]
+    #: number of seconds the per-second outputs cover (one per protocol frame)
+    n_seconds: int
+    #: (n_sampled, 36) BRISQUE features, or None when not requested
+    brisque: np.ndarray | None
+    #: (n_sampled,) NIQE scores, or None when not requested
+    niqe: np.ndarray | None
+
+    def second_rows(self) -> list[int]:
+        """For each second, the row of the nearest sampled frame (identity in the exact protocol)."""
+        protocol = protocol_frames(self.info.frame_count, float(self.info.frame_rate))[: self.n_seconds]
+        sampled = np.asarray(self.frame_indices)
+        return [int(np.argmin(np.abs(sampled - f))) for f in protocol]
+
+    @property
+    def brisque_video(self) -> np.ndarray:
+        """The 36 per-video BRISQUE features (mean over the sampled frames)."""
+        if self.brisque is None:
+            raise ValueError("BRISQUE features were not computed")
+        return self.brisque.mean(axis=0)
+
+    @property
+    def niqe_video(self) -> float:
+        if self.niqe is None:
+            raise ValueError("NIQE was not computed")
+        return float(np.nanmean(self.niqe))
+
+
+def _workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def video_features(
+    path: str | os.PathLike[str],
+    *,
+    brisque: bool = True,
+    niqe: bool = False,
+    max_frames: int | None = None,
+    info: VideoInfo | None = None,
+) -> VideoFeatures:
+    """Decode `path` once and compute the requested per-frame features on the protocol frames."""
+    info = info or probe(path)
+    protocol = protocol_frames(info.frame_count, float(info.frame_rate))
+    wanted = subsample(protocol, max_frames)
+    todo = set(wanted)
+    last = max(wanted)
+
+    def compute(gray: np.ndarray) -> tuple[np.ndarray | None, float | None]:
+        b = brisque_features(gray) if brisque else None
+        n = niqe_score(gray) if niqe else None
+        return b, n
+
+    futures = {}
+    # Features of one frame run while the decoder moves on to the next (numpy and FFmpeg release the GIL).
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        for index, frame in decode_frames(path):
+            if index in todo:
+                futures[index] = pool.submit(compute, frame_to_gray(frame, info.rotation))
+            if index >= last:
+                break
+        results = {i: f.result() for i, f in futures.items()}
+    got = [i for i in wanted if i in results]
+    if not got:
+        raise VideoError("no decodable frame at the sampled positions", path)
+    return VideoFeatures(
+        info=info,
+        frame_indices=got,
+        n_seconds=len(protocol),
+        brisque=np.stack([results[i][0] for i in got]) if brisque else None,
+        niqe=np.asarray([results[i][1] for i in got], dtype=np.float64) if niqe else None,
+    )
+
+
+@dataclass
+class BitBudget:
+    """Coded size of the video stream: log bits per pixel per frame, for the whole video and per second."""
+
+    log_bpp: float
+    log_bpp_per_second: list[float]
+
+
+def bit_budget(path: str | os.PathLike[str], info: VideoInfo, n_seconds: int) -> BitBudget:
+    """Sum the video packets' sizes (a demux pass, nothing is decoded), overall and per second of pts.
+
+    log(bits / (width * height * frames)) equals log(bitrate / (width * height * fps)) of the KoNViD-1k
+    metadata (the stream bitrate), which is what the lite model was trained on.
+    """
+    pixels = float(info.width * info.height)
+    sizes: list[tuple[float, int]] = []
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.size > 0:
+                    t = float(packet.pts * packet.time_base) if packet.pts is not None else float("nan")
+                    sizes.append((t, packet.size))
+    except (av.error.FFmpegError, IndexError, OSError) as exc:
+        raise VideoError(f"cannot read the video packets ({exc})", path) from None
+    if not sizes:
+        raise VideoError("no video packets", path)
+    times = np.array([t for t, _ in sizes])
+    nbytes = np.array([n for _, n in sizes], dtype=np.float64)
+    overall = float(np.log(nbytes.sum() * 8 / (pixels * len(sizes))))
+    if np.all(np.isfinite(times)):
+        sec = np.clip(np.floor(times - times.min()).astype(int), 0, max(n_seconds - 1, 0))
+    else:  # no timestamps: split the packets evenly in stream order
+        sec = np.minimum(np.arange(len(sizes)) * max(n_seconds, 1) // len(sizes), max(n_seconds - 1, 0))
+    per_second = []
+    for k in range(max(n_seconds, 1)):
+        mask = sec == k
+        per_second.append(
+            float(np.log(nbytes[mask].sum() * 8 / (pixels * mask.sum()))) if mask.any() else overall
+        )
+    return BitBudget(overall, per_second)

@@ -1,0 +1,58 @@
+"""`rqvqa benchmark-features FEATURES MOS_FILE [--splits 100]`: the UGC-VQA feature benchmark.
+
+Evaluates any per-video feature matrix the way the UGC-VQA benchmark evaluated BRISQUE, VIDEVAL & co:
+random 80/20 splits, an RBF SVR whose (C, gamma) is grid-searched on a validation part of each training set,
+median (std) SRCC / KRCC / PLCC / RMSE over the splits (see `rqvqa.baselines.benchmark`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark-features", help="UGC-VQA benchmark of a feature matrix (SVR, random splits)"
+    )
+    p.add_argument("features", help="features: .mat with feats_mat, .npy or .csv (one row per video)")
+    p.add_argument("mos_file", help="MOS: .mat (MOS), a metadata CSV with a mos column, or a one-column CSV")
+    p.add_argument("--splits", type=int, default=100, help="number of random 80/20 splits (default 100)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all CPU cores)")
+    p.add_argument("--json", action="store_true", help="print JSON (summary and every split)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rqvqa.baselines.benchmark import METRICS, load_features, load_mos, run_benchmark
+    from rqvqa.errors import ConfigError
+
+    if args.splits < 1:
+        raise ConfigError("--splits must be at least 1")
+    x = load_features(args.features)
+    y = load_mos(args.mos_file)
+    jobs = args.jobs or max(1, os.cpu_count() or 1)
+    from tqdm import tqdm
+
+    with tqdm(
+        total=args.splits, desc="splits", unit="split", file=sys.stderr, disable=args.splits < 2
+    ) as bar:
+        result = run_benchmark(x, y, n_splits=args.splits, n_jobs=min(jobs, args.splits), progress=bar.update)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "metric",
+        "median",
+        "std",
+        title=f"{result['n_videos']} videos x {result['n_features']} features, {result['n_splits']} splits",
+    )
+    for k in METRICS:
+        table.add_row(k, f"{result['median'][k]:.4f}", f"{result['std'][k]:.4f}")
+    Console().print(table)
+    return 0

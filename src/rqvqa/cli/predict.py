@@ -1,0 +1,133 @@
+"""`rqvqa predict VIDEO... --model NAME`: score videos with a model from the zoo (`rqvqa.zoo`).
+
+Output: a table (default), `--json` (a list of objects) or `--csv` (one row per video) on stdout; a progress
+bar on stderr when several files are scored. A bad file is reported on stderr and does not stop the batch;
+the exit code is 1 if any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from typing import Any
+
+from rqvqa.errors import ConfigError, RqvqaError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="score videos with a quality model (default: the offline lite model)")
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files")
+    p.add_argument("--model", default="lite", help="model name (see --list-models); default: lite")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    fmt.add_argument(
+        "--csv", action="store_true", help="print CSV (path, model, score, ...) instead of a table"
+    )
+    p.add_argument("--weights", default=None, help="weights folder or file (models that need weights)")
+    p.add_argument("--device", default="cpu", help="torch device for neural models (cpu, cuda, cuda:1...)")
+    p.add_argument(
+        "--max-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fast mode for lite/brisque/niqe: score at most N of the one-per-second frames",
+    )
+    p.add_argument("--list-models", action="store_true", help="list the available models and exit")
+    p.set_defaults(func=run)
+
+
+def _predictor(args: argparse.Namespace):
+    from rqvqa.zoo import create_predictor
+
+    options: dict[str, Any] = {"weights": args.weights, "device": args.device}
+    if args.max_frames is not None:
+        if args.max_frames < 1:
+            raise ConfigError("--max-frames must be at least 1")
+        options["max_frames"] = args.max_frames
+    return create_predictor(args.model, **options)
+
+
+def _list_models(as_json: bool) -> int:
+    from rqvqa.zoo import available_predictors
+
+    cards = [cls.card() for cls in available_predictors().values()]
+    if as_json:
+        print(json.dumps(cards, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("model", "lower better", "range", "scale", "description")
+    for c in cards:
+        table.add_row(
+            c["name"], str(c["lower_better"]), str(tuple(c["score_range"])), c["scale"], c["description"]
+        )
+    Console().print(table)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_models:
+        return _list_models(args.json)
+    if not args.videos:
+        raise ConfigError("no video given (rqvqa predict VIDEO... [--model NAME])")
+    predictor = _predictor(args)
+    results: list[dict[str, Any]] = []
+    failed = 0
+    progress = None
+    if len(args.videos) > 1:
+        from tqdm import tqdm
+
+        progress = tqdm(
+            total=len(args.videos), desc=f"predict ({predictor.name})", unit="video", file=sys.stderr
+        )
+    try:
+        for path in args.videos:
+            try:
+                pred = predictor.predict(path)
+            except RqvqaError as exc:
+                failed += 1
+                message = f"rqvqa: error: {exc}"
+                (progress.write(message, file=sys.stderr) if progress else print(message, file=sys.stderr))
+            else:
+                results.append(
+                    {
+                        "path": str(path),
+                        "model": predictor.name,
+                        "score": pred.score,
+                        "lower_better": predictor.lower_better,
+                        "per_second": pred.per_second,
+                        "extra": pred.extra,
+                    }
+                )
+            if progress:
+                progress.update(1)
+    finally:
+        if progress:
+            progress.close()
+    _emit(results, args)
+    if failed:
+        print(f"rqvqa: {failed} of {len(args.videos)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _emit(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(results, indent=2))
+    elif args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["path", "model", "score", "lower_better", "per_second"])
+        for r in results:
+            per_second = " ".join(f"{s:.4f}" for s in r["per_second"])
+            writer.writerow([r["path"], r["model"], f"{r['score']:.4f}", r["lower_better"], per_second])
+    elif results:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("video", "model", "score", "per second")
+        for r in results:
+            per_second = " ".join(f"{s:.2f}" for s in r["per_second"])
+            table.add_row(r["path"], r["model"], f"{r['score']:.3f}", per_second)
+        Console().print(table)

@@ -1,0 +1,176 @@
+"""The lite model: offline, CPU-only video quality on the 1-5 MOS scale, shipped inside the package.
+
+Features (computed from the video by `rqvqa.baselines.video`, one decode pass plus a demux pass):
+
+- the 36 BRISQUE features pooled as the UGC-VQA benchmark pooled them (mean over one frame per second);
+- the coded bit budget, log(bits per pixel per frame) of the video stream.
+
+Regressor: an RBF epsilon-SVR on z-scored features, trained by `scripts/train_lite.py` on the official
+per-video features and MOS of all 1,200 KoNViD-1k videos, stored as JSON (`rqvqa/assets/lite_konvid1k.json`).
+The video score applies it to the video-level features; per-second scores apply it to each second's frame
+features and bit budget. Scores are clipped to [1, 5].
+
+The bit-budget feature helps on KoNViD-1k (all H.264) but measures compression *effort*: across codecs (HEVC,
+AV1 spend fewer bits for the same quality) or for screen content it can mislead; the model card in
+`docs/baselines.md` gives the accuracy with and without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rqvqa.baselines.brisque import FEATURE_NAMES
+from rqvqa.baselines.svr import RbfSVR
+from rqvqa.baselines.video import bit_budget, video_features
+from rqvqa.errors import WeightsError
+from rqvqa.video.reader import probe
+from rqvqa.zoo import Prediction, Predictor, register_predictor
+
+ASSET = "lite_konvid1k.json"
+LITE_FEATURES = [*(f"brisque_{n}" for n in FEATURE_NAMES), "log_bpp"]
+MOS_RANGE = (1.0, 5.0)
+
+
+@dataclass
+class LiteModel:
+    """The regressor and what it was trained on."""
+
+    features: list[str]
+    svr: RbfSVR
+    clip: tuple[float, float]
+    meta: dict[str, Any]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(self.svr.predict(x), *self.clip)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": self.features,
+            "clip": list(self.clip),
+            "meta": self.meta,
+            "svr": self.svr.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, blob: dict[str, Any]) -> LiteModel:
+        return cls(
+            list(blob["features"]), RbfSVR.from_dict(blob["svr"]), tuple(blob["clip"]), blob.get("meta", {})
+        )
+
+
+def load_lite(path: str | os.PathLike[str] | None = None) -> LiteModel:
+    """Load the lite regressor: the packaged one, or a JSON file / a folder holding `lite_konvid1k.json`."""
+    try:
+        if path is None:
+            text = resources.files("rqvqa.assets").joinpath(ASSET).read_text()
+            where = f"rqvqa/assets/{ASSET}"
+        else:
+            p = Path(path)
+            p = p / ASSET if p.is_dir() else p
+            text, where = p.read_text(), str(p)
+    except OSError as exc:
+        raise WeightsError(f"cannot read the lite model ({exc.strerror or exc})", path or ASSET) from None
+    try:
+        model = LiteModel.from_dict(json.loads(text))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"not a lite model file ({exc})", where) from None
+    if model.features != LITE_FEATURES or model.svr.n_features != len(LITE_FEATURES):
+        raise WeightsError(
+            f"lite model features {model.features} differ from this version's {LITE_FEATURES}", where
+        )
+    return model
+
+
+@lru_cache(maxsize=1)
+def _packaged() -> LiteModel:
+    return load_lite(None)
+
+
+@register_predictor
+class LitePredictor(Predictor):
+    name = "lite"
+    lower_better = False
+    score_range = MOS_RANGE
+    scale = "MOS (1 bad - 5 excellent), KoNViD-1k scale"
+    description = "BRISQUE video features + bit budget -> SVR trained on KoNViD-1k MOS (offline, CPU)"
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        max_frames: int | None = None,
+    ):
+        super().__init__(weights=weights, device=device)
+        self.max_frames = max_frames
+        # A weights folder without a lite file falls back to the packaged model.
+        use = (
+            weights
+            if weights is not None and (Path(weights).is_file() or (Path(weights) / ASSET).is_file())
+            else None
+        )
+        self.model = _packaged() if use is None else load_lite(use)
+
+    def predict(self, path: str | os.PathLike[str]) -> Prediction:
+        info = probe(path)
+        vf = video_features(path, brisque=True, max_frames=self.max_frames, info=info)
+        bits = bit_budget(path, info, vf.n_seconds)
+        video_x = np.concatenate([vf.brisque_video, [bits.log_bpp]])
+        rows = vf.second_rows()
+        second_x = np.stack(
+            [np.concatenate([vf.brisque[r], [b]]) for r, b in zip(rows, bits.log_bpp_per_second, strict=True)]
+        )
+        score = float(self.model.predict(video_x)[0])
+        per_second = [float(s) for s in self.model.predict(second_x)]
+        return Prediction(
+            score=score,
+            per_second=per_second,
+            extra={"frames": vf.frame_indices, "log_bpp": bits.log_bpp, "fast": self.max_frames is not None},
+        )
+
+
+#: hyper-parameter grid of the lite SVR (z-scored inputs), searched by 5-fold CV on the training data
+LITE_GRID = {"C": [1.0, 2.0, 4.0, 8.0, 16.0], "gamma": [1 / 64, 1 / 32, 1 / 16]}
+
+
+def fit_lite(x: np.ndarray, y: np.ndarray, meta: dict[str, Any] | None = None, n_jobs: int = 1) -> LiteModel:
+    """Fit the lite regressor: z-score, RBF epsilon-SVR (epsilon 0.1), (C, gamma) by 5-fold CV RMSE."""
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.svm import SVR
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    center, width = x.mean(axis=0), x.std(axis=0)
+    width = np.where(width > 0, width, 1.0)
+    z = (x - center) / width
+    search = GridSearchCV(
+        SVR(kernel="rbf", epsilon=0.1),
+        LITE_GRID,
+        cv=KFold(5, shuffle=True, random_state=0),
+        scoring="neg_root_mean_squared_error",
+        n_jobs=n_jobs,
+    ).fit(z, y)
+    best = search.best_estimator_
+    svr = RbfSVR(
+        support_vectors=best.support_vectors_,
+        dual_coef=best.dual_coef_.reshape(-1),
+        intercept=float(best.intercept_[0]),
+        gamma=float(best.gamma),
+        center=center,
+        width=width,
+    )
+    info = {
+        "C": float(best.C),
+        "gamma": float(best.gamma),
+        "epsilon": 0.1,
+        "n_train": int(len(y)),
+        **(meta or {}),
+    }
+    return LiteModel(list(LITE_FEATURES), svr, MOS_RANGE, info)
