@@ -14,7 +14,7 @@ from torchvision import transforms
 
 from rqvqa.errors import VideoError
 from rqvqa.video.reader import iter_frames, probe
-from rqvqa.video.sampling import sample_video
+from rqvqa.video.sampling import resize_chunk_frame, sample_video
 from rqvqa.video.synth import (
     corrupt_file,
     make_audio_only,
@@ -141,9 +141,17 @@ def test_truncated_h264_decodes_what_is_there(vdir, faststart_clip):
     assert 0 < len(decoded) <= info.frame_count
     assert len(decoded) == len(cv2_frames(path))
     sample = sample_video(path, keyframes=True, chunks=True, fragments=True)
-    assert sample.decoded_frames == len(decoded)
+    n = len(decoded)
+    assert n < 30 and sample.decoded_frames == n
     assert sample.chunks.shape == (8, 32, 224, 224, 3)
     assert sample.fragments.shape == (4, 32, 224, 224, 3)
+    # planned from the demuxed count (< 30 frames: one chunk, repeated up to 8 rows)
+    assert sample.keyframe_indices == [0] * 8
+    assert sample.chunk_ranges == [(0, info.frame_count)] * 8
+    # packets that did not decode: their positions repeat the last decoded frame (official SlowFast rule)
+    last = resize_chunk_frame(next(f for i, f in iter_frames(path) if i == n - 1))
+    assert (sample.chunks[0, n - 1 :] == last).all()
+    np.testing.assert_array_equal(sample.chunks[0, 0], resize_chunk_frame(next(iter_frames(path))[1]))
 
 
 def test_truncated_without_index_is_an_error(vdir):
@@ -170,6 +178,21 @@ def test_mid_stream_corrupted_h264(vdir, faststart_clip):
     assert 30 <= len(decoded) <= 60
     sample = sample_video(path, keyframes=True, chunks=True)
     assert sample.keyframe_indices == [0, 30] + [30] * 6
+
+
+def test_heavily_corrupted_h264_falls_back_to_decoded_frames(vdir, faststart_clip):
+    size = faststart_clip.stat().st_size
+    path = corrupt_file(faststart_clip, vdir / "wrecked.mp4", 0.4, size // 2, seed=2)
+    info = probe(path)
+    assert info.frame_count == 60  # every packet is still there
+    sample = sample_video(path, keyframes=True, chunks=True)
+    n = sample.decoded_frames
+    assert 0 < n < 31 and n == len(list(iter_frames(path)))
+    # key frame 30 never decoded: its rows fall back to the last decoded key frame (OpenCV skips failed reads)
+    assert sample.keyframe_indices == [0] * 8
+    assert sample.chunk_ranges[:2] == [(0, 32), (30, 60)]
+    last = resize_chunk_frame(next(f for i, f in iter_frames(path) if i == n - 1))
+    assert (sample.chunks[1] == last).all()  # chunk 1 lies entirely in the undecodable part
 
 
 def test_one_frame_video(vdir):

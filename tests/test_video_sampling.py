@@ -325,3 +325,10 @@ def test_swscale_chunk_resize_is_close_to_pil(clip, sample):
     assert 0 < diff.mean() < 5  # not bit-identical (chroma is resampled differently), same pictures
     with pytest.raises(ValueError, match="chunk_resize"):
         sample_video(clip, chunks=True, chunk_resize="nearest")
+
+
+def test_decoding_stops_after_the_last_needed_frame(tmp_path):
+    path = make_video(tmp_path / "ten_seconds.mp4", width=64, height=48, fps=10, n_frames=100)
+    sample = sample_video(path, keyframes=True)
+    assert sample.keyframe_indices == [i * 10 for i in range(8)]
+    assert sample.decoded_frames == 71  # key frame 70 is the last one needed, of 100 frames
