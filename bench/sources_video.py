@@ -8,6 +8,9 @@ Generates (once, cached in the temp folder) an 8-s 1920x1080 30-fps H.264 clip a
 - network: the source's `extract` on those products (median of R rounds, after one warm-up);
 - the share of sampling in (sampling + network).
 
+Every figure is given as wall time and as process CPU time (all threads): on a shared machine the CPU time is
+the steadier measure of the work done; on an idle machine wall ~ CPU / threads.
+
     python bench/sources_video.py [--video PATH] [--rounds 1] [--threads 2] [--device cuda] [--dtype float16]
 """
 
@@ -38,26 +41,31 @@ def bench_clip(path: Path) -> Path:
     return path
 
 
-def timed(fn: Callable[[], object], device: torch.device, rounds: int = 1) -> float:
-    """Median wall time of `fn` over `rounds` calls (GPU work is synchronised before reading the clock)."""
-    times = []
+def timed(fn: Callable[[], object], device: torch.device, rounds: int = 1) -> tuple[float, float]:
+    """Median (wall, process CPU) seconds of `fn` over `rounds` calls (GPU work synchronised first)."""
+    walls, cpus = [], []
     for _ in range(rounds):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def report(name: str, sampling_s: float, network_s: float, detail: str) -> None:
-    total = sampling_s + network_s
-    print(
-        f"{name:9s} sampling {sampling_s:7.2f} s   network {network_s:7.2f} s ({detail})   "
-        f"total {total:7.2f} s   sampling share {sampling_s / total:6.1%}"
-    )
+def report(
+    name: str, sampling: tuple[float, float], network: tuple[float, float], units: int, unit: str
+) -> None:
+    for i, kind in enumerate(("wall", "cpu")):
+        total = sampling[i] + network[i]
+        print(
+            f"{name:9s} {kind:4s}  sampling {sampling[i]:7.2f} s   network {network[i]:7.2f} s "
+            f"({network[i] / units:.3f} s/{unit}, {units} {unit}s)   total {total:7.2f} s   "
+            f"sampling share {sampling[i] / total:6.1%}"
+        )
 
 
 def main() -> None:
@@ -78,31 +86,30 @@ def main() -> None:
     path = bench_clip(args.video)
     print(f"video {path.name}; device {device}, dtype {args.dtype}, torch threads {torch.get_num_threads()}")
 
-    decode_s = timed(lambda: sum(1 for _ in decode_frames(path)), torch.device("cpu"))
-    print(f"plain decode of every frame: {decode_s:.2f} s")
+    decode_wall, decode_cpu = timed(lambda: sum(1 for _ in decode_frames(path)), torch.device("cpu"))
+    print(f"plain decode of every frame: wall {decode_wall:.2f} s, cpu {decode_cpu:.2f} s")
+    cpu = torch.device("cpu")
 
     torch.manual_seed(0)
     if args.only in (None, "slowfast"):
-        start = time.perf_counter()
-        sample = sample_video(path, chunks=True)
-        sampling_s = time.perf_counter() - start
+        samples = []
+        sampling = timed(lambda: samples.append(sample_video(path, chunks=True)), cpu)
+        sample = samples[0]
         source = SlowFastSource(model=SlowFastFastPathway(), device=device, dtype=dtype, chunks_per_batch=4)
         source.extract(sample)  # warm-up
-        network_s = timed(lambda: source.extract(sample), device, args.rounds)
-        n = len(sample.chunks)
-        report("slowfast", sampling_s, network_s, f"{n} chunks, {network_s / n:.3f} s/chunk")
+        network = timed(lambda: source.extract(sample), device, args.rounds)
+        report("slowfast", sampling, network, len(sample.chunks), "chunk")
 
     if args.only in (None, "fastvqa"):
-        start = time.perf_counter()
-        sample = sample_video(path, fragments=True, seed=0)
-        sampling_s = time.perf_counter() - start
+        samples = []
+        sampling = timed(lambda: samples.append(sample_video(path, fragments=True, seed=0)), cpu)
+        sample = samples[0]
         source = FastVQASource(model=FastVQA(), device=device, dtype=dtype, clips_per_batch=1)
         # warm-up on one clip only: a full FAST-VQA-B pass is the expensive part being measured
         with torch.inference_mode():
             source.model.fragments_backbone(torch.zeros(1, 3, 32, 224, 224, device=device, dtype=dtype))
-        network_s = timed(lambda: source.extract(sample), device, args.rounds)
-        n = len(sample.fragments)
-        report("fastvqa", sampling_s, network_s, f"{n} clips, {network_s / n:.2f} s/clip")
+        network = timed(lambda: source.extract(sample), device, args.rounds)
+        report("fastvqa", sampling, network, len(sample.fragments), "clip")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ class FastVQASource(FeatureSource):
 
     def config(self) -> dict[str, Any]:
         weights = "injected" if self._model is not None else Path(self.weights).name
-        return {"weights": weights}
+        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
 
     @property
     def model(self) -> FastVQA:

@@ -46,7 +46,8 @@ class SlowFastSource(FeatureSource):
         self._model = model
 
     def config(self) -> dict[str, Any]:
-        return {"weights": "injected" if self._model is not None else Path(self.weights).name}
+        weights = "injected" if self._model is not None else Path(self.weights).name
+        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
 
     @property
     def model(self) -> SlowFastFastPathway:
