@@ -23,25 +23,25 @@ import numpy as np
 import torch
 
 from rqvqa.data.adapters import build_manifest
-from rqvqa.train import ArrayDataset, TrainConfig, head_only_config, load_feature_matrix, train_splits
+from rqvqa.data.manifest import Manifest
+from rqvqa.train import TrainConfig, load_feature_matrix, train_head_only
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "konvid1k"
 HEAD_ONLY = dict(lr=1e-3, epochs=50, batch_size=32, standardise=True, select="last", eval_batch_size=256)
 
 
-def run_head(data: Path, feature_files: list[str], cfg: TrainConfig) -> dict:
-    """Train the head on the concatenation of `feature_files` (in `data`); return the split summary."""
+def konvid_features(data: Path, feature_files: list[str]) -> tuple[Manifest, dict[str, np.ndarray]]:
+    """KoNViD-1k's manifest (metadata.csv order) and the concatenation of `feature_files` as one source."""
     manifest = build_manifest("konvid1k", data / "metadata.csv", data)
     matrix = np.concatenate([load_feature_matrix(data / f, len(manifest)) for f in feature_files], axis=1)
-    features = {"+".join(Path(f).stem.removesuffix("_feats") for f in feature_files): matrix}
+    return manifest, {"+".join(Path(f).stem.removesuffix("_feats") for f in feature_files): matrix}
+
+
+def run_head(data: Path, feature_files: list[str], cfg: TrainConfig) -> dict:
+    """Train the head on the concatenation of `feature_files` (in `data`); return the split summary."""
+    manifest, features = konvid_features(data, feature_files)
     with tempfile.TemporaryDirectory() as out:
-        return train_splits(
-            head_only_config(features),
-            manifest,
-            lambda rows, train, seed: ArrayDataset(features, manifest.mos, rows),
-            cfg,
-            out,
-        )
+        return train_head_only(manifest, features, cfg, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -693,6 +693,27 @@ def train_splits(
     return summary
 
 
+def train_head_only(
+    manifest: Manifest,
+    features: Mapping[str, np.ndarray],
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Head-only training on per-video feature matrices {name: (videos, dim)} in manifest order."""
+    for name, matrix in features.items():
+        if matrix.shape[0] != len(manifest):
+            raise InputError(f"feature {name!r} has {matrix.shape[0]} rows for {len(manifest)} videos")
+    return train_splits(
+        head_only_config(features),
+        manifest,
+        lambda rows, train, seed: ArrayDataset(features, manifest.mos, rows),
+        cfg,
+        out_dir,
+        extra=extra,
+    )
+
+
 # ------------------------------------------------------------------------------------------------ ensemble
 
 

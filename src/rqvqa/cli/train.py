@@ -18,13 +18,12 @@ from rqvqa.model import PRESETS, config_from_options
 from rqvqa.store import FeatureStore
 from rqvqa.train import (
     SELECTIONS,
-    ArrayDataset,
     StoreDataset,
     TrainConfig,
-    head_only_config,
     init_backbone,
     load_feature_matrix,
     resolve_sources,
+    train_head_only,
     train_splits,
 )
 from rqvqa.video.sampling import MODES
@@ -119,14 +118,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--features (head-only) excludes --store, --preset, --sources and --init-*")
         matrix = load_feature_matrix(args.features, len(manifest))
         features = {args.features.stem.removesuffix("_feats").replace("-", "_") or "features": matrix}
-        summary = train_splits(
-            head_only_config(features),
-            manifest,
-            lambda rows, train, seed: ArrayDataset(features, manifest.mos, rows),
-            cfg,
-            args.out,
-            extra={"features": str(args.features)},
-        )
+        summary = train_head_only(manifest, features, cfg, args.out, extra={"features": str(args.features)})
         return _report(summary, args)
     if args.store is None:
         raise ConfigError("give --store (full mode) or --features (head-only)")
