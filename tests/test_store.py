@@ -100,3 +100,65 @@ def test_stats_source_registered_and_meaningful():
     red = np.zeros((8, 8, 3), dtype=np.uint8)
     red[..., 0] = 255
     assert frame_statistics(red)[9] > frame_statistics(flat)[9]  # colourfulness
+
+
+def _write_manifest(tmp_path, names):
+    lines = ["video,mos,group"] + [f"{n},{k + 1},{n}" for k, n in enumerate(names)]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, capsys):
+    import json
+
+    import rqvqa.cli.extract as extract_cli
+    from rqvqa.cli import main
+    from rqvqa.video.synth import make_video
+
+    (tmp_path / "clips").mkdir()
+    make_video(tmp_path / "clips" / "a.mp4", width=96, height=64, n_frames=40, seed=1)
+    make_video(tmp_path / "clips" / "b.mp4", width=64, height=96, n_frames=20, seed=2)
+    (tmp_path / "clips" / "bad.mp4").write_bytes(b"not a video")
+    _write_manifest(tmp_path, ["clips/a.mp4", "clips/bad.mp4", "clips/b.mp4"])
+    calls = []
+    real = extract_cli.sample_video
+
+    def counting(path, **kwargs):
+        calls.append((path.name, {k for k, v in kwargs.items() if v is True}))
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(extract_cli, "sample_video", counting)
+    argv = ["extract", str(tmp_path / "m.csv"), "--sources", "stats", "--store", str(tmp_path / "st")]
+    assert main([*argv, "--no-progress", "--json"]) == 1  # one bad video: reported, the batch went on
+    report = json.loads(capsys.readouterr().out)
+    assert report["done"] == 2 and [f["video"] for f in report["failed"]] == ["clips/bad.mp4"]
+    assert "bad.mp4" in report["failed"][0]["error"]
+    assert ("a.mp4", {"keyframes_384"}) in calls and len(calls) == 3  # one decode per video
+    store = FeatureStore(tmp_path / "st")
+    digest = create_source("stats").config_hash()
+    assert report["sources"] == {"stats": digest}
+    a = store.load("stats", digest, "clips/a")
+    assert a.shape == (8, 12)  # official mode: 8 key-frame rows
+    frames = store.load_keyframes("clips/b")
+    assert len(frames) == 8 and frames[0].shape == (576, 384, 3)  # portrait: short side 384
+    assert np.allclose(a[0], frame_statistics(store.load_keyframes("clips/a")[0]), atol=1e-6)
+    # a rerun decodes only what is missing: the bad video again, nothing else
+    calls.clear()
+    assert main([*argv, "--no-progress", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["skipped"] == 2 and [c[0] for c in calls] == ["bad.mp4"]
+    # a lost key-frame folder is rebuilt without recomputing the features' entries
+    import shutil
+
+    shutil.rmtree(store.keyframe_dir("clips/a"))
+    calls.clear()
+    main([*argv, "--no-progress", "--json"])
+    capsys.readouterr()
+    assert ("a.mp4", {"keyframes_384"}) in calls and store.has_keyframes("clips/a")
+
+
+def test_extract_rejects_unknown_source(tmp_path, capsys):
+    from rqvqa.cli import main
+
+    _write_manifest(tmp_path, ["x.mp4"])
+    argv = ["extract", str(tmp_path / "m.csv"), "--sources", "nope", "--store", str(tmp_path / "st")]
+    assert main(argv) == 1
+    assert "unknown feature source 'nope'" in capsys.readouterr().err
