@@ -343,7 +343,10 @@ def test_prompt_features_are_cached_on_disk(tmp_path, monkeypatch):
     torch.save(_tiny_state_dict(13), weights)
     frames = [_frame(240, 260, seed=30)]
     sample = VideoSample(info=None, keyframe_indices=[0], keyframes=frames)  # type: ignore[arg-type]
-    first = source_module.LiqeSource(weights=weights).extract(sample)
+    source = source_module.LiqeSource(weights=weights)
+    config = source.config()
+    first = source.extract(sample)
+    assert source.config() == config == {"weights": "LIQE.pt", "dtype": "float32"}  # loading changes no key
     cached = list((tmp_path / "home" / "liqe").glob("text-*.safetensors"))
     assert len(cached) == 1
 

@@ -57,9 +57,10 @@ class LiqeSource(FeatureSource):
         self.dtype = dtype
         self.batch_size = batch_size
         self._model = model
+        self._injected = model is not None
 
     def config(self) -> dict[str, Any]:
-        weights = "injected" if self._model is not None else Path(self.weights).name
+        weights = "injected" if self._injected else Path(self.weights).name
         # fp16/bf16 change the numbers by ~1e-2 (liqe.md §5), so the compute dtype is part of the key
         return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
 
