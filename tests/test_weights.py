@@ -444,3 +444,19 @@ def test_cli_main_prints_one_line_errors(add_entry, capsys):
     assert "could not download o.pth" in err and "--weights-dir" in err
     assert main(["weights", "path", "t-main"]) == 1
     assert "o.pth (t-main) not found" in capsys.readouterr().err
+
+
+def test_member_is_extracted_from_an_archive_fetched_by_hand(tmp_path, add_entry):
+    member = _payload(3000, seed=5)
+    hand = tmp_path / "hand"
+    hand.mkdir()
+    with tarfile.open(hand / "pack.tar", mode="w") as tar:
+        info = tarfile.TarInfo("ckpts/m2.pth")
+        info.size = len(member)
+        tar.addfile(info, io.BytesIO(member))
+    add_entry(name="t-pack", filename="pack.tar", pages=("https://example.invalid/pack",))
+    add_entry(name="t-m2", filename="m2.pth", subdir="p", archive="t-pack", member="ckpts/m2.pth")
+    with pytest.raises(WeightsError, match="m2.pth \\(t-m2\\) not found"):
+        weights.resolve("t-m2", weights_dir=hand)  # no download allowed: the archive is not unpacked
+    path = weights.resolve("t-m2", weights_dir=hand, download=True, progress=False)
+    assert path == weights.cache_dir() / "p" / "m2.pth" and path.read_bytes() == member
