@@ -162,3 +162,8 @@ def test_extract_rejects_unknown_source(tmp_path, capsys):
     argv = ["extract", str(tmp_path / "m.csv"), "--sources", "nope", "--store", str(tmp_path / "st")]
     assert main(argv) == 1
     assert "unknown feature source 'nope'" in capsys.readouterr().err
+
+
+def test_video_id_of_absolute_paths_inside_the_root(tmp_path):
+    assert video_id(tmp_path / "test" / "0001.mp4", root=tmp_path) == "test/0001"
+    assert video_id(str(tmp_path / "a" / ".." / "b.mp4"), root=tmp_path) == "b"

@@ -171,3 +171,20 @@ def test_train_cli_head_only_and_errors(tmp_path, capsys):
     assert "10 feature rows for 40 manifest rows" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o3")]) == 1
     assert "give --store" in capsys.readouterr().err
+
+
+def test_collate_masks_padded_frames_out_of_the_video_mean():
+    from rqvqa.model import RQVQA
+    from rqvqa.train import collate
+
+    torch.manual_seed(0)
+    model = RQVQA(ModelConfig(sources=parse_sources(["stats", "clip:3"]), base=None)).eval()
+    short = {"frames": None, "features": {"stats": torch.randn(2, 12), "clip": torch.randn(3)}, "mos": 1.0}
+    long = {"frames": None, "features": {"stats": torch.randn(5, 12), "clip": torch.randn(3)}, "mos": 2.0}
+    batch = collate([{**short, "index": 0}, {**long, "index": 1}])
+    assert batch["features"]["stats"].shape == (2, 5, 12) and batch["features"]["clip"].shape == (2, 3)
+    assert batch["mask"].tolist() == [[True, True, False, False, False], [True] * 5]
+    with torch.no_grad():
+        _, pooled = model(None, batch["features"], batch["mask"])
+        _, alone = model(None, {k: v.unsqueeze(0) for k, v in short["features"].items()})
+    assert torch.allclose(pooled[0], alone[0], atol=1e-6)
