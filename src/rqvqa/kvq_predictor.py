@@ -69,7 +69,7 @@ class RQVQAKVQ(Predictor):
         weights: str | os.PathLike[str] | None = None,
         device: str = "cpu",
         config: ModelConfig | None = None,
-        mode: str = "official",
+        mode: str | None = None,
         seed: int = 0,
         source_weights: str | os.PathLike[str] | None = None,
     ):
@@ -102,7 +102,8 @@ class RQVQAKVQ(Predictor):
         from rqvqa.cli.extract import build_sources
 
         self.sources = build_sources(self.config.source_names, device, source_weights)
-        self.mode, self.seed = mode, seed
+        # a `rqvqa train` folder records the key-frame sampling its models were trained on
+        self.mode, self.seed = mode or self.spec.get("mode", "official"), seed
         base = self.config.base
         self.crop = base.img_size if base is not None else None
         self.resize = int(self.spec.get("resize", 384))
