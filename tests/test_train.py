@@ -188,3 +188,21 @@ def test_collate_masks_padded_frames_out_of_the_video_mean():
         _, pooled = model(None, batch["features"], batch["mask"])
         _, alone = model(None, {k: v.unsqueeze(0) for k, v in short["features"].items()})
     assert torch.allclose(pooled[0], alone[0], atol=1e-6)
+
+
+def test_init_backbone_from_an_official_lsvq_layout_checkpoint(tmp_path):
+    from rqvqa.model import RQVQA
+    from rqvqa.nets.remap import official_key
+
+    torch.manual_seed(3)
+    lsvq = RQVQA(ModelConfig(sources=parse_sources(["slowfast"]), base=BaseNetConfig.tiny(pooling="avg")))
+    official = {official_key(k, "lsvq-base"): v for k, v in lsvq.state_dict().items()}
+    assert any(k.startswith("feature_extraction.") for k in official)
+    torch.save(official, tmp_path / "lsvq.pth")
+    torch.manual_seed(4)
+    full = RQVQA(ModelConfig(sources=parse_sources(["slowfast"]), base=BaseNetConfig.tiny(pooling="bot")))
+    head_before = full.head.quality[0].weight.clone()
+    init_backbone(full, tmp_path / "lsvq.pth")
+    for k, v in lsvq.base.swin.state_dict().items():
+        assert torch.equal(full.base.swin.state_dict()[k], v), k
+    assert torch.equal(full.head.quality[0].weight, head_before)  # the regressor is discarded
