@@ -84,7 +84,7 @@ def test_backbone_matches_official_fixture(golden):
 def test_fragment_gate_is_an_unclamped_distance():
     # FAST-VQA-B stage 0: 16 x 56 x 56 tokens, window (8, 7, 7): 8 x 8-token fragments
     plain = fragment_gate((16, 56, 56), (8, 7, 7), (0, 0, 0), torch.device("cpu"))
-    assert plain.shape == (2 * 8 * 8, 392, 392) and plain.dtype == torch.int64
+    assert plain.shape == (2 * 8 * 8, 392, 392) and not plain.is_floating_point()
     share = torch.bincount(plain.flatten()).double() / plain.numel()
     assert share.numel() == 3  # values 0, 1, 2 only
     assert share[0] == pytest.approx(0.51, abs=0.01) and share[1] == pytest.approx(0.41, abs=0.01)
@@ -112,6 +112,7 @@ def _map_to_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
+@pytest.mark.slow
 def test_neutral_gate_equals_torchvision_swin3d():
     """With the fragment tables equal to the ordinary tables the GRPB is neutral and the network must equal
     torchvision's Video Swin (an independent implementation), here with padding, window shrinking and odd

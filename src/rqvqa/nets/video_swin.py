@@ -134,18 +134,24 @@ def _shift_mask(padded: Triple, window: Triple, shift: Triple, device: torch.dev
 
 
 def fragment_gate(padded: Triple, window: Triple, shift: Triple, device: torch.device) -> torch.Tensor:
-    """(nW, N, N) int64 gate g: L1 distance, in fragments, between the fragments of each token pair.
+    """(nW, N, N) int32 gate g: L1 distance, in fragments, between the fragments of each token pair.
 
     One temporal fragment and a (window_h x window_w) spatial grid of fragments are stretched over the padded
     map by nearest interpolation, then rolled and windowed exactly like the features.
     """
     counts = (1, window[1], window[2])
     ids = torch.stack(torch.meshgrid(*(torch.arange(n) for n in counts), indexing="ij")).float()
-    ids = F.interpolate(ids[None].to(device), size=padded, mode="nearest").long()
+    ids = F.interpolate(ids[None].to(device), size=padded, mode="nearest").int()
     ids = ids.permute(0, 2, 3, 4, 1)  # (1, D, H, W, 3)
     ids = torch.roll(ids, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
     per_window = partition_windows(ids, window)  # (nW, N, 3)
-    return (per_window[:, None, :, :] - per_window[:, :, None, :]).abs().sum(-1)
+    # one axis at a time: the (nW, N, N, 3) difference tensor would take ~0.5 GB in stage 0
+    n_windows, n = per_window.shape[:2]
+    gate = torch.zeros(n_windows, n, n, dtype=torch.int32, device=device)
+    for axis in range(3):
+        coord = per_window[..., axis]
+        gate += (coord[:, None, :] - coord[:, :, None]).abs()
+    return gate
 
 
 @lru_cache(maxsize=16)
