@@ -245,8 +245,9 @@ class WindowAttention3D(nn.Module):
             bias = bias * gate + fragment_bias * (1 - gate)  # (nW, nH, N, N)
         if shift_mask is not None:
             bias = bias + shift_mask.to(bias.dtype).unsqueeze(1)
-        # softmax(q k^T + bias) v in one fused call: ~30 % faster on CPU than the explicit product, and on GPU
-        # it avoids materialising the (B*nW, nH, N, N) logits twice; q is pre-scaled as upstream does
+        # softmax(q k^T + bias) v in one fused call: on CPU the same numbers and cost as the explicit product
+        # (checked on a full-size clip), on GPU no second copy of the (B*nW, nH, N, N) logits; q is
+        # pre-scaled as upstream does
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=1.0)
         return self.proj(out.transpose(2, 3).reshape(bw, n, c))
 
