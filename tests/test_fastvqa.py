@@ -182,6 +182,10 @@ def test_loads_every_key_of_the_official_checkpoint(fixtures, tmp_path):
     torch.save({"state_dict": state, "validation_results": results}, path)
     model = load_fastvqa(path)
     loaded = model.state_dict()
+    source = FastVQASource(weights=path)
+    key = source.config_hash()
+    assert source.model.state_dict().keys() == loaded.keys()  # lazy load through the source
+    assert source.config_hash() == key and source.config()["weights"] == "FAST_VQA_B_1_4.pth"
     assert set(loaded) == set(state)
     for key, value in state.items():
         assert torch.equal(loaded[key], value), key

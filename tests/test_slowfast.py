@@ -85,6 +85,10 @@ def test_manifest_checkpoint_loads_and_every_key_is_accounted_for(manifest, tmp_
     path = tmp_path / "SLOWFAST_8x8_R50.pyth"
     torch.save({"model_state": state, "epoch": 196}, path)
     model, load = load_slowfast_fast(path)
+    source = SlowFastSource(weights=path)
+    key = source.config_hash()
+    assert source.model.state_dict().keys() == model.state_dict().keys()  # lazy load through the source
+    assert source.config_hash() == key and source.config()["weights"] == "SLOWFAST_8x8_R50.pyth"
 
     used = set(manifest["fast_pathway_keys_used_by_rqvqa"])
     assert len(used) == 318

@@ -44,9 +44,11 @@ class SlowFastSource(FeatureSource):
         self.dtype = dtype
         self.chunks_per_batch = chunks_per_batch
         self._model = model
+        self._injected = model is not None
 
     def config(self) -> dict[str, Any]:
-        weights = "injected" if self._model is not None else Path(self.weights).name
+        # fixed at construction: loading the weights lazily must not change the feature-store key
+        weights = "injected" if self._injected else Path(self.weights).name
         return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
 
     @property
