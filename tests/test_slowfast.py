@@ -89,6 +89,7 @@ def test_manifest_checkpoint_loads_and_every_key_is_accounted_for(manifest, tmp_
     key = source.config_hash()
     assert source.model.state_dict().keys() == model.state_dict().keys()  # lazy load through the source
     assert source.config_hash() == key and source.config()["weights"] == "SLOWFAST_8x8_R50.pyth"
+    assert source.load_report is not None and source.load_report.ignored == load.ignored
 
     used = set(manifest["fast_pathway_keys_used_by_rqvqa"])
     assert len(used) == 318

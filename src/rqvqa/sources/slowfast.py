@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from rqvqa.errors import InputError
-from rqvqa.nets.slowfast import SlowFastFastPathway, load_slowfast_fast
+from rqvqa.nets.slowfast import FastPathwayLoad, SlowFastFastPathway, load_slowfast_fast
 from rqvqa.sources.base import FeatureSource, Granularity, register_source
 from rqvqa.video.sampling import chunks_to_tensor
 
@@ -45,6 +45,7 @@ class SlowFastSource(FeatureSource):
         self.chunks_per_batch = chunks_per_batch
         self._model = model
         self._injected = model is not None
+        self.load_report: FastPathwayLoad | None = None
 
     def config(self) -> dict[str, Any]:
         # fixed at construction: loading the weights lazily must not change the feature-store key
@@ -59,7 +60,8 @@ class SlowFastSource(FeatureSource):
                 from rqvqa.weights import resolve
 
                 path = resolve(self.weights, self.weights_dir)
-            self._model, _ = load_slowfast_fast(path)
+            # the report lists the slow-pathway/fusion/head keys the checkpoint holds and we do not use
+            self._model, self.load_report = load_slowfast_fast(path)
         self._model.to(self.device, self.dtype).eval()
         return self._model
 
