@@ -140,37 +140,51 @@ class LitePredictor(Predictor):
 LITE_GRID = {"C": [1.0, 2.0, 4.0, 8.0, 16.0], "gamma": [1 / 64, 1 / 32, 1 / 16]}
 
 
-def fit_lite(x: np.ndarray, y: np.ndarray, meta: dict[str, Any] | None = None, n_jobs: int = 1) -> LiteModel:
-    """Fit the lite regressor: z-score, RBF epsilon-SVR (epsilon 0.1), (C, gamma) by 5-fold CV RMSE."""
+def select_hyperparameters(x: np.ndarray, y: np.ndarray, n_jobs: int = 1) -> tuple[float, float]:
+    """(C, gamma) of the lite SVR by 5-fold cross-validated RMSE over `LITE_GRID`."""
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.svm import SVR
 
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    center, width = x.mean(axis=0), x.std(axis=0)
-    width = np.where(width > 0, width, 1.0)
-    z = (x - center) / width
+    z, _, _ = _zscore(x)
     search = GridSearchCV(
         SVR(kernel="rbf", epsilon=0.1),
         LITE_GRID,
         cv=KFold(5, shuffle=True, random_state=0),
         scoring="neg_root_mean_squared_error",
         n_jobs=n_jobs,
-    ).fit(z, y)
-    best = search.best_estimator_
+    ).fit(z, np.asarray(y, dtype=np.float64).reshape(-1))
+    return float(search.best_params_["C"]), float(search.best_params_["gamma"])
+
+
+def _zscore(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    center, width = x.mean(axis=0), x.std(axis=0)
+    width = np.where(width > 0, width, 1.0)
+    return (x - center) / width, center, width
+
+
+def fit_lite(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: float | None = None,
+    gamma: float | None = None,
+    meta: dict[str, Any] | None = None,
+) -> LiteModel:
+    """Fit the lite regressor: z-score, RBF epsilon-SVR (epsilon 0.1); (C, gamma) by CV unless given."""
+    from sklearn.svm import SVR
+
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if c is None or gamma is None:
+        c, gamma = select_hyperparameters(x, y)
+    z, center, width = _zscore(x)
+    fitted = SVR(kernel="rbf", C=c, gamma=gamma, epsilon=0.1).fit(z, y)
     svr = RbfSVR(
-        support_vectors=best.support_vectors_,
-        dual_coef=best.dual_coef_.reshape(-1),
-        intercept=float(best.intercept_[0]),
-        gamma=float(best.gamma),
+        support_vectors=fitted.support_vectors_,
+        dual_coef=fitted.dual_coef_.reshape(-1),
+        intercept=float(fitted.intercept_[0]),
+        gamma=float(gamma),
         center=center,
         width=width,
     )
-    info = {
-        "C": float(best.C),
-        "gamma": float(best.gamma),
-        "epsilon": 0.1,
-        "n_train": int(len(y)),
-        **(meta or {}),
-    }
+    info = {"C": float(c), "gamma": float(gamma), "epsilon": 0.1, "n_train": int(len(y)), **(meta or {})}
     return LiteModel(list(LITE_FEATURES), svr, MOS_RANGE, info)

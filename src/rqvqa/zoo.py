@@ -76,9 +76,10 @@ _REGISTRY: dict[str, type[Predictor]] = {}
 
 # Modules that register predictors when imported (imported lazily, on first lookup).
 _PREDICTOR_MODULES: list[str] = [
-    "rqvqa.sources.fastvqa",
+    # the light, offline models first: looking them up imports nothing else
     "rqvqa.lite",
     "rqvqa.baselines.predictors",
+    "rqvqa.sources.fastvqa",
     "rqvqa.sources.qalign_predictor",
     "rqvqa.sources.liqe_predictor",
     "rqvqa.kvq_predictor",
@@ -97,8 +98,11 @@ def register_predictor(cls: type[Predictor]) -> type[Predictor]:
 _LOAD_ERRORS: dict[str, str] = {}
 
 
-def _load_all() -> None:
+def _load_all(until: str | None = None) -> None:
+    """Import the registering modules, stopping early once `until` is registered (keeps `lite` light)."""
     for module in _PREDICTOR_MODULES:
+        if until is not None and until in _REGISTRY:
+            return
         if module in _LOAD_ERRORS:
             continue
         try:
@@ -114,12 +118,13 @@ def available_predictors() -> dict[str, type[Predictor]]:
 
 def create_predictor(name: str, **kwargs: Any) -> Predictor:
     """Instantiate the predictor `name` with constructor keywords (`weights`, `device`, model options)."""
-    predictors = available_predictors()
-    if name not in predictors:
+    _load_all(until=name)
+    if name not in _REGISTRY:
+        predictors = available_predictors()
         broken = "; ".join(f"{m} failed to import ({e})" for m, e in _LOAD_ERRORS.items())
         hint = f" ({broken})" if broken else ""
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(predictors) or 'none'}{hint}")
     try:
-        return predictors[name](**kwargs)
+        return _REGISTRY[name](**kwargs)
     except TypeError as exc:
         raise ConfigError(f"model {name!r} does not take these options ({exc})") from None

@@ -1,0 +1,190 @@
+"""BRISQUE / NIQE ports: MATLAB primitives, feature properties, the official KoNViD-1k row, the benchmark."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from rqvqa.baselines.brisque import N_FEATURES, brisque_features, brisque_score
+from rqvqa.baselines.matlab import imresize
+from rqvqa.baselines.niqe import niqe_score
+from rqvqa.baselines.nss import aggd_fit, ggd_fit
+from rqvqa.baselines.video import protocol_frames, subsample
+
+OFFICIAL_ID = 5115335471
+
+
+def natural_image(h: int = 192, w: int = 256, seed: int = 0) -> np.ndarray:
+    """A 1/f ("pink") greyscale image on 0-255: a natural-scene-like spectrum, as NSS models expect."""
+    rng = np.random.default_rng(seed)
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = 1.0
+    spectrum = (rng.normal(size=(h, w)) + 1j * rng.normal(size=(h, w))) / f
+    img = np.real(np.fft.ifft2(spectrum))
+    img = (img - img.min()) / (img.max() - img.min())
+    return 20 + 215 * img
+
+
+# ------------------------------------------------------------------------------------ MATLAB primitives
+
+
+def test_imresize_half_matches_matlab_geometry():
+    # Output size ceil(n/2); for a linear ramp the symmetric antialiased cubic kernel reproduces the ramp at
+    # MATLAB's sample positions u = 2x - 0.5 (1-based), away from the mirrored borders.
+    ramp = np.tile(np.arange(1, 42, dtype=np.float64), (9, 1))
+    out = imresize(ramp, 0.5)
+    assert out.shape == (5, 21)
+    x = np.arange(1, 22)
+    np.testing.assert_allclose(out[2, 3:-3], (2 * x - 0.5)[3:-3], atol=1e-9)
+    np.testing.assert_allclose(imresize(np.full((7, 10), 42.0), 0.5), 42.0, atol=1e-12)
+
+
+def test_ggd_and_aggd_fits_recover_gaussian_shape():
+    rng = np.random.default_rng(1)
+    v = rng.normal(0, 2.0, 200_000)
+    shape, sigma = ggd_fit(v)
+    assert abs(shape - 2.0) < 0.05 and abs(sigma - 2.0) < 0.02
+    # An AGGD puts mass proportional to each side's scale: left sigma 1 with probability 1/3, right sigma 2.
+    left_side = rng.random(v.size) < 1 / 3
+    a, left, right = aggd_fit(np.where(left_side, -np.abs(v) * 0.5, np.abs(v)))
+    assert abs(a - 2.0) < 0.1 and abs(left - 1.0) < 0.02 and abs(right - 2.0) < 0.03
+    # shapes live on the official 0.2:0.001:10 grid
+    assert abs(shape * 1000 - round(shape * 1000)) < 1e-6
+
+
+# ------------------------------------------------------------------------------------ image properties
+
+
+def test_brisque_features_shape_and_grid():
+    f = brisque_features(natural_image())
+    assert f.shape == (N_FEATURES,) and np.all(np.isfinite(f))
+    shapes = f[[0, 2, 6, 10, 14, 18, 20, 24, 28, 32]]
+    np.testing.assert_allclose(shapes * 1000, np.round(shapes * 1000), atol=1e-6)
+    assert np.all(f[[1, 4, 5, 8, 9, 19, 22, 23]] > 0)  # variances
+
+
+def test_brisque_score_rises_with_blur_and_noise():
+    img = natural_image()
+    rng = np.random.default_rng(0)
+    clean = brisque_score(img)
+    assert clean < brisque_score(gaussian_filter(img, 1.0)) < brisque_score(gaussian_filter(img, 2.5))
+    noisy = [brisque_score(img + rng.normal(0, s, img.shape)) for s in (5.0, 20.0)]
+    assert clean < noisy[1] and noisy[0] < noisy[1]
+
+
+def test_niqe_rises_with_blur_and_noise():
+    img = natural_image(288, 384)
+    rng = np.random.default_rng(0)
+    clean = niqe_score(img)
+    assert clean < niqe_score(gaussian_filter(img, 1.5)) < niqe_score(gaussian_filter(img, 3.0))
+    assert clean < niqe_score(img + rng.normal(0, 25.0, img.shape))
+
+
+def test_niqe_rejects_tiny_and_colour_input():
+    with pytest.raises(ValueError, match="at least 96x96"):
+        niqe_score(np.zeros((50, 200)))
+    with pytest.raises(ValueError, match="2-D"):
+        brisque_features(np.zeros((32, 32, 3)))
+
+
+# ------------------------------------------------------------------------------------ frame protocol
+
+
+def test_protocol_frames():
+    assert protocol_frames(240, 30000 / 1001) == [14, 44, 74, 104, 134, 164, 194, 224]
+    assert protocol_frames(200, 25.0) == [11, 36, 61, 86, 111, 136, 161, 186]
+    assert protocol_frames(59, 30.0) == [14]  # the incomplete second is not used
+    assert protocol_frames(10, 30.0) == [5]  # shorter than a second: the middle frame
+    frames = protocol_frames(240, 29.97)
+    assert subsample(frames, 3) == [14, 134, 224] and subsample(frames, None) == frames
+
+
+# ------------------------------------------------------------------------------------ official targets
+
+
+def _official_row(shared_data):
+    import csv
+
+    from scipy.io import loadmat
+
+    video = shared_data / "videos" / f"{OFFICIAL_ID}.mp4"
+    if not video.is_file():
+        pytest.skip(f"{video} not found")
+    with open(shared_data / "konvid1k" / "metadata.csv", newline="") as fh:
+        ids = [int(r["flickr_id"]) for r in csv.DictReader(fh)]
+    row = ids.index(OFFICIAL_ID)
+    feats = loadmat(str(shared_data / "konvid1k" / "brisque_feats.mat"))["feats_mat"][row]
+    niqe = float(loadmat(str(shared_data / "konvid1k" / "niqe_scores.mat"))["y_pred"][0, row])
+    return video, feats, niqe
+
+
+@pytest.mark.slow
+def test_video_features_match_official_konvid_row(shared_data):
+    from rqvqa.baselines.video import video_features
+
+    video, official, official_niqe = _official_row(shared_data)
+    vf = video_features(video, brisque=True, niqe=True)
+    assert vf.frame_indices == [14, 44, 74, 104, 134, 164, 194, 224]
+    ours = vf.brisque_video
+    ok = (np.abs(ours - official) <= 0.05 * np.abs(official)) | (np.abs(ours - official) <= 0.005)
+    assert ok.all(), f"features off: {np.where(~ok)[0]} ours {ours[~ok]} official {official[~ok]}"
+    # The GGD fits of both scales are reproduced exactly (shape on the 0.001 grid, variance to 1e-4).
+    np.testing.assert_allclose(ours[[0, 1, 18, 19]], official[[0, 1, 18, 19]], atol=1e-4)
+    assert abs(vf.niqe_video - official_niqe) <= 0.05 * official_niqe
+
+
+# ------------------------------------------------------------------------------------ benchmark
+
+
+def test_benchmark_cli_on_small_csv(tmp_path, capsys):
+    from rqvqa.cli import main
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    mos = 3 + x[:, 0] - 0.5 * x[:, 1] + rng.normal(0, 0.2, 60)
+    np.savetxt(tmp_path / "f.csv", x, delimiter=",")
+    (tmp_path / "mos.csv").write_text("name,mos\n" + "".join(f"v{i},{m}\n" for i, m in enumerate(mos)))
+    assert (
+        main(
+            [
+                "benchmark-features",
+                str(tmp_path / "f.csv"),
+                str(tmp_path / "mos.csv"),
+                "--splits",
+                "2",
+                "--jobs",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_videos"] == 60 and out["n_splits"] == 2 and len(out["splits"]) == 2
+    assert out["median"]["SRCC"] > 0.8  # the signal is strong: an SVR must find it
+
+
+def test_benchmark_cli_reports_bad_input(tmp_path, capsys):
+    from rqvqa.cli import main
+
+    np.save(tmp_path / "f.npy", np.zeros((20, 2)))
+    (tmp_path / "mos.csv").write_text("a,b\n1,2\n")
+    assert main(["benchmark-features", str(tmp_path / "f.npy"), str(tmp_path / "missing.csv")]) == 1
+    assert "MOS file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_benchmark_on_official_brisque_features(shared_data):
+    from rqvqa.baselines.benchmark import evaluate_split, load_features, load_mos
+
+    x = load_features(shared_data / "konvid1k" / "brisque_feats.mat")
+    y = load_mos(shared_data / "konvid1k" / "metadata.csv")
+    assert x.shape == (1200, 36) and y.shape == (1200,)
+    row = evaluate_split(1, x, y)
+    # One split of the published 0.6567 (0.0351) median: well inside +-4 std.
+    assert 0.52 < row["SRCC"] < 0.80 and 0.52 < row["PLCC"] < 0.80
+    assert row["C"] in 2.0 ** np.arange(1, 11) and row["gamma"] in 2.0 ** np.arange(-8, 2)
