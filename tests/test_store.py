@@ -134,7 +134,7 @@ def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, 
     assert "bad.mp4" in report["failed"][0]["error"]
     assert ("a.mp4", {"keyframes_384"}) in calls and len(calls) == 3  # one decode per video
     store = FeatureStore(tmp_path / "st")
-    digest = create_source("stats").config_hash()
+    digest = create_source("stats").config_hash({"mode": "official"})
     assert report["sources"] == {"stats": digest}
     a = store.load("stats", digest, "clips/a")
     assert a.shape == (8, 12)  # official mode: 8 key-frame rows
@@ -167,3 +167,41 @@ def test_extract_rejects_unknown_source(tmp_path, capsys):
 def test_video_id_of_absolute_paths_inside_the_root(tmp_path):
     assert video_id(tmp_path / "test" / "0001.mp4", root=tmp_path) == "test/0001"
     assert video_id(str(tmp_path / "a" / ".." / "b.mp4"), root=tmp_path) == "b"
+
+
+def test_store_key_depends_on_sampling_mode_and_fragment_seed(tmp_path):
+    from typing import ClassVar
+
+    from rqvqa.cli.extract import extract_manifest
+    from rqvqa.data.manifest import read_manifest
+    from rqvqa.sources.base import FeatureSource, Granularity
+    from rqvqa.video.synth import make_video
+
+    class FragmentMean(FeatureSource):
+        name: ClassVar[str] = "fragmean"
+        dim: ClassVar[int] = 3
+        granularity: ClassVar[Granularity] = Granularity.VIDEO
+        needs: ClassVar[frozenset[str]] = frozenset({"fragments"})
+
+        def extract(self, sample):
+            return sample.fragments.reshape(-1, 3).mean(axis=0).astype(np.float32)
+
+    (tmp_path / "clips").mkdir()
+    make_video(tmp_path / "clips" / "a.mp4", width=320, height=240, n_frames=40, seed=3)
+    _write_manifest(tmp_path, ["clips/a.mp4"])
+    manifest = read_manifest(tmp_path / "m.csv")
+    store = FeatureStore(tmp_path / "st")
+    stats = create_source("stats")
+    keys = {}
+    for mode, seed in [("official", 0), ("official", 1), ("full", 0)]:
+        report = extract_manifest(
+            manifest, [FragmentMean(), stats], store, mode=mode, seed=seed, keyframes=False, progress=False
+        )
+        assert report.done == 1  # nothing computed under another sampling was reused
+        keys[mode, seed] = report.sources
+    assert len({k["fragmean"] for k in keys.values()}) == 3
+    # stats reads key frames only: the seed does not enter its key, the mode does
+    assert keys["official", 0]["stats"] == keys["official", 1]["stats"] != keys["full", 0]["stats"]
+    seed0 = store.load("fragmean", keys["official", 0]["fragmean"], "clips/a")
+    seed1 = store.load("fragmean", keys["official", 1]["fragmean"], "clips/a")
+    assert not np.array_equal(seed0, seed1)

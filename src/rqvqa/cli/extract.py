@@ -110,7 +110,9 @@ def extract_manifest(
     report = ExtractReport()
     hashes = {}
     for source in sources:
-        hashes[source.name] = source.config_hash()
+        # the fragment seed only matters to sources that read fragments
+        sampling = {"mode": mode, **({"seed": seed} if "fragments" in source.needs else {})}
+        hashes[source.name] = source.config_hash(sampling)
         store.describe(
             source.name,
             hashes[source.name],

@@ -50,9 +50,14 @@ class FeatureSource(ABC):
         """Everything that changes the numbers (weights id, sampling options...). JSON-serialisable."""
         return {}
 
-    def config_hash(self) -> str:
-        """Short stable hash of (name, version, config): the feature-store key of this source's output."""
-        blob = json.dumps({"name": self.name, "version": self.version, **self.config()}, sort_keys=True)
+    def config_hash(self, sampling: dict[str, Any] | None = None) -> str:
+        """Short stable hash of (name, version, config[, sampling]): the feature-store key of this source's
+        output. `sampling` holds the sampling options that shaped the input (mode, fragment seed), so
+        features of differently sampled inputs never share a key."""
+        payload = {"name": self.name, "version": self.version, **self.config()}
+        if sampling:
+            payload["sampling"] = sampling
+        blob = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @abstractmethod
