@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from rqvqa.errors import ConfigError, InputError
@@ -74,7 +74,8 @@ def krcc(pred, mos) -> float:
 def logistic4(x, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
     """VQEG 4-parameter logistic with the |beta4| slope of the official performance_fit."""
     x = np.asarray(x, dtype=np.float64)
-    return b2 + (b1 - b2) / (1.0 + np.exp(-(x - b3) / abs(b4)))
+    # expit(z) = 1 / (1 + exp(-z)) without overflow warnings for far-out predictions
+    return b2 + (b1 - b2) * special.expit((x - b3) / abs(b4))
 
 
 def logistic5(x, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
