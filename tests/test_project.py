@@ -41,3 +41,18 @@ def test_ruff_clean():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_command_registers_and_only_the_one_run_is_imported():
+    from rqvqa.cli import COMMANDS, build_parser
+
+    full = build_parser()  # imports every command module: each must register its own parser
+    names = set(full._subparsers._group_actions[0].choices)
+    assert names == set(COMMANDS)
+    code = (
+        "import sys; from rqvqa.cli import main\n"
+        "try:\n    main(['synth', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")  # `rqvqa synth` (and --help) start without importing torch

@@ -10,35 +10,53 @@ import sys
 from rqvqa import __version__
 from rqvqa.errors import RqvqaError
 
-# Order is the order shown in `rqvqa --help`.
-COMMAND_MODULES = [
-    "rqvqa.cli.info",
-    "rqvqa.cli.evaluate",
-    "rqvqa.cli.manifest",
-    "rqvqa.cli.synth",
-    "rqvqa.cli.weights",
-    "rqvqa.cli.convert",
-    "rqvqa.cli.extract",
-    "rqvqa.cli.train",
-    "rqvqa.cli.predict",
-    "rqvqa.cli.benchmark_features",
-]
+# name -> (module, one-line help). Order is the order shown in `rqvqa --help`. Only the module of the command
+# being run is imported (several pull in torch, timm and open_clip, which take seconds to import); the others
+# appear in the overview through their one-line help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "predict": ("rqvqa.cli.predict", "score videos with a quality model (default: the offline lite model)"),
+    "info": ("rqvqa.cli.info", "show a video's properties and its sampling plan"),
+    "evaluate": ("rqvqa.cli.evaluate", "SRCC/PLCC/KRCC/RMSE and the NTIRE 2024 score of predictions"),
+    "manifest": ("rqvqa.cli.manifest", "build a dataset manifest from a dataset's label files"),
+    "extract": ("rqvqa.cli.extract", "extract frozen features of a manifest's videos into a feature store"),
+    "train": ("rqvqa.cli.train", "train RQ-VQA (or a preset / ablation) on seeded group-aware splits"),
+    "weights": ("rqvqa.cli.weights", "list, download, verify and locate checkpoints"),
+    "convert": ("rqvqa.cli.convert", "convert an official RQ-VQA / LSVQ checkpoint to safetensors"),
+    "benchmark-features": (
+        "rqvqa.cli.benchmark_features",
+        "UGC-VQA benchmark protocol (SVR, random splits) for a feature matrix",
+    ),
+    "synth": ("rqvqa.cli.synth", "generate a synthetic test video (no download needed)"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command named on the command line (global options all start with '-')."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with `command` fully registered (None: all of them) and the rest as one-line stubs."""
     parser = argparse.ArgumentParser(
         prog="rqvqa", description="Blind video quality assessment with rich quality-aware features (RQ-VQA)."
     )
     parser.add_argument("--version", action="version", version=f"rqvqa {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for name, (module, summary) in COMMANDS.items():
+        if command is None or name == command:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv) or "")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
