@@ -23,14 +23,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import av
-import av.error
 import numpy as np
 
 from rqvqa.baselines.brisque import brisque_features
 from rqvqa.baselines.niqe import niqe_score
 from rqvqa.errors import VideoError
-from rqvqa.video.reader import VideoInfo, decode_frames, frame_to_gray, probe
+from rqvqa.video.reader import VideoInfo, decode_frames, frame_to_gray, probe, video_packets
 
 
 def protocol_frames(frame_count: int, fps: float) -> list[int]:
@@ -147,25 +145,16 @@ def bit_budget(path: str | os.PathLike[str], info: VideoInfo, n_seconds: int) ->
     metadata (the stream bitrate), which is what the lite model was trained on.
     """
     pixels = float(info.width * info.height)
-    sizes: list[tuple[float, int]] = []
-    try:
-        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            for packet in container.demux(stream):
-                if packet.size > 0:
-                    t = float(packet.pts * packet.time_base) if packet.pts is not None else float("nan")
-                    sizes.append((t, packet.size))
-    except (av.error.FFmpegError, IndexError, OSError) as exc:
-        raise VideoError(f"cannot read the video packets ({exc})", path) from None
-    if not sizes:
+    packets = video_packets(path)
+    if not packets.sizes.size:
         raise VideoError("no video packets", path)
-    times = np.array([t for t, _ in sizes])
-    nbytes = np.array([n for _, n in sizes], dtype=np.float64)
-    overall = float(np.log(nbytes.sum() * 8 / (pixels * len(sizes))))
+    times = packets.times
+    nbytes = packets.sizes.astype(np.float64)
+    overall = float(np.log(nbytes.sum() * 8 / (pixels * len(nbytes))))
     if np.all(np.isfinite(times)):
         sec = np.clip(np.floor(times - times.min()).astype(int), 0, max(n_seconds - 1, 0))
     else:  # no timestamps: split the packets evenly in stream order
-        sec = np.minimum(np.arange(len(sizes)) * max(n_seconds, 1) // len(sizes), max(n_seconds - 1, 0))
+        sec = np.minimum(np.arange(len(nbytes)) * max(n_seconds, 1) // len(nbytes), max(n_seconds - 1, 0))
     per_second = []
     for k in range(max(n_seconds, 1)):
         mask = sec == k

@@ -166,7 +166,7 @@ def probe(path: PathLike) -> VideoInfo:
         coded_w, coded_h = first.width, first.height
         codec = stream.codec_context.name
     # at least the frame decoded above (a stream whose packets all report size 0 is still a video)
-    count = max(_count_packets(p), 1)
+    count = max(len(video_packets(p).sizes), 1)
     if math.isnan(duration) or duration <= 0:
         duration = count / float(rate)
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
@@ -185,18 +185,33 @@ def probe(path: PathLike) -> VideoInfo:
     )
 
 
-def _count_packets(p: Path) -> int:
-    # Demuxing reads no pixel data, so counting is cheap; headers lie (truncated files, VFR, missing counts).
-    count = 0
+@dataclass(frozen=True)
+class Packets:
+    """Presentation time and size of every non-empty packet of the video stream, in demux order."""
+
+    #: seconds (pts x time base); NaN for a packet without a timestamp
+    times: np.ndarray
+    #: bytes
+    sizes: np.ndarray
+
+
+def video_packets(path: PathLike) -> Packets:
+    """Demux the video stream without decoding (cheap: no pixel data is read). The frame count comes from
+    here because headers lie (truncated files, VFR, missing counts); the coded bit budget too."""
+    p = _check_path(path)
+    times: list[float] = []
+    sizes: list[int] = []
     with _open(p) as container:
-        stream = container.streams.video[0]
+        stream = _video_stream(container, p)
         try:
             for packet in container.demux(stream):
                 if packet.size > 0:
-                    count += 1
+                    pts = packet.pts
+                    times.append(math.nan if pts is None else float(pts * packet.time_base))
+                    sizes.append(packet.size)
         except av.error.FFmpegError:
-            pass
-    return count
+            pass  # a corrupt tail: keep what demuxed before it
+    return Packets(np.asarray(times, dtype=np.float64), np.asarray(sizes, dtype=np.int64))
 
 
 def decode_frames(path: PathLike) -> Iterator[tuple[int, av.VideoFrame]]:
