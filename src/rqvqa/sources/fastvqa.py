@@ -17,7 +17,8 @@ import torch
 
 from rqvqa.errors import InputError
 from rqvqa.nets.video_swin import FASTVQA_B_SCORE_MEAN, FASTVQA_B_SCORE_STD, FastVQA, load_fastvqa
-from rqvqa.sources.base import FeatureSource, Granularity, register_source
+from rqvqa.sources.base import Granularity, register_source
+from rqvqa.sources.checkpoint import CheckpointSource
 from rqvqa.video.sampling import fragments_to_tensor
 from rqvqa.zoo import Prediction, Predictor, register_predictor
 
@@ -28,51 +29,20 @@ WEIGHTS_NAME = "fastvqa-b"
 
 
 @register_source
-class FastVQASource(FeatureSource):
+class FastVQASource(CheckpointSource):
     name: ClassVar[str] = "fastvqa"
     dim: ClassVar[int] = 768
     granularity: ClassVar[Granularity] = Granularity.VIDEO
     needs: ClassVar[frozenset[str]] = frozenset({"fragments"})
     version: ClassVar[int] = 1
+    default_weights: ClassVar[str] = WEIGHTS_NAME
 
-    def __init__(
-        self,
-        weights: str | Path = WEIGHTS_NAME,
-        weights_dir: str | Path | None = None,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        clips_per_batch: int = 4,
-        model: FastVQA | None = None,
-    ):
-        """`weights`: a registry name or a checkpoint path; `model`: an already built network (tests,
-        benchmarks), which takes precedence. The network is loaded on first use."""
-        self.weights = str(weights)
-        self.weights_dir = weights_dir
-        self.device = torch.device(device)
-        self.dtype = dtype
+    def __init__(self, *args: Any, clips_per_batch: int = 4, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.clips_per_batch = clips_per_batch
-        self._model = model
-        self._injected = model is not None
 
-    def config(self) -> dict[str, Any]:
-        # fixed at construction: loading the weights lazily must not change the feature-store key
-        weights = "injected" if self._injected else Path(self.weights).name
-        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
-
-    @property
-    def model(self) -> FastVQA:
-        if self._model is None:
-            self._model = load_fastvqa(self._weights_path())
-        self._model.to(self.device, self.dtype).eval()
-        return self._model
-
-    def _weights_path(self) -> Path:
-        path = Path(self.weights)
-        if path.is_file():
-            return path
-        from rqvqa.weights import resolve
-
-        return resolve(self.weights, self.weights_dir)
+    def load(self, path: Path) -> FastVQA:
+        return load_fastvqa(path)
 
     @torch.inference_mode()
     def feature_maps(self, sample: VideoSample) -> torch.Tensor:

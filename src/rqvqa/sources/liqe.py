@@ -18,7 +18,8 @@ import torch
 
 from rqvqa.errors import InputError
 from rqvqa.nets.clip_liqe import LiqeCLIP, load_liqe, quality_score
-from rqvqa.sources.base import FeatureSource, Granularity, register_source
+from rqvqa.sources.base import Granularity, register_source
+from rqvqa.sources.checkpoint import CheckpointSource
 
 if TYPE_CHECKING:
     from rqvqa.video.sampling import VideoSample
@@ -30,56 +31,25 @@ PROMPT_CACHE_VERSION = 1
 
 
 @register_source
-class LiqeSource(FeatureSource):
+class LiqeSource(CheckpointSource):
+    """`weights`: "liqe" (the official LIQE.pt RQ-VQA used), "liqe-mix" (pyiqa's re-host) or a path.
+    `dtype` float16 on CUDA mimics the official features (computed in fp16); float32 is the default."""
+
     name: ClassVar[str] = "liqe"
     dim: ClassVar[int] = 495
     granularity: ClassVar[Granularity] = Granularity.FRAME
     needs: ClassVar[frozenset[str]] = frozenset({"keyframes"})
     version: ClassVar[int] = 1
+    default_weights: ClassVar[str] = WEIGHTS_NAME
 
-    def __init__(
-        self,
-        weights: str | Path = WEIGHTS_NAME,
-        weights_dir: str | Path | None = None,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        batch_size: int = 60,
-        model: LiqeCLIP | None = None,
-    ):
-        """`weights`: a registry name ("liqe", "liqe-mix") or a checkpoint path; `model`: an already built
-        network (tests, benchmarks), which takes precedence. The network is loaded on first use.
-
-        `dtype` float16 on CUDA mimics the official features (computed in fp16); float32 is the default.
-        """
-        self.weights = str(weights)
-        self.weights_dir = weights_dir
-        self.device = torch.device(device)
-        self.dtype = dtype
+    def __init__(self, *args: Any, batch_size: int = 60, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.batch_size = batch_size
-        self._model = model
-        self._injected = model is not None
 
-    def config(self) -> dict[str, Any]:
-        weights = "injected" if self._injected else Path(self.weights).name
-        # fp16/bf16 change the numbers by ~1e-2 (liqe.md §5), so the compute dtype is part of the key
-        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
-
-    @property
-    def model(self) -> LiqeCLIP:
-        if self._model is None:
-            path = self._weights_path()
-            model = load_liqe(path).to(self.device, self.dtype).eval()
-            _install_cached_text_features(model, path)
-            self._model = model
-        return self._model.to(self.device, self.dtype).eval()
-
-    def _weights_path(self) -> Path:
-        path = Path(self.weights)
-        if path.is_file():
-            return path
-        from rqvqa.weights import resolve
-
-        return resolve(self.weights, self.weights_dir)
+    def load(self, path: Path) -> LiqeCLIP:
+        model = load_liqe(path).to(self.device, self.dtype).eval()
+        _install_cached_text_features(model, path)
+        return model
 
     def logits(self, sample: VideoSample, preprocessing: str = "rqvqa") -> torch.Tensor:
         """(n_keyframes, 495) float32 logits; `preprocessing` "benchmark" is LIQE's own (predictor only)."""

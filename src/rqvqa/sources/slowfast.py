@@ -10,7 +10,8 @@ import torch
 
 from rqvqa.errors import InputError
 from rqvqa.nets.slowfast import FastPathwayLoad, SlowFastFastPathway, load_slowfast_fast
-from rqvqa.sources.base import FeatureSource, Granularity, register_source
+from rqvqa.sources.base import Granularity, register_source
+from rqvqa.sources.checkpoint import CheckpointSource
 from rqvqa.video.sampling import chunks_to_tensor
 
 if TYPE_CHECKING:
@@ -20,50 +21,23 @@ WEIGHTS_NAME = "slowfast-r50"
 
 
 @register_source
-class SlowFastSource(FeatureSource):
+class SlowFastSource(CheckpointSource):
     name: ClassVar[str] = "slowfast"
     dim: ClassVar[int] = 256
     granularity: ClassVar[Granularity] = Granularity.CHUNK
     needs: ClassVar[frozenset[str]] = frozenset({"chunks"})
     version: ClassVar[int] = 1
+    default_weights: ClassVar[str] = WEIGHTS_NAME
 
-    def __init__(
-        self,
-        weights: str | Path = WEIGHTS_NAME,
-        weights_dir: str | Path | None = None,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        chunks_per_batch: int = 4,
-        model: SlowFastFastPathway | None = None,
-    ):
-        """`weights`: a registry name or a checkpoint path; `model`: an already built network (tests,
-        benchmarks), which takes precedence. The network is loaded on first use."""
-        self.weights = str(weights)
-        self.weights_dir = weights_dir
-        self.device = torch.device(device)
-        self.dtype = dtype
+    def __init__(self, *args: Any, chunks_per_batch: int = 4, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.chunks_per_batch = chunks_per_batch
-        self._model = model
-        self._injected = model is not None
         self.load_report: FastPathwayLoad | None = None
 
-    def config(self) -> dict[str, Any]:
-        # fixed at construction: loading the weights lazily must not change the feature-store key
-        weights = "injected" if self._injected else Path(self.weights).name
-        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
-
-    @property
-    def model(self) -> SlowFastFastPathway:
-        if self._model is None:
-            path = Path(self.weights)
-            if not path.is_file():
-                from rqvqa.weights import resolve
-
-                path = resolve(self.weights, self.weights_dir)
-            # the report lists the slow-pathway/fusion/head keys the checkpoint holds and we do not use
-            self._model, self.load_report = load_slowfast_fast(path)
-        self._model.to(self.device, self.dtype).eval()
-        return self._model
+    def load(self, path: Path) -> SlowFastFastPathway:
+        # the report lists the slow-pathway/fusion/head keys the checkpoint holds and we do not use
+        model, self.load_report = load_slowfast_fast(path)
+        return model
 
     @torch.inference_mode()
     def extract(self, sample: VideoSample) -> np.ndarray:

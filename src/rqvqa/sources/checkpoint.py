@@ -1,0 +1,60 @@
+"""Base class of the frozen sources that run one pre-trained network loaded from one checkpoint."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from rqvqa.sources.base import FeatureSource
+
+
+class CheckpointSource(FeatureSource):
+    """`weights`: a registry name (`rqvqa.weights`) or a checkpoint path; `model`: an already built network
+    (tests, benchmarks), which takes precedence. The network is loaded on first use, on `device` in `dtype`.
+    """
+
+    #: registry name of the checkpoint used when none is given
+    default_weights: ClassVar[str]
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        weights_dir: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        model: nn.Module | None = None,
+    ):
+        self.weights = str(weights or self.default_weights)
+        self.weights_dir = weights_dir
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self._model = model
+        self._injected = model is not None
+
+    def config(self) -> dict[str, Any]:
+        # fixed at construction, so loading the weights lazily never changes the feature-store key; the
+        # compute dtype is part of it because fp16/bf16 move the features measurably
+        weights = "injected" if self._injected else Path(self.weights).name
+        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
+
+    def weights_path(self) -> Path:
+        path = Path(self.weights)
+        if path.is_file():
+            return path
+        from rqvqa.weights import resolve
+
+        return resolve(self.weights, self.weights_dir)
+
+    @abstractmethod
+    def load(self, path: Path) -> nn.Module:
+        """Build the network from the checkpoint at `path`."""
+
+    @property
+    def model(self) -> nn.Module:
+        if self._model is None:
+            self._model = self.load(self.weights_path())
+        return self._model.to(self.device, self.dtype).eval()
