@@ -210,7 +210,8 @@ def video_packets(path: PathLike) -> Packets:
                     times.append(math.nan if pts is None else float(pts * packet.time_base))
                     sizes.append(packet.size)
         except av.error.FFmpegError:
-            pass  # a corrupt tail: keep what demuxed before it
+            # a corrupt tail: keep what demuxed before it
+            pass
     return Packets(np.asarray(times, dtype=np.float64), np.asarray(sizes, dtype=np.int64))
 
 
