@@ -9,7 +9,7 @@ Generates (once, cached) a 1080p, 8-s, 30-fps H.264 clip, then times, alternatin
 and prints the medians, the ratios, and a per-stage profile of one exact sampling pass (what dominates).
 Goal from issue 2: ratio <= 1.3.
 
-    python bench/decode.py [--video PATH] [--rounds 3] [--workers 1] [--threads 1]
+    python bench/decode.py [--video PATH] [--rounds 3] [--workers 2] [--threads 1]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def main() -> None:
     default_clip = Path(tempfile.gettempdir()) / "rqvqa_bench_1080p_8s.mp4"
     parser.add_argument("--video", type=Path, default=default_clip, help="clip to time (generated if absent)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="sample_video conversion threads (0 = inline)")
+    parser.add_argument("--workers", type=int, default=2, help="sample_video conversion threads (0 = inline)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (only the fragment upsampling)")
     args = parser.parse_args()
     import torch

@@ -386,7 +386,7 @@ def sample_video(
     train_crop: bool = False,
     fragment_grid: str = "upstream",
     info: VideoInfo | None = None,
-    workers: int = 1,
+    workers: int = 2,
     chunk_resize: str = "pil",
 ) -> VideoSample:
     """Decode `path` once and produce the requested products (see `VideoSample`).
@@ -395,7 +395,8 @@ def sample_video(
     stream by; fragments keep only their 32x32 patches). Decoding stops after the last frame any requested
     sampler needs. `seed` drives fragment offsets and the training crop, so the same call gives the same
     result. `info` skips the probe when the caller already has it. `workers`: threads converting and
-    resizing frames alongside the decoder (0 = all in the calling thread; results are identical).
+    resizing frames alongside the decoder (default 2: 5.9 s -> 3.1 s for the three samplers on an 8-s 1080p
+    clip on 2 cores; 0 = all in the calling thread; results are identical).
     `chunk_resize`: "pil" (default) resizes chunk frames exactly as the official code; "swscale" lets FFmpeg
     convert and shrink each frame in one step from YUV (about 10x cheaper, not bit-identical: mean absolute
     difference 1-4 grey levels on the synthetic clips, larger on sharp colour edges).
