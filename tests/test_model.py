@@ -78,6 +78,18 @@ def test_config_round_trip_and_cli_options():
     assert head_only.base is None and not head_only.needs_frames
     with pytest.raises(ConfigError):
         config_from_options("rqvqa", sources=["liqe"])
+    with pytest.raises(ConfigError):
+        config_from_options(sources=[], base="none")  # nothing to regress from
+
+
+def test_base_network_alone_is_a_model():
+    torch.manual_seed(0)
+    cfg = config_from_options(base="avg", arch="swin_tiny_test")
+    assert cfg.source_names == [] and cfg.base.pooling == "avg"
+    model = RQVQA(cfg).eval()
+    frames = torch.randn(2, 3, 3, cfg.base.img_size, cfg.base.img_size)
+    frame_scores, score = model(frames, {})
+    assert frame_scores.shape == (2, 3) and torch.allclose(score, frame_scores.mean(dim=1))
 
 
 def test_head_only_model_on_precomputed_features():

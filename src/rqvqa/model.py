@@ -158,13 +158,13 @@ def config_from_options(
         backbone = dataclasses.replace(backbone, img_size=int(img_size))
     if preset_name is not None:
         return preset(preset_name, base=backbone)
-    if not sources:
-        raise ConfigError("no preset and no sources given")
+    if not sources and base in (None, "none"):
+        raise ConfigError("no preset, no sources and no base network given")
     base = base or "bot"
     if base not in ("bot", "avg", "none"):
         raise ConfigError(f"unknown base {base!r} (expected bot, avg or none)")
     base_cfg = None if base == "none" else dataclasses.replace(backbone, pooling=base)
-    return ModelConfig(sources=parse_sources(sources), base=base_cfg)
+    return ModelConfig(sources=parse_sources(sources or []), base=base_cfg)
 
 
 class RQVQA(nn.Module):

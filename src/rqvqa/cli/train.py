@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.store is None:
         raise ConfigError("give --store (full mode) or --features (head-only)")
     sources = [s.strip() for s in (args.sources or "").split(",") if s.strip()]
-    preset = args.preset or (None if sources else "rqvqa")
+    # a base network alone (`--base avg|bot`, no sources) is a model too: the base-network ablation
+    preset = args.preset or (None if sources or args.base else "rqvqa")
     model_config = config_from_options(preset, sources or None, args.base, args.arch, args.crop)
     store = FeatureStore(args.store)
     hashes = dict(item.split("=", 1) for item in args.source_hash if "=" in item)
