@@ -3,7 +3,7 @@
 Module and parameter names follow the official `botnet.py` (`net.{b}.net.3.to_qk.weight`,
 `net.{b}.net.3.pos_emb.rel_height`, ...) so official state dicts load without renaming. The relative
 position logits use a closed form (an explicit index table per axis) instead of the upstream rel-to-abs
-padding trick, which hard-codes `.cuda()`; both give the same logits.
+padding trick, which hard-codes a CUDA device; both give the same logits.
 """
 
 from __future__ import annotations
