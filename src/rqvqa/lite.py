@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from rqvqa.baselines.brisque import FEATURE_NAMES
+from rqvqa.baselines.predictors import FramePredictor
 from rqvqa.baselines.svr import RbfSVR
 from rqvqa.baselines.video import bit_budget, video_features
 from rqvqa.errors import WeightsError
 from rqvqa.video.reader import probe
-from rqvqa.zoo import Prediction, Predictor, register_predictor
+from rqvqa.zoo import Prediction, register_predictor
 
 ASSET = "lite_konvid1k.json"
 LITE_FEATURES = [*(f"brisque_{n}" for n in FEATURE_NAMES), "log_bpp"]
@@ -95,7 +96,7 @@ def _packaged() -> LiteModel:
 
 
 @register_predictor
-class LitePredictor(Predictor):
+class LitePredictor(FramePredictor):
     name = "lite"
     lower_better = False
     score_range = MOS_RANGE
@@ -108,8 +109,7 @@ class LitePredictor(Predictor):
         device: str = "cpu",
         max_frames: int | None = None,
     ):
-        super().__init__(weights=weights, device=device)
-        self.max_frames = max_frames
+        super().__init__(weights=weights, device=device, max_frames=max_frames)
         # A weights folder without a lite file falls back to the packaged model.
         use = (
             weights

@@ -16,7 +16,7 @@ from rqvqa.baselines.video import video_features
 from rqvqa.zoo import Prediction, Predictor, register_predictor
 
 
-class _FramePredictor(Predictor):
+class FramePredictor(Predictor):
     """Shared plumbing: `max_frames` (fast mode) limits the number of decoded-and-scored frames."""
 
     def __init__(
@@ -38,7 +38,7 @@ class _FramePredictor(Predictor):
 
 
 @register_predictor
-class BrisquePredictor(_FramePredictor):
+class BrisquePredictor(FramePredictor):
     name = "brisque"
     lower_better = True
     score_range = (0.0, 100.0)
@@ -51,7 +51,7 @@ class BrisquePredictor(_FramePredictor):
 
 
 @register_predictor
-class NiqePredictor(_FramePredictor):
+class NiqePredictor(FramePredictor):
     name = "niqe"
     lower_better = True
     score_range = (0.0, None)
