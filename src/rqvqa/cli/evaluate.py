@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from rqvqa.data.labels import match_by_name, read_rank_pairs, read_scores
+from rqvqa.data.labels import read_rank_pairs, read_scores
 from rqvqa.errors import InputError
-from rqvqa.metrics import FITS, ntire2024_score, performance, plcc
+from rqvqa.evaluation import evaluate_scores
+from rqvqa.metrics import FITS
 
 
 def register(subparsers) -> None:
@@ -53,38 +54,25 @@ def evaluate(
     """The report the command prints, as a dict."""
     pred_by_path = read_scores(predictions, model=model)
     truth_by_name = read_scores(labels)
+    pairs = read_rank_pairs(rank_pairs) if rank_pairs is not None else None
     try:
-        matched = match_by_name(pred_by_path, truth_by_name)
+        result = evaluate_scores(pred_by_path, truth_by_name, fit=fit, rank_pairs=pairs)
     except InputError as exc:
-        raise InputError(exc.reason, predictions) from None
-    missing = [name for name in truth_by_name if name not in matched]
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise InputError(f"no prediction for {len(missing)} labelled videos ({shown})", predictions)
-    # predictions under the labels' names, so that rank pairs (named as the labels) find them
-    pred_by_name = {label: pred_by_path[path] for label, path in matched.items()}
-    names = list(truth_by_name)
-    pred = [pred_by_name[n] for n in names]
-    truth = [truth_by_name[n] for n in names]
-    try:
-        metrics = performance(pred, truth, fit=fit)
-        metrics["PLCC_raw"] = plcc(pred, truth, fit=None)
-    except InputError as exc:
-        raise InputError(exc.reason, labels) from None
+        # name the file the problem is in: the predictions lack a video or a pair's video, or the labels
+        # cannot be scored
+        if exc.reason.endswith("(in the rank pairs)"):
+            reason = exc.reason.replace("in the rank pairs", f"pairs from {rank_pairs}")
+            raise InputError(reason, predictions) from None
+        where = predictions if exc.reason.startswith(("no prediction", "label ")) else labels
+        raise InputError(exc.reason, where) from None
     report = {
         "predictions": str(predictions),
         "labels": str(labels),
-        "ignored_predictions": len(pred_by_path) - len(names),
-        "metrics": metrics,
+        "ignored_predictions": result["ignored_predictions"],
+        "metrics": result["metrics"],
     }
-    if rank_pairs is not None:
-        pairs = read_rank_pairs(rank_pairs)
-        try:
-            report["ntire2024"] = ntire2024_score(
-                pred_by_name, truth_by_name, pairs["nonsource"], pairs["source"]
-            )
-        except InputError as exc:
-            raise InputError(f"{exc.reason} (pairs from {rank_pairs})", predictions) from None
+    if "ntire2024" in result:
+        report["ntire2024"] = result["ntire2024"]
     return report
 
 
