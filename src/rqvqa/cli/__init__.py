@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "UGC-VQA benchmark protocol (SVR, random splits) for a feature matrix",
     ),
     "synth": ("rqvqa.cli.synth", "generate a synthetic test video (no download needed)"),
+    "report": ("rqvqa.cli.report", "an HTML report of predictions: plots, worst seconds, accuracy"),
 }
 
 
