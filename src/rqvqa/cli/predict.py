@@ -16,6 +16,7 @@ from typing import Any
 
 from rqvqa.errors import ConfigError
 from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, score_video
+from rqvqa.video.reader import parse_pixels, video_limits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="fast mode for lite/brisque/niqe: score at most N of the one-per-second frames",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=parse_pixels,
+        default=None,
+        metavar="N|WxH",
+        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
     p.add_argument("--list-models", action="store_true", help="list the available models and exit")
     p.set_defaults(func=run)
@@ -75,16 +83,18 @@ def run(args: argparse.Namespace) -> int:
         return _list_models(args.json)
     if not args.videos:
         raise ConfigError("no video given (rqvqa predict VIDEO... [--model NAME])")
+    from tqdm import tqdm
+
     predictor = _predictor(args)
     rows: list[dict[str, Any]] = []
-    progress = None
-    if len(args.videos) > 1:
-        from tqdm import tqdm
-
-        progress = tqdm(
-            total=len(args.videos), desc=f"predict ({predictor.name})", unit="video", file=sys.stderr
-        )
-    try:
+    bar = tqdm(
+        total=len(args.videos),
+        desc=f"predict ({predictor.name})",
+        unit="video",
+        file=sys.stderr,
+        disable=len(args.videos) < 2,
+    )
+    with bar, video_limits(max_pixels=args.max_pixels):
         for path in args.videos:
             row = score_video(predictor, path, debug=args.debug)
             rows.append(row)
@@ -92,12 +102,8 @@ def run(args: argparse.Namespace) -> int:
                 message = f"rqvqa: error: {row['error']}"
                 if args.debug and "traceback" in row["extra"]:
                     message = f"{row['extra']['traceback'].rstrip()}\n{message}"
-                (progress.write(message, file=sys.stderr) if progress else print(message, file=sys.stderr))
-            if progress:
-                progress.update(1)
-    finally:
-        if progress:
-            progress.close()
+                tqdm.write(message, file=sys.stderr)
+            bar.update(1)
     _emit(rows, args)
     failed = sum(row["status"] != STATUS_OK for row in rows)
     if failed:
