@@ -185,3 +185,63 @@ def test_main_turns_an_unexpected_exception_into_one_line(monkeypatch, capsys):
     assert err == "rqvqa: error: RuntimeError: something broke (rerun with --debug for the traceback)\n"
     with pytest.raises(RuntimeError, match="something broke"):
         main(["info", "x.mp4", "--debug"])
+
+
+# ------------------------------------------------------------------ unmeasurable frames (contract 1)
+
+
+@pytest.fixture(scope="module")
+def fade_video(tmp_path_factory):
+    """4 s of 288x192 at 10 fps, lossless: seconds 0 and 2 textured, seconds 1 and 3 black."""
+    from rqvqa.video.synth import render_frame, write_frames
+
+    frames = [
+        render_frame(i, 288, 192, 10.0) if (i // 10) % 2 == 0 else np.zeros((192, 288, 3), np.uint8)
+        for i in range(40)
+    ]
+    return write_frames(tmp_path_factory.mktemp("fade") / "fade.mkv", frames, fps=10)
+
+
+@pytest.fixture
+def dark_is_unmeasurable(monkeypatch):
+    """Frame-level code that refuses dark frames, as the NSS code does for flat ones."""
+    import rqvqa.baselines.video as video
+    from rqvqa.errors import UnmeasurableError
+
+    def guard(fn):
+        def wrapped(gray, *args, **kwargs):
+            if gray.mean() < 20:
+                raise UnmeasurableError("the frame is flat")
+            return fn(gray, *args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(video, "brisque_features", guard(video.brisque_features))
+    monkeypatch.setattr(video, "niqe_score", guard(video.niqe_score))
+
+
+@pytest.mark.parametrize("model", ["lite", "brisque", "niqe"])
+def test_unmeasurable_seconds_are_null_and_the_score_their_mean(fade_video, dark_is_unmeasurable, model):
+    from rqvqa.zoo import create_predictor
+
+    predictor = create_predictor(model)
+    row = score_video(predictor, fade_video)
+    assert row["status"] == "ok", row["error"]
+    # protocol frames 4, 14, 24, 34: seconds 1 and 3 are black
+    assert [s is None for s in row["per_second"]] == [False, True, False, True]
+    assert row["extra"]["frames"] == [4, 24] and row["extra"]["unmeasurable_frames"] == [14, 34]
+    assert row["extra"]["unmeasurable_reason"] == "the frame is flat"
+    if model != "lite":  # brisque/niqe: the video score is the mean of the measured seconds
+        assert row["score"] == pytest.approx(np.mean([row["per_second"][0], row["per_second"][2]]))
+    assert json.loads(dumps_json(row)) == row
+
+
+def test_no_measurable_frame_is_an_error_row_with_the_reason(tmp_path, dark_is_unmeasurable):
+    from rqvqa.video.synth import write_frames
+    from rqvqa.zoo import create_predictor
+
+    black = write_frames(tmp_path / "black.mkv", [np.zeros((112, 128, 3), np.uint8)] * 25, fps=10)
+    for model in ("lite", "brisque", "niqe"):
+        row = score_video(create_predictor(model), black)
+        assert row["status"] == "error" and row["score"] is None
+        assert row["error"] == f"{black}: no measurable content: every sampled frame: the frame is flat"
