@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "synth": ("rqvqa.cli.synth", "generate a synthetic test video (no download needed)"),
     "report": ("rqvqa.cli.report", "an HTML report of predictions: plots, worst seconds, accuracy"),
+    "serve": ("rqvqa.cli.serve", "an HTTP scoring service with a page (POST /v1/score, GET /)"),
 }
 
 
