@@ -260,6 +260,7 @@ def create_app(config: ServeConfig | None = None):
         lifespan=lifespan,
     )
     app.state.scorer = scorer
+    app.state.uploads = uploads
 
     @app.exception_handler(RequestError)
     async def _request_error(_request, exc: RequestError):
