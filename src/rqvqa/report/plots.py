@@ -76,6 +76,7 @@ def per_second_curve(per_second: list[float | None], highlight: list[int], title
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.ticklabel_format(axis="y", useOffset=False)  # a nearly flat curve keeps readable tick labels
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("second", fontsize=8)
     ax.tick_params(labelsize=7)
