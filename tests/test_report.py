@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import re
@@ -38,10 +39,11 @@ class Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def predictions(tmp_path_factory):
-    """Five clips from sharp to blurred and noisy; `lite` rows as predict --json writes them (plus one failed
-    row), `brisque` rows as predict --csv writes them; labels (bare names) and a manifest."""
+    """Five clips from sharp to blurred and noisy, and a text file named like a video, scored by
+    `rqvqa predict`: `lite` with --json, `brisque` with --csv (the failed file is a row in both); labels
+    (bare names) and a manifest. Returns the folder and the rows (JSON and CSV rows read back)."""
+    from rqvqa.data.labels import read_predictions
     from rqvqa.video.synth import make_video
-    from rqvqa.zoo import create_predictor
 
     folder = tmp_path_factory.mktemp("report")
     clips = [
@@ -57,42 +59,17 @@ def predictions(tmp_path_factory):
         )
         for k in range(5)
     ]
-    rows = []
-    for model in ("lite", "brisque"):
-        predictor = create_predictor(model)
-        for clip in clips:
-            pred = predictor.predict(clip)
-            rows.append(
-                {
-                    "path": str(clip),
-                    "model": model,
-                    "status": "ok",
-                    "score": pred.score,
-                    "lower_better": predictor.lower_better,
-                    "per_second": pred.per_second,
-                    "error": None,
-                    "extra": {},
-                }
-            )
-    lite = [r for r in rows if r["model"] == "lite"]
-    lite.append(
-        {
-            "path": str(folder / "notes.mp4"),
-            "model": "lite",
-            "status": "error",
-            "score": None,
-            "lower_better": False,
-            "per_second": [],
-            "error": "notes.mp4: not a video file (invalid data)",
-            "extra": {},
-        }
-    )
-    (folder / "lite.json").write_text(json.dumps(lite, allow_nan=False))
-    with open(folder / "brisque.csv", "w", encoding="utf-8") as fh:
-        fh.write("path,model,status,score,lower_better,per_second,error\n")
-        for r in rows[5:]:
-            per_second = " ".join(repr(s) for s in r["per_second"])
-            fh.write(f"{r['path']},brisque,ok,{r['score']!r},True,{per_second},\n")
+    notes = folder / "notes.mp4"
+    notes.write_text("not a video\n")
+    videos = [str(c) for c in clips] + [str(notes)]
+    for model, fmt, out in (("lite", "--json", "lite.json"), ("brisque", "--csv", "brisque.csv")):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["predict", fmt, "--model", model, *videos]) == 1  # 1: one file failed
+        (folder / out).write_text(buf.getvalue())
+    rows = read_predictions(folder / "lite.json") + read_predictions(folder / "brisque.csv")
+    assert [r["status"] for r in rows] == (["ok"] * 5 + ["error"]) * 2
+    rows = [r for r in rows if r["status"] == "ok"]
     (folder / "labels.csv").write_text(
         "filename,mos\n" + "".join(f"clip{k}.mp4,{m}\n" for k, m in enumerate(MOS))
     )
@@ -167,7 +144,7 @@ def test_report_without_labels(predictions, tmp_path):
         jpeg = base64.b64decode(img["src"].split(",", 1)[1])
         with Image.open(io.BytesIO(jpeg)) as im:
             assert im.format == "JPEG" and max(im.size) == 160 and im.size[1] == 120
-    assert "notes.mp4: not a video file (invalid data)" in text
+    assert f"{folder}/notes.mp4: not a readable video file" in text
 
 
 def test_report_with_labels_equals_evaluate(predictions, capsys):

@@ -205,3 +205,10 @@ def test_load_200_requests_concurrency_8(service, root):
     assert [status for _, status, _ in results] == [200] * 200
     assert all(row["score"] == expected[name] for name, _, row in results)
     assert app.state.scorer.in_flight == 0 and list(app.state.uploads.iterdir()) == []
+
+
+def test_serve_command_refuses_bad_options(tmp_path, capsys):
+    assert main(["serve", "--root", str(tmp_path / "nope")]) == 1
+    assert capsys.readouterr().err.strip() == f"rqvqa: error: --root {tmp_path / 'nope'} is not a folder"
+    assert main(["serve", "--workers", "0"]) == 1
+    assert "--workers must be at least 1" in capsys.readouterr().err
