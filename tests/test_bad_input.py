@@ -10,6 +10,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,7 +32,6 @@ from rqvqa.video.synth import (
 )
 
 MODELS = ("lite", "brisque", "niqe")
-COMMANDS = ("info", *MODELS, "extract")
 #: an error reason that is a Python exception's name, not a sentence for a user ("ZeroDivisionError: ...")
 INTERNAL = re.compile(r"\b[A-Z]\w*(Error|Exception)\b: ")
 
@@ -451,3 +452,36 @@ def test_folder_without_search_permission_is_a_clean_error(tmp_path, monkeypatch
         locked.chmod(0o700)
     row = json.loads(capsys.readouterr().out)[0]
     assert row["error"] == f"{video}: permission denied (a folder on the path cannot be searched)"
+
+
+# ------------------------------------------------------------------------------------------------ memory
+
+
+def _peak_rss_mb(argv: list[str]) -> tuple[float, int, str]:
+    """Run `argv` and return (its peak resident memory in MB, exit status, stdout)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as proc:
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 1024, proc.returncode, out.decode()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_memory_stays_bounded_over_the_corpus(model, tmp_path):
+    from conftest import SHARED
+
+    built = _build(tmp_path / "corpus", CASES)
+    paths = [str(p) for _, p in built]
+    real = SHARED / "data" / "videos" / "5115335471.mp4"
+    if real.is_file():
+        paths.append(str(real))
+    peak, code, out = _peak_rss_mb(
+        [sys.executable, "-m", "rqvqa", "predict", "--model", model, "--json", *paths]
+    )
+    rows = json.loads(out)
+    assert code == 1 and [r["path"] for r in rows] == paths
+    assert all(r["status"] == "ok" for r in rows if r["path"] == str(real))
+    print(f"peak RSS of `rqvqa predict --model {model}` over {len(paths)} files: {peak:.0f} MB")
+    assert peak < 2048
