@@ -84,11 +84,16 @@ def _as_rows(x: np.ndarray) -> np.ndarray:
     return x.reshape(1, -1) if x.ndim != 2 else x
 
 
-def _ggd_fits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _count_nonzero_rows(x: np.ndarray) -> np.ndarray:
+    # with an axis numpy converts to bool first; a single row takes the direct count
+    return np.count_nonzero(x, axis=1) if x.shape[0] > 1 else np.array([np.count_nonzero(x)])
+
+
+def _ggd_fits(x: np.ndarray, scratch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row of `x`: (shape index, sigma^2, fitted?) of a zero-mean GGD (official `estimateggdparam`)."""
     n = x.shape[1]
     sigma_sq = np.einsum("ij,ij->i", x, x) / n
-    e = np.abs(x).sum(axis=1) / n
+    e = np.abs(x, out=None if scratch is None else scratch.reshape(x.shape)).sum(axis=1) / n
     ok = (sigma_sq > 0) & (e > 0)
     rho = np.where(ok, sigma_sq / np.where(ok, e, 1.0) ** 2, 1.0)
     return _nearest_grid_index(_GGD_RATIO, rho, squared=False), sigma_sq, ok
@@ -104,9 +109,9 @@ def _aggd_fits(
     buf = np.empty_like(x) if scratch is None else scratch.reshape(x.shape)
     # One side at a time in the same buffer: clipping gives the same sums as boolean indexing, without copies.
     np.minimum(x, 0.0, out=buf)
-    n_neg, neg_sq, neg_sum = np.count_nonzero(buf, axis=1), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
+    n_neg, neg_sq, neg_sum = _count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
     np.maximum(x, 0.0, out=buf)
-    n_pos, pos_sq, pos_sum = np.count_nonzero(buf, axis=1), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
+    n_pos, pos_sq, pos_sum = _count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
     ok = (neg_sq > 0) & (pos_sq > 0)
     left = np.sqrt(np.where(ok, neg_sq, 1.0) / np.maximum(n_neg, 1))
     right = np.sqrt(np.where(ok, pos_sq, 1.0) / np.maximum(n_pos, 1))
@@ -170,11 +175,11 @@ def nss_features(struct: np.ndarray) -> list[float]:
     (shape, mean, left variance, right variance) of the products with the circularly shifted map. Raises
     `UnmeasurableError` when a distribution cannot be fitted (flat content)."""
     struct = np.ascontiguousarray(struct, dtype=np.float64)
-    idx, sigma_sq, ok = _ggd_fits(struct.reshape(1, -1))
+    prod, scratch = np.empty_like(struct), np.empty_like(struct)
+    idx, sigma_sq, ok = _ggd_fits(struct.reshape(1, -1), scratch)
     if not ok[0]:
         raise _degenerate("generalised Gaussian of the MSCN coefficients")
     feats = [float(SHAPE_GRID[idx[0]]), float(np.sqrt(sigma_sq[0]) ** 2)]
-    prod, scratch = np.empty_like(struct), np.empty_like(struct)
     for shift in SHIFTS:
         shifted_product(struct, shift, prod)
         i, left, right, ok = _aggd_fits(prod.reshape(1, -1), scratch)
