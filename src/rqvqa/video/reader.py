@@ -167,7 +167,10 @@ def _stat_reason(p: Path, e: OSError) -> str:
     if e.errno == errno.ELOOP:
         return "symbolic link loop"
     if e.errno == errno.ENOENT:
-        return f"broken symbolic link (to {os.readlink(p)})" if p.is_symlink() else "file not found"
+        try:
+            return f"broken symbolic link (to {os.readlink(p)})"
+        except OSError:  # not a link: the file itself is missing
+            return "file not found"
     if e.errno == errno.EACCES:
         return "permission denied (a folder on the path cannot be searched)"
     if e.errno == errno.ENOTDIR:
