@@ -203,7 +203,10 @@ def _open(p: Path) -> av.container.InputContainer:
         kind = _signature(p)
         if kind is not None:
             # it starts like a video container, so its header is what is broken
-            raise VideoError(f"truncated or damaged {kind} header ({_ffmpeg_reason(e)})", p) from None
+            raise VideoError(
+                f"truncated or damaged {kind} file: its header or index does not parse ({_ffmpeg_reason(e)})",
+                p,
+            ) from None
         raise VideoError(f"not a readable video file ({_ffmpeg_reason(e)})", p) from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise VideoError(f"cannot open ({e})", p) from None
