@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rqvqa.data.labels import read_rank_pairs, read_scores
 from rqvqa.errors import InputError
 from rqvqa.evaluation import evaluate_scores
 from rqvqa.metrics import FITS
+from rqvqa.results import dumps_json
 
 
 def register(subparsers) -> None:
@@ -106,7 +106,7 @@ def _print_table(report: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     report = evaluate(args.predictions, args.labels, args.rank_pairs, args.fit, args.model)
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(dumps_json(report, indent=1))
     else:
         _print_table(report)
     return 0

@@ -167,7 +167,10 @@ def _stat_reason(p: Path, e: OSError) -> str:
     if e.errno == errno.ELOOP:
         return "symbolic link loop"
     if e.errno == errno.ENOENT:
-        return f"broken symbolic link (to {os.readlink(p)})" if p.is_symlink() else "file not found"
+        try:
+            return f"broken symbolic link (to {os.readlink(p)})"
+        except OSError:  # not a link: the file itself is missing
+            return "file not found"
     if e.errno == errno.EACCES:
         return "permission denied (a folder on the path cannot be searched)"
     if e.errno == errno.ENOTDIR:
@@ -177,10 +180,33 @@ def _stat_reason(p: Path, e: OSError) -> str:
     return f"cannot access ({e.strerror or e})"
 
 
+def _signature(p: Path) -> str | None:
+    """The container a file's first bytes announce (None: not one of the common video containers)."""
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp":
+        return "MP4/MOV"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    return None
+
+
 def _open(p: Path) -> av.container.InputContainer:
     try:
         return av.open(str(p), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as e:
+        kind = _signature(p)
+        if kind is not None:
+            # it starts like a video container, so its header is what is broken
+            raise VideoError(
+                f"truncated or damaged {kind} file: its header or index does not parse ({_ffmpeg_reason(e)})",
+                p,
+            ) from None
         raise VideoError(f"not a readable video file ({_ffmpeg_reason(e)})", p) from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise VideoError(f"cannot open ({e})", p) from None
@@ -194,10 +220,13 @@ def _ffmpeg_reason(e: Exception) -> str:
 def _video_stream(container: av.container.InputContainer, p: Path) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
-        if not kinds:
-            raise VideoError("no stream found (truncated inside its header, or not a video file)", p)
+        if not kinds or kinds == ["data"]:
+            # a stream whose kind the header does not say: the header was cut or damaged
+            raise VideoError("no video stream found (the header is truncated or damaged)", p)
         raise VideoError(f"no video stream (only {', '.join(kinds)})", p)
     stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise VideoError("the video stream has no decoder (unknown codec, or a damaged header)", p)
     _check_claims(container, stream, p)
     # Frame threading gives the largest decode speed-up; AUTO lets FFmpeg pick frame or slice threads.
     stream.thread_type = "AUTO"
