@@ -145,3 +145,61 @@ def test_konvid_metadata_as_published(shared_data, tmp_path, capsys):
     assert report["metrics"]["n"] == 1200
     for key in ("SRCC", "KRCC", "PLCC", "RMSE"):
         assert report["metrics"][key] == pytest.approx(expected[key], abs=1e-9)
+
+
+def test_jsonl_and_parquet_result_files(tmp_path, capsys):
+    """The pipeline writers' formats: JSON Lines and Parquet rows."""
+    rows = [
+        {
+            "path": "/v/a.mp4",
+            "model": "lite",
+            "status": "ok",
+            "score": 2.0,
+            "lower_better": False,
+            "per_second": [2.0, None],
+            "error": None,
+        },
+        {
+            "path": "/v/b.mp4",
+            "model": "lite",
+            "status": "ok",
+            "score": 3.5,
+            "lower_better": False,
+            "per_second": [3.5],
+            "error": None,
+        },
+        {
+            "path": "/v/c.mp4",
+            "model": "lite",
+            "status": "ok",
+            "score": 3.0,
+            "lower_better": False,
+            "per_second": [],
+            "error": None,
+        },
+        {
+            "path": "/v/d.mp4",
+            "model": "lite",
+            "status": "error",
+            "score": None,
+            "lower_better": False,
+            "per_second": [],
+            "error": "/v/d.mp4: no video stream",
+        },
+    ]
+    labels = tmp_path / "l.csv"
+    labels.write_text("filename,mos\na.mp4,1\nb.mp4,3\nc.mp4,2\n")
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_predictions(jsonl)[0]["per_second"] == [2.0, None]
+    assert _evaluate_json(capsys, jsonl, labels, "--fit", "none")["metrics"]["SRCC"] == 1.0
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet needs pyarrow")
+    import pyarrow as pa
+
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    assert read_predictions(parquet) == read_predictions(jsonl)
+    assert _evaluate_json(capsys, parquet, labels, "--fit", "none")["metrics"]["SRCC"] == 1.0
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        read_predictions(tmp_path / "bad.parquet")

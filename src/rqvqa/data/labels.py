@@ -53,7 +53,7 @@ def read_scores(path: str | Path, model: str | None = None) -> dict[str, float]:
     predictions are left out; blank or non-numeric scores elsewhere and repeated names raise InputError.
     `model` picks one model's rows from a prediction file holding several."""
     path = Path(path)
-    if path.suffix.lower() in (".json", ".jsonl") or _is_result_csv(path):
+    if path.suffix.lower() in (".json", ".jsonl", ".parquet") or _is_result_csv(path):
         rows = _models(read_predictions(path), model, path)
         scores: dict[str, float] = {}
         for k, row in enumerate(rows, start=1):
@@ -150,9 +150,21 @@ def _result_row(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
     }
 
 
+def _parquet_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError("reading .parquet predictions needs pyarrow (pip install pyarrow)", path) from None
+    try:
+        return pq.read_table(path).to_pylist()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"not a readable Parquet file ({type(exc).__name__})", path) from None
+
+
 def read_predictions(path: str | Path) -> list[dict[str, Any]]:
     """Result rows from a prediction file: `rqvqa predict --json` (a JSON list of rows, or an object with a
-    ``results`` list), JSON Lines (one row a line), or `rqvqa predict --csv` (``per_second`` space-separated,
+    ``results`` list), JSON Lines (one row a line), Parquet (one row a record; needs pyarrow), or
+    `rqvqa predict --csv` (``per_second`` space-separated,
     blank for a second without a score). Rows come in file order with every field of the row contract."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -164,6 +176,8 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
                     raws.append((f"line {line_no}", json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise InputError(f"line {line_no}: invalid JSON ({exc.msg})", path) from None
+    elif suffix == ".parquet":
+        raws = [(f"row {k}", row) for k, row in enumerate(_parquet_rows(path), start=1)]
     elif suffix == ".json":
         try:
             data = json.loads(read_text(path))
