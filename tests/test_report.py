@@ -170,3 +170,18 @@ def test_report_with_labels_equals_evaluate(predictions, capsys):
     groups = {a["data-group"] for a in page.find("tr") if "data-group" in a}
     assert groups == {"h264", "hevc"}
     assert 'data-column="codec"' in text and 'data-column="mos"' not in text
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", str(tmp_path / "none.json"), "-o", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == f"rqvqa: error: {tmp_path / 'none.json'}: file not found"
+    rows = tmp_path / "p.json"
+    rows.write_text('[{"path": "a.mp4", "model": "lite", "status": "ok", "score": 3.0}]')
+    assert main(["report", str(rows), "-o", str(out), "--rank-pairs", str(rows)]) == 1
+    assert "--rank-pairs needs --labels" in capsys.readouterr().err
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("video,codec\na.mp4,h264\n")
+    assert main(["report", str(rows), "-o", str(out), "--manifest", str(manifest), "--by", "fps"]) == 1
+    assert "no column fps (columns: codec)" in capsys.readouterr().err
+    assert not out.exists()  # nothing half-written
