@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -186,6 +187,14 @@ def test_api_key_and_timeout(root, monkeypatch):
         late = client.post("/v1/score", json={"path": "a.mp4"}, headers={"Authorization": "Bearer s3cret"})
         assert late.status_code == 504 and "longer than 0.001 s" in late.json()["error"]
         assert client.get("/v1/models", headers={"X-API-Key": "s3cret"}).status_code == 200
+        # a timed-out upload is still scored in the background, then deleted, and its slot freed
+        files = {"file": ("a.mp4", (root / "a.mp4").read_bytes(), "video/mp4")}
+        late = client.post("/v1/score", files=files, headers={"X-API-Key": "s3cret"})
+        assert late.status_code == 504
+        deadline = time.monotonic() + 60
+        while app.state.scorer.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.state.scorer.in_flight == 0 and list(app.state.uploads.iterdir()) == []
 
 
 @pytest.mark.slow

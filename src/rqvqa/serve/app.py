@@ -189,7 +189,9 @@ class Scorer:
         future = self.pool.submit(self._job, path, shown, predictor, keyframes, cleanup)
         future.add_done_callback(self._release)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.config.timeout_s)
+            # shielded: a timed-out job is not cancelled while queued, so it still runs its cleanup (the
+            # upload's deletion) and holds its slot until it ends
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.config.timeout_s)
         except TimeoutError:
             raise RequestError(
                 504, f"{shown}: scoring took longer than {self.config.timeout_s:g} s"
