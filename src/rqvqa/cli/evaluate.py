@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rqvqa.data.labels import read_rank_pairs, read_scores
 from rqvqa.errors import InputError
-from rqvqa.metrics import FITS, ntire2024_score, performance, plcc
+from rqvqa.evaluation import evaluate_scores
+from rqvqa.metrics import FITS
+from rqvqa.results import dumps_json
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="score predictions against labels (SRCC, PLCC, KRCC, RMSE, NTIRE 2024 score)",
-        description="Compare predicted scores with labels. Both CSVs have a header with a name column "
-        "(filename/video/name) and a score column (score/mos); rows are matched by name. SRCC and KRCC use "
+        description="Compare predicted scores with labels. Predictions: the CSV or JSON `rqvqa predict` "
+        "writes (failed rows are left out), or any CSV with a name and a score column. Labels: a CSV with a "
+        "name column (filename/video/name/path/flickr_id/vid) and a score column (score/mos/MOSFull), e.g. "
+        "KoNViD-1k's metadata.csv, YouTube-UGC's or KVQ's label files as published. A full path matches a "
+        "bare file name, a relative path or an id (the name without extension). SRCC and KRCC use "
         "raw predictions; PLCC and RMSE use the fitted predictions (--fit). With --rank-pairs the NTIRE 2024 "
         "S-UGC score (0.45 SRCC + 0.45 raw PLCC + 0.05 Rank1 + 0.05 Rank2) is added.",
     )
-    p.add_argument("predictions", type=Path, help="CSV of predicted scores (filename,score)")
+    p.add_argument(
+        "predictions",
+        type=Path,
+        help="predictions: `rqvqa predict --csv/--json` output or a filename,score CSV",
+    )
     p.add_argument("labels", type=Path, help="CSV of ground-truth scores (filename,score or a manifest)")
     p.add_argument(
         "--rank-pairs", type=Path, help="NTIRE 2024 rank pairs (.xlsx with sheets nonsource/source, or .json)"
@@ -31,40 +39,40 @@ def register(subparsers) -> None:
         default="logistic4",
         help="mapping before PLCC/RMSE: logistic4 (RQ-VQA/VIDEVAL, default), logistic5, or none (raw)",
     )
+    p.add_argument("--model", help="the model to evaluate when the predictions hold several")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
-def evaluate(predictions: Path, labels: Path, rank_pairs: Path | None = None, fit: str = "logistic4") -> dict:
+def evaluate(
+    predictions: Path,
+    labels: Path,
+    rank_pairs: Path | None = None,
+    fit: str = "logistic4",
+    model: str | None = None,
+) -> dict:
     """The report the command prints, as a dict."""
-    pred_by_name = read_scores(predictions)
+    pred_by_path = read_scores(predictions, model=model)
     truth_by_name = read_scores(labels)
-    missing = [name for name in truth_by_name if name not in pred_by_name]
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise InputError(f"no prediction for {len(missing)} labelled videos ({shown})", predictions)
-    names = list(truth_by_name)
-    pred = [pred_by_name[n] for n in names]
-    truth = [truth_by_name[n] for n in names]
+    pairs = read_rank_pairs(rank_pairs) if rank_pairs is not None else None
     try:
-        metrics = performance(pred, truth, fit=fit)
-        metrics["PLCC_raw"] = plcc(pred, truth, fit=None)
+        result = evaluate_scores(pred_by_path, truth_by_name, fit=fit, rank_pairs=pairs)
     except InputError as exc:
-        raise InputError(exc.reason, labels) from None
+        # name the file the problem is in: the predictions lack a video or a pair's video, or the labels
+        # cannot be scored
+        if exc.reason.endswith("(in the rank pairs)"):
+            reason = exc.reason.replace("in the rank pairs", f"pairs from {rank_pairs}")
+            raise InputError(reason, predictions) from None
+        where = predictions if exc.reason.startswith(("no prediction", "label ")) else labels
+        raise InputError(exc.reason, where) from None
     report = {
         "predictions": str(predictions),
         "labels": str(labels),
-        "ignored_predictions": len(pred_by_name) - len(names),
-        "metrics": metrics,
+        "ignored_predictions": result["ignored_predictions"],
+        "metrics": result["metrics"],
     }
-    if rank_pairs is not None:
-        pairs = read_rank_pairs(rank_pairs)
-        try:
-            report["ntire2024"] = ntire2024_score(
-                pred_by_name, truth_by_name, pairs["nonsource"], pairs["source"]
-            )
-        except InputError as exc:
-            raise InputError(f"{exc.reason} (pairs from {rank_pairs})", predictions) from None
+    if "ntire2024" in result:
+        report["ntire2024"] = result["ntire2024"]
     return report
 
 
@@ -96,9 +104,9 @@ def _print_table(report: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = evaluate(args.predictions, args.labels, args.rank_pairs, args.fit)
+    report = evaluate(args.predictions, args.labels, args.rank_pairs, args.fit, args.model)
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(dumps_json(report, indent=1))
     else:
         _print_table(report)
     return 0

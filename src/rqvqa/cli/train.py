@@ -8,13 +8,13 @@ manifest order). See docs/training.md.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rqvqa.data.manifest import read_manifest
 from rqvqa.errors import ConfigError
 from rqvqa.losses import LOSSES
 from rqvqa.model import PRESETS, config_from_options
+from rqvqa.results import dumps_json
 from rqvqa.store import FeatureStore
 from rqvqa.train import (
     SELECTIONS,
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(summary: dict, args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(dumps_json(summary, indent=1))
         return 0
     from rich.console import Console
     from rich.table import Table
