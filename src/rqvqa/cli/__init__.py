@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rqvqa.cli.benchmark_features",
         "UGC-VQA benchmark protocol (SVR, random splits) for a feature matrix",
     ),
+    "features": ("rqvqa.cli.features", "VIDEVAL / VIDEVAL_light / BRISQUE feature rows of videos, no MATLAB"),
     "synth": ("rqvqa.cli.synth", "generate a synthetic test video (no download needed)"),
 }
 

@@ -9,8 +9,8 @@ The release decodes to raw YUV 4:2:0 (`ffmpeg -pix_fmt yuv420p -vsync 0`), upsam
   when that is below 1;
 - pooling windows over the sequence of frame-feature rows: full: rows j..j + floor(fps/2) for j = 1, 1 +
   floor(fps/2), ... <= n - floor(fps/2), nan-aware mean / std; light: rows j..min(n, j + frames_per_block) for
-  j = 1, 1 + frames_per_block, ... <= n - frames_per_block (the release's plain mean / std; here nan-aware, which
-  only differs when a frame is unmeasurable);
+  j = 1, 1 + frames_per_block, ... <= n - frames_per_block (the release's plain mean / std; here
+  nan-aware, which only differs when a frame is unmeasurable);
 - TLVQM high-complexity features on frames floor(fps/2) - 1 + k fps (one per second);
 - the 60 features: mean over windows of the window means (35), of the window standard deviations (19), mean of
   the per-second TLVQM features (6).
@@ -43,8 +43,14 @@ _GROUPS = (
     ("tlvqm_lcf", 7),
 )
 FRAME_FEATURE_NAMES = [f"{g}_{k + 1}" for g, n in _GROUPS for k in range(n)]
-HCF_NAMES = ["tlvqm_hcf_sob_mean", "tlvqm_hcf_sob_std", "tlvqm_hcf_chroma", "tlvqm_hcf_sharp", "tlvqm_hcf_sharp2",
-             "tlvqm_hcf_blur"]
+HCF_NAMES = [
+    "tlvqm_hcf_sob_mean",
+    "tlvqm_hcf_sob_std",
+    "tlvqm_hcf_chroma",
+    "tlvqm_hcf_sharp",
+    "tlvqm_hcf_sharp2",
+    "tlvqm_hcf_blur",
+]
 #: the 60 features in the release's column order
 FEATURE_NAMES = (
     [f"mean_{FRAME_FEATURE_NAMES[i - 1]}" for i in AVG_POOL]
@@ -76,6 +82,8 @@ class Variant:
 VARIANTS = {
     "videval": Variant("videval", light=False),
     "videval-light": Variant("videval-light", light=True, max_reso=720, frames_per_block=6),
+    # the release's fastest published setting (VIDEVAL_light480_3fps), the features of the `lite` model
+    "videval-light480": Variant("videval-light480", light=True, max_reso=480, frames_per_block=3),
 }
 
 
@@ -115,8 +123,8 @@ def _yuv(frame_av) -> np.ndarray:
         planes.append(a.astype(np.float64))
     y, u, v = planes
     h, w = y.shape
-    u = ops.imresize_channels(u, 2.0)[:h, :w]
-    v = ops.imresize_channels(v, 2.0)[:h, :w]
+    u = ops.imresize(u, 2.0)[:h, :w]
+    v = ops.imresize(v, 2.0)[:h, :w]
     return np.stack([y, u, v], axis=-1)
 
 
@@ -161,7 +169,9 @@ def pool(frame_feats: np.ndarray, hcf: np.ndarray, window: int) -> tuple[np.ndar
         rows.append(np.concatenate([_nanpool(block[:, avg], np.nanmean), _nanstd(block[:, std], axis=0)]))
     windows = np.asarray(rows).reshape(-1, len(avg) + len(std))
     if windows.shape[0] == 0 and n > 0:  # shorter than one window: one window over every row
-        windows = np.concatenate([_nanpool(frame_feats[:, avg], np.nanmean), _nanstd(frame_feats[:, std], 0)])[None]
+        windows = np.concatenate(
+            [_nanpool(frame_feats[:, avg], np.nanmean), _nanstd(frame_feats[:, std], 0)]
+        )[None]
     video = np.concatenate([_nanpool(windows, np.nanmean), _nanpool(hcf, np.nanmean)]) if hcf.size else None
     if video is None:
         video = np.concatenate([_nanpool(windows, np.nanmean), np.full(6, np.nan)])
@@ -188,7 +198,7 @@ def videval_features(
 
     def prepare(f) -> np.ndarray:
         yuv = _yuv(f)
-        return ops.imresize_channels(yuv, scale) if scale else yuv
+        return ops.imresize(yuv, scale) if scale else yuv
 
     def prev_of(centre: int) -> int:
         # the release carries its previous "next" frame over: frame i - step + 1, except for the first centre

@@ -9,12 +9,12 @@ release keeps.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import gamma as gamma_fn
 
-from rqvqa.baselines.matlab import imresize
 from rqvqa.baselines.nss import aggd_fit, ggd_fit
 from rqvqa.errors import UnmeasurableError
 from rqvqa.videval import ops
-from scipy.special import gamma as gamma_fn
+from rqvqa.videval.ops import imresize
 
 #: smallest frame (width, height) the features are defined on (TLVQM's block search and sharpness blocks)
 MIN_SIZE = (64, 64)
@@ -121,7 +121,9 @@ def higrade8(y: np.ndarray) -> list[float]:
     s = normalized(gmag)
     feats = [_gaussian_para_esti(s)[0]]
     ls = np.log(np.abs(s) + 0.1)
-    diff = ls + np.roll(ls, (1, 1), axis=(0, 1)) - np.roll(ls, (0, 1), axis=(0, 1)) - np.roll(ls, (1, 0), (0, 1))
+    diff = (
+        ls + np.roll(ls, (1, 1), axis=(0, 1)) - np.roll(ls, (0, 1), axis=(0, 1)) - np.roll(ls, (1, 0), (0, 1))
+    )
     feats += list(_gaussian_para_esti(diff))
     feats.append(_gaussian_para_esti(ops.filter2(_CROSS, ls))[1])
     s2 = normalized(imresize(gmag, 0.5))

@@ -5,10 +5,15 @@ logistic to MOS 1-5, as plain numbers in `rqvqa/assets/` (see `PROVENANCE.md`).
 `raw = sum_i dual_coef_i exp(-gamma |z - sv_i|^2) + intercept`, `mos = b2 + (b1 - b2) / (1 + exp(-(raw - b3)
 / |b4|))`.
 
-Out of distribution: an RBF SVR far from all its support vectors returns its intercept, whatever the input.
-`support_distance` is `gamma * min_i |z - sv_i|^2`, the exponent of the largest kernel term: above
-`OOD_DISTANCE` every kernel term is below exp(-OOD_DISTANCE) and the score no longer depends on the input, so
-the prediction is flagged `ood` instead of being passed off as a measurement.
+Out of distribution, two ways an SVR score stops being a measurement:
+
+- `ood_distance`: how far the scaled features leave the training range (the MinMax scaler maps the training
+  data to [0, 1] per feature): the largest excess over all features, in units of that feature's training
+  range. Beyond `OOD_RANGE` the SVR extrapolates.
+- `support_distance`: `gamma * min_i |z - sv_i|^2`, the exponent of the largest kernel term: above
+  `OOD_KERNEL` every kernel term is below exp(-OOD_KERNEL) and the score collapses to the intercept.
+
+Either flags the prediction `ood` instead of passing it off as a measurement.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ ASSETS = {
     "videval": "videval_allcombined_svr.json",
     "videval-light": "videval_light720_6fps_allcombined_svr.json",
 }
-#: kernel exponent beyond which the SVR output is its intercept to within exp(-OOD_DISTANCE) per unit weight
-OOD_DISTANCE = 5.0
+#: excess over the training range (in training ranges) beyond which a prediction is out of distribution
+OOD_RANGE = 0.5
+#: kernel exponent beyond which the SVR output is its intercept to within exp(-OOD_KERNEL) per unit weight
+OOD_KERNEL = 5.0
 
 
 @dataclass
@@ -89,10 +96,23 @@ class ReleasedModel:
         d2 = (s * s).sum(1)[:, None] + (sv * sv).sum(1)[None, :] - 2 * s @ sv.T
         return self.svr.gamma * np.maximum(d2, 0.0).min(axis=1)
 
-    def ood(self, x: np.ndarray) -> dict[str, Any]:
-        """{"ood": bool, "ood_distance": float} for one feature row."""
-        d = float(self.support_distance(x)[0])
-        return {"ood": bool(d > OOD_DISTANCE), "ood_distance": d if math.isfinite(d) else 1e300}
+    def range_excess(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(largest excess over the training range per row, index of the feature that has it)."""
+        z = self.svr.scale(self._clean(x))
+        excess = np.maximum(-z, z - 1.0).clip(min=0.0)
+        return excess.max(axis=1), excess.argmax(axis=1)
+
+    def ood(self, x: np.ndarray, names: list[str] | None = None) -> dict[str, Any]:
+        """{"ood", "ood_distance", "ood_feature", "support_distance"} for one feature row."""
+        excess, where = self.range_excess(x)
+        kernel = float(self.support_distance(x)[0])
+        dist = float(excess[0])
+        return {
+            "ood": bool(dist > OOD_RANGE or kernel > OOD_KERNEL),
+            "ood_distance": dist if math.isfinite(dist) else 1e300,
+            "ood_feature": names[int(where[0])] if names else int(where[0]),
+            "support_distance": kernel if math.isfinite(kernel) else 1e300,
+        }
 
 
 @lru_cache(maxsize=4)
@@ -105,4 +125,6 @@ def released_model(feature_set: str) -> ReleasedModel:
         blob = json.loads(resources.files("rqvqa.assets").joinpath(name).read_text())
         return ReleasedModel.from_dict(blob)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"cannot load the released VIDEVAL model ({exc})", f"rqvqa/assets/{name}") from None
+        raise WeightsError(
+            f"cannot load the released VIDEVAL model ({exc})", f"rqvqa/assets/{name}"
+        ) from None

@@ -17,9 +17,9 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
 
-from rqvqa.baselines.matlab import imresize
+from rqvqa.baselines.matlab import _resize_weights
 
 
 @lru_cache(maxsize=16)
@@ -62,11 +62,22 @@ def filter2(kernel: np.ndarray, image: np.ndarray) -> np.ndarray:
     return imfilter(image, kernel, "zero")
 
 
-def imresize_channels(image: np.ndarray, scale: float) -> np.ndarray:
-    """`imresize` of a 2-D or (H, W, C) double image, each channel alike."""
-    if image.ndim == 2:
-        return imresize(image, scale)
-    return np.stack([imresize(image[..., c], scale) for c in range(image.shape[2])], axis=-1)
+@lru_cache(maxsize=32)
+def _resize_matrix(in_len: int, scale: float) -> sparse.csr_matrix:
+    # the weights of `rqvqa.baselines.matlab.imresize` as a sparse (out, in) matrix: same sums, fewer passes
+    w, src = _resize_weights(in_len, scale)
+    rows = np.repeat(np.arange(w.shape[0]), w.shape[1])
+    return sparse.csr_matrix((w.ravel(), (rows, src.ravel())), shape=(w.shape[0], in_len))
+
+
+def imresize(image: np.ndarray, scale: float) -> np.ndarray:
+    """MATLAB `imresize(image, scale)` (bicubic, antialiasing when shrinking) of a 2-D or (H, W, C) double
+    image, each channel alike: `rqvqa.baselines.matlab.imresize` as two sparse products (rows first)."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3:
+        return np.stack([imresize(image[..., c], scale) for c in range(image.shape[2])], axis=-1)
+    rows = _resize_matrix(image.shape[0], scale) @ image
+    return np.asarray((_resize_matrix(image.shape[1], scale) @ rows.T).T)
 
 
 # BT.601 studio swing: ycbcr = offset + T @ rgb, rgb in [0, 1]
@@ -116,20 +127,27 @@ def rgb2lab(rgb: np.ndarray) -> np.ndarray:
     return _xyz_to_lab(_srgb_to_linear(rgb) @ _SRGB_TO_XYZ_D65.T, _D65)
 
 
+@lru_cache(maxsize=2)
+def _linear_lut(knee: float) -> np.ndarray:
+    return _srgb_to_linear(np.arange(256) / 255.0, knee)
+
+
 def srgb2lab_uint8(rgb8: np.ndarray) -> np.ndarray:
-    """`applycform(uint8 rgb, makecform('srgb2lab'))`: Lab (D50) encoded as uint8 (L*255/100, a+128, b+128)."""
-    lab = _xyz_to_lab(_srgb_to_linear(rgb8 / 255.0) @ _SRGB_TO_XYZ_D50.T, _D50)
+    """`applycform(uint8 rgb, makecform('srgb2lab'))`: Lab (D50) as uint8 (L*255/100, a+128, b+128)."""
+    lab = _xyz_to_lab(_linear_lut(0.04045)[rgb8.astype(np.intp)] @ _SRGB_TO_XYZ_D50.T, _D50)
     enc = np.stack([lab[..., 0] * 255 / 100, lab[..., 1] + 128, lab[..., 2] + 128], axis=-1)
     return np.clip(np.round(enc), 0, 255)
 
 
-_XYZ_TO_RGB_COLORSPACE = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.057]])
+_XYZ_TO_RGB_COLORSPACE = np.array(
+    [[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.057]]
+)
 _XYZ_TO_CAT02 = np.array([[0.7328, 0.4296, -0.1624], [-0.7036, 1.6975, 0.0061], [0.0030, 0.0136, 0.9834]])
 
 
 def rgb2lms_cat02(rgb8: np.ndarray) -> np.ndarray:
     """`colorspace('RGB->CAT02 LMS', uint8 rgb)` (Getreuer's colorspace.m)."""
-    xyz = _srgb_to_linear(rgb8 / 255.0, knee=0.0404482362771076) @ np.linalg.inv(_XYZ_TO_RGB_COLORSPACE).T
+    xyz = _linear_lut(0.0404482362771076)[rgb8.astype(np.intp)] @ np.linalg.inv(_XYZ_TO_RGB_COLORSPACE).T
     return xyz @ _XYZ_TO_CAT02.T
 
 

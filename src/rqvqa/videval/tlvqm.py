@@ -8,10 +8,11 @@ since the chosen motion vectors decide several features.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from rqvqa.baselines.matlab import imresize
 from rqvqa.videval import ops
+from rqvqa.videval.ops import imresize
 
 _H = np.array([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]) / 8
 _CORNERS = [
@@ -113,7 +114,9 @@ def lcf7(this_y: np.ndarray, prev_y: np.ndarray, next_y: np.ndarray) -> list[flo
     keys = _key_pixels(corner, bl)
     n = 2 * win + 1
     g = np.arange(n, dtype=np.float64)
-    distances = (np.sqrt((win - g[:, None]) ** 2 + (win - g[None, :]) ** 2) / np.sqrt(2 * win**2)).ravel(order="F")
+    distances = (np.sqrt((win - g[:, None]) ** 2 + (win - g[None, :]) ** 2) / np.sqrt(2 * win**2)).ravel(
+        order="F"
+    )
     non_mot = np.ones((height, width))
     vecs = []
     for ty, tx in keys:
@@ -128,7 +131,9 @@ def lcf7(this_y: np.ndarray, prev_y: np.ndarray, next_y: np.ndarray) -> list[flo
             orig_fw > diff_fw * 1.01 and (ty != fy or tx != fx)
         ):
             for cy, cx in ((ty, tx), (by, bx), (fy, fx)):
-                non_mot[max(cy - bl, 0) : min(height, cy + bl + 1), max(cx - bl, 0) : min(width, cx + bl + 1)] = 0
+                non_mot[
+                    max(cy - bl, 0) : min(height, cy + bl + 1), max(cx - bl, 0) : min(width, cx + bl + 1)
+                ] = 0
         vecs.append((ty - by, tx - bx, fy - ty, fx - tx))
 
     motion_intensity, mot_y, jerkiness, std_ego = 0.0, 0.5, 0.0, 0.0
@@ -162,8 +167,7 @@ def lcf7(this_y: np.ndarray, prev_y: np.ndarray, next_y: np.ndarray) -> list[flo
 
 def _block_sums(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.ndarray:
     """Sums of a over the size x size blocks with top-left corners (ys x xs) -> (len(ys), len(xs))."""
-    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
-    c[1:, 1:] = a.cumsum(0).cumsum(1)
+    c = cv2.integral(np.ascontiguousarray(a, dtype=np.float64), sdepth=cv2.CV_64F)
     y0, x0 = ys[:, None], xs[None, :]
     return c[y0 + size, x0 + size] - c[y0, x0 + size] - c[y0 + size, x0] + c[y0, x0]
 
@@ -198,7 +202,10 @@ def _sharpness(im: np.ndarray) -> list[float]:
         mean_blurs = 0.0
         return [0.0, 0.0, mean_blurs]
     rings = np.stack(
-        [(conv[(k, 0)].ravel() + conv[(0, k)].ravel() + conv[(k, k)].ravel())[strong] / centre[strong] for k in range(1, 7)],
+        [
+            (conv[(k, 0)].ravel() + conv[(0, k)].ravel() + conv[(k, k)].ravel())[strong] / centre[strong]
+            for k in range(1, 7)
+        ],
         axis=1,
     )
     first = rings[:, :1]
