@@ -72,10 +72,10 @@ class ReleasedModel:
         return self.svr.n_features
 
     def _clean(self, x: np.ndarray) -> np.ndarray:
-        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        x = clean_features(x)
         if x.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, got {x.shape[1]}")
-        return np.where(np.isfinite(x), x, 0.0)
+        return x
 
     def predict_raw(self, x: np.ndarray) -> np.ndarray:
         return self.svr.predict(self._clean(x))
@@ -89,30 +89,42 @@ class ReleasedModel:
         """MOS (1-5 scale) for rows of features (n, 60) or one row (60,) -> (n,)."""
         return self.to_mos(self.predict_raw(x))
 
-    def support_distance(self, x: np.ndarray) -> np.ndarray:
-        """gamma * squared distance to the nearest support vector, in the model's scaled space -> (n,)."""
-        s = self.svr.scale(self._clean(x))
-        sv = self.svr.support_vectors
-        d2 = (s * s).sum(1)[:, None] + (sv * sv).sum(1)[None, :] - 2 * s @ sv.T
-        return self.svr.gamma * np.maximum(d2, 0.0).min(axis=1)
-
-    def range_excess(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(largest excess over the training range per row, index of the feature that has it)."""
-        z = self.svr.scale(self._clean(x))
-        excess = np.maximum(-z, z - 1.0).clip(min=0.0)
-        return excess.max(axis=1), excess.argmax(axis=1)
+    @property
+    def training_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature (min, max) of the training data: what the MinMax scaler maps to 0 and 1."""
+        return self.svr.center, self.svr.center + self.svr.width
 
     def ood(self, x: np.ndarray, names: list[str] | None = None) -> dict[str, Any]:
-        """{"ood", "ood_distance", "ood_feature", "support_distance"} for one feature row."""
-        excess, where = self.range_excess(x)
-        kernel = float(self.support_distance(x)[0])
-        dist = float(excess[0])
-        return {
-            "ood": bool(dist > OOD_RANGE or kernel > OOD_KERNEL),
-            "ood_distance": dist if math.isfinite(dist) else 1e300,
-            "ood_feature": names[int(where[0])] if names else int(where[0]),
-            "support_distance": kernel if math.isfinite(kernel) else 1e300,
-        }
+        low, high = self.training_range
+        return ood_report(self.svr, self._clean(x), low, high, names)
+
+
+def clean_features(x: np.ndarray) -> np.ndarray:
+    """Rows of features with NaN/inf set to 0 (the release's convention)."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    return np.where(np.isfinite(x), x, 0.0)
+
+
+def ood_report(
+    svr: RbfSVR, x: np.ndarray, low: np.ndarray, high: np.ndarray, names: list[str] | None = None
+) -> dict[str, Any]:
+    """{"ood", "ood_distance", "ood_feature", "support_distance"} of one feature row (see the module notes):
+    `low`/`high` are the per-feature training range."""
+    x = clean_features(x)
+    width = np.where(high > low, high - low, 1.0)
+    excess = np.maximum((low - x) / width, (x - high) / width).clip(min=0.0)[0]
+    where = int(excess.argmax())
+    s = svr.scale(x)
+    sv = svr.support_vectors
+    d2 = (s * s).sum(1)[:, None] + (sv * sv).sum(1)[None, :] - 2 * s @ sv.T
+    kernel = float(svr.gamma * np.maximum(d2, 0.0).min())
+    dist = float(excess[where])
+    return {
+        "ood": bool(dist > OOD_RANGE or kernel > OOD_KERNEL),
+        "ood_distance": dist if math.isfinite(dist) else 1e300,
+        "ood_feature": names[where] if names else where,
+        "support_distance": kernel if math.isfinite(kernel) else 1e300,
+    }
 
 
 @lru_cache(maxsize=4)

@@ -13,21 +13,26 @@ import os
 
 import numpy as np
 
-from rqvqa.baselines.predictors import FramePredictor
 from rqvqa.videval.extract import FEATURE_NAMES, videval_features
 from rqvqa.videval.model import released_model
-from rqvqa.zoo import Prediction, register_predictor
+from rqvqa.zoo import Prediction, Predictor, register_predictor
 
 
-class _Videval(FramePredictor):
+class VidevalFeaturePredictor(Predictor):
+    """A regressor over the 60 VIDEVAL features of `variant`: `model()` has `predict(rows)` and
+    `ood(row, names)`."""
+
     lower_better = False
     score_range = (1.0, 5.0)
     scale = "MOS (1 bad - 5 excellent), VIDEVAL All-Combined scale"
     variant: str
 
+    def model(self):
+        return released_model(self.variant)
+
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
         vf = videval_features(path, self.variant)
-        model = released_model(self.variant)
+        model = self.model()
         score = float(model.predict(vf.features)[0])
         rows = vf.per_second_rows()
         per_second: list[float | None] = []
@@ -48,14 +53,14 @@ class _Videval(FramePredictor):
 
 
 @register_predictor
-class VidevalPredictor(_Videval):
+class VidevalPredictor(VidevalFeaturePredictor):
     name = "videval"
     variant = "videval"
     description = "VIDEVAL features (every 2nd frame) -> released All-Combined SVR (offline, CPU)"
 
 
 @register_predictor
-class VidevalLightPredictor(_Videval):
+class VidevalLightPredictor(VidevalFeaturePredictor):
     name = "videval-light"
     variant = "videval-light"
     description = "VIDEVAL_light720_6fps features -> released All-Combined SVR (offline, CPU)"
