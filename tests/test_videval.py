@@ -50,7 +50,7 @@ def test_ood_flags_features_outside_the_training_range():
     model = released_model("videval-light")
     inside = (np.asarray(model.svr.center) + 0.5 * np.asarray(model.svr.width)).copy()  # mid-range
     out = model.ood(inside)
-    assert out["ood"] is False and out["ood_distance"] == 0.0
+    assert out["ood"] is False and out["ood_distance"] == 0.0 and out["ood_feature"] is None
     far = inside.copy()
     far[7] = model.svr.center[7] + (1 + 2 * OOD_RANGE) * model.svr.width[7]  # 2 ranges above the top
     flagged = model.ood(far, FEATURE_NAMES)

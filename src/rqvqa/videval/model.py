@@ -109,7 +109,7 @@ def ood_report(
     svr: RbfSVR, x: np.ndarray, low: np.ndarray, high: np.ndarray, names: list[str] | None = None
 ) -> dict[str, Any]:
     """{"ood", "ood_distance", "ood_feature", "support_distance"} of one feature row (see the module notes):
-    `low`/`high` are the per-feature training range."""
+    `low`/`high` are the per-feature training range; `ood_feature` is None inside the range."""
     x = clean_features(x)
     width = np.where(high > low, high - low, 1.0)
     excess = np.maximum((low - x) / width, (x - high) / width).clip(min=0.0)[0]
@@ -122,7 +122,7 @@ def ood_report(
     return {
         "ood": bool(dist > OOD_RANGE or kernel > OOD_KERNEL),
         "ood_distance": dist if math.isfinite(dist) else 1e300,
-        "ood_feature": names[where] if names else where,
+        "ood_feature": None if dist == 0 else (names[where] if names else where),
         "support_distance": kernel if math.isfinite(kernel) else 1e300,
     }
 
