@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="fast mode for lite/brisque/niqe: score at most N of the one-per-second frames",
+        help="fast mode for lite-v1/brisque/niqe: score at most N of the one-per-second frames",
     )
     p.add_argument("--list-models", action="store_true", help="list the available models and exit")
     p.set_defaults(func=run)
