@@ -184,3 +184,23 @@ def test_features_match_the_official_konvid_row(shared_data, variant, mat):
     ours = videval_features(shared_data / "videos" / f"{SHARED_VIDEO}.mp4", variant).features
     close = (np.abs(ours - official) <= 0.05 * np.abs(official)) | (np.abs(ours - official) <= 0.005)
     assert close.sum() >= 58, [n for n, ok in zip(FEATURE_NAMES, close, strict=True) if not ok]
+
+
+def test_a_flat_video_is_one_unmeasurable_error(tmp_path):
+    import av
+
+    from rqvqa.videval.extract import videval_features
+
+    path = tmp_path / "grey.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 128, "yuv420p"
+        stream.codec_context.thread_count = 1
+        for _ in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((128, 160, 3), 90, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with pytest.raises(UnmeasurableError, match="no measurable content: every sampled frame is flat"):
+        videval_features(path, "videval-light480")
