@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -194,7 +195,10 @@ def videval_features(
     fps = max(int(round(float(info.frame_rate))), 1)
     step = var.frame_step(fps)
     scale = var.scale(info.width, info.height)
-    hcf_frames = set(range(fps // 2 - 1, max(info.frame_count, 0) + 1, fps))
+    hcf_first = max(fps // 2 - 1, 0)
+
+    def is_hcf(index: int) -> bool:  # the once-per-second TLVQM frames (independent of the probed count)
+        return index >= hcf_first and (index - hcf_first) % fps == 0
 
     def prepare(f) -> np.ndarray:
         yuv = _yuv(f)
@@ -204,22 +208,31 @@ def videval_features(
         # the release carries its previous "next" frame over: frame i - step + 1, except for the first centre
         return centre - 1 if centre == 1 else centre - step + 1
 
-    frame_jobs: dict[int, object] = {}
-    hcf_jobs: dict[int, object] = {}
+    frame_jobs: dict[int, Future] = {}
+    hcf_jobs: dict[int, Future] = {}
     kept: dict[int, np.ndarray] = {}  # the frames still needed: the last centre and the last previous frame
+    in_flight: deque[Future] = deque()  # bounded, so decoding never runs far ahead of the features (memory)
     count = 0
     with ThreadPoolExecutor(max_workers=_workers()) as workers:
+
+        def submit(fn, *frames) -> Future:
+            while len(in_flight) >= 2 * _workers():
+                in_flight.popleft().result()
+            job = workers.submit(fn, *frames)
+            in_flight.append(job)
+            return job
+
         for index, f in decode_frames(path):
             count = index + 1
             is_centre = index >= 1 and (index - 1) % step == 0
             is_next = index >= 2 and (index - 2) % step == 0  # also the previous frame of the next centre
-            needed = index == 0 or is_centre or is_next or index in hcf_frames
+            needed = index == 0 or is_centre or is_next or is_hcf(index)
             cur = prepare(f) if needed else None
-            if index in hcf_frames:
-                hcf_jobs[index] = workers.submit(_hcf_row, cur)
+            if is_hcf(index):
+                hcf_jobs[index] = submit(_hcf_row, cur)
             if is_next and (index - 1) in kept and prev_of(index - 1) in kept:
                 c = index - 1
-                frame_jobs[c] = workers.submit(_frame_row, kept[c], kept[prev_of(c)], cur)
+                frame_jobs[c] = submit(_frame_row, kept[c], kept[prev_of(c)], cur)
             if index == 0 or is_next:
                 kept = {index: cur}
             if is_centre:
