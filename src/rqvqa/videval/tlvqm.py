@@ -197,10 +197,8 @@ def _sharpness(im: np.ndarray) -> list[float]:
             conv[(i, j)] = (wh * _block_sums(ph, ys, xs, m) + wv * _block_sums(pv, ys, xs, m)) / (m * m)
     centre = conv[(0, 0)].ravel()
     strong = centre > 0.0001
-    n_blocks = centre.size
     if not strong.any():
-        mean_blurs = 0.0
-        return [0.0, 0.0, mean_blurs]
+        return [0.0, 0.0, 0.0]  # the release's values without any block above its edge threshold
     rings = np.stack(
         [
             (conv[(k, 0)].ravel() + conv[(0, k)].ravel() + conv[(k, k)].ravel())[strong] / centre[strong]
@@ -217,7 +215,6 @@ def _sharpness(im: np.ndarray) -> list[float]:
     k = m * m
     blurvals = np.sqrt(np.maximum(sums2 - sums * sums / k, 0.0) / (k - 1))
     blurs = blurvals[~(blurvals > blurvals.mean())]
-    del n_blocks
     return [float(new_conv[1:6].mean()), float(new_conv[1]), float(blurs.mean()) if blurs.size else 0.0]
 
 
