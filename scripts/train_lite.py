@@ -1,11 +1,12 @@
-"""Rebuild the lite model (`src/rqvqa/assets/lite_v2_konvid1k.json`) from the official KoNViD-1k features.
+"""Measure a KoNViD-1k-only lite regressor on the official VIDEVAL_light480_3fps features (not shipped).
 
 Reads ../shared/data (or --data): `videval/konvid1k_videval_light480_3fps_feats.mat` (the release's
 VIDEVAL_light480_3fps features of every KoNViD-1k video, rows in `konvid1k/metadata.csv` order) and the MOS of
 `konvid1k/metadata.csv`. Selects (C, gamma) by 5-fold CV on all 1,200 videos, reports the median SRCC / PLCC
 (4PL fit) over 10 seeded 80/20 splits (SVR refitted on each training part; the CV on all videos makes them
-mildly optimistic, as noted in the docs), then fits on all 1,200 videos and writes the JSON with the training
-range that drives the `ood` flag.
+mildly optimistic, as noted in the docs) and, with --out, fits on all 1,200 videos and writes the regressor
+(`rqvqa.lite.LiteModel` JSON). The shipped `lite` uses the released VIDEVAL model instead: this alternative
+does not rank re-encodes of a training video consistently (`docs/videval.md`).
 
     python scripts/train_lite.py [--data DIR] [--out FILE] [--splits 10]
 """
@@ -22,9 +23,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
-DEFAULT_OUT = REPO / "src" / "rqvqa" / "assets" / "lite_v2_konvid1k.json"
 FEATURES = Path("videval") / "konvid1k_videval_light480_3fps_feats.mat"
 METADATA = Path("konvid1k") / "metadata.csv"
+
+
+def _names() -> list[str]:
+    from rqvqa.videval.extract import FEATURE_NAMES
+
+    return [f"videval_light480_{n}" for n in FEATURE_NAMES]
 
 
 def konvid_training_data(data: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +55,7 @@ def evaluate(x: np.ndarray, y: np.ndarray, n_splits: int, c: float, gamma: float
     rows = []
     for seed in range(n_splits):
         x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=seed)
-        model = fit_lite(x_tr, y_tr, c=c, gamma=gamma)
+        model = fit_lite(x_tr, y_tr, c=c, gamma=gamma, features=_names())
         perf = performance(model.predict(x_te), y_te, fit="logistic4")
         rows.append((perf["SRCC"], perf["PLCC"]))
         print(f"  split {seed}: SRCC {perf['SRCC']:.4f} PLCC {perf['PLCC']:.4f}", flush=True)
@@ -68,7 +74,7 @@ def evaluate(x: np.ndarray, y: np.ndarray, n_splits: int, c: float, gamma: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=None, help="write the fitted regressor here (JSON)")
     parser.add_argument("--splits", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="parallel CV workers")
     args = parser.parse_args(argv)
@@ -82,24 +88,21 @@ def main(argv: list[str] | None = None) -> int:
     c, gamma = select_hyperparameters(x, y, n_jobs=args.jobs)
     print(f"5-fold CV on all videos selected C={c}, gamma={gamma:.4g}", flush=True)
     scores = evaluate(x, y, args.splits, c, gamma)
-    model = fit_lite(
-        x,
-        y,
-        c=c,
-        gamma=gamma,
-        meta={
-            "trained_on": "KoNViD-1k, all 1200 videos, official VIDEVAL_light480_3fps features",
-            "eval_10_splits": scores,
-        },
-    )
-    args.out.write_text(json.dumps(model.to_dict(), separators=(",", ":")))
-    summary = {
-        "eval": scores,
-        "C": c,
-        "gamma": gamma,
-        "n_support_vectors": int(model.svr.support_vectors.shape[0]),
-        "out": str(args.out),
-    }
+    summary = {"eval": scores, "C": c, "gamma": gamma}
+    if args.out is not None:
+        model = fit_lite(
+            x,
+            y,
+            c=c,
+            gamma=gamma,
+            meta={
+                "trained_on": "KoNViD-1k, all 1200 videos, official VIDEVAL_light480_3fps features",
+                "eval_10_splits": scores,
+            },
+            features=_names(),
+        )
+        args.out.write_text(json.dumps(model.to_dict(), separators=(",", ":")))
+        summary.update(n_support_vectors=int(model.svr.support_vectors.shape[0]), out=str(args.out))
     print(json.dumps(summary, indent=1))
     return 0
 
