@@ -1,4 +1,4 @@
-"""Speed and fast-mode deviation of the lite model.
+"""Speed and fast-mode deviation of `lite-v1` (the first lite model; `bench/videval.py` times lite v2).
 
 1. Generates an 8-s 1080p H.264 clip (30 fps) and times: decoding every frame (the floor any full-video model
    pays), `rqvqa predict --model lite` (exact protocol: 8 frames) and the fast mode (--max-frames 4, 2).
@@ -37,7 +37,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from rqvqa.lite import LitePredictor
+    from rqvqa.lite import LiteV1Predictor as LitePredictor
     from rqvqa.video.reader import decode_frames
     from rqvqa.video.synth import make_video
 

@@ -1,4 +1,5 @@
-"""The lite model, the model zoo and `rqvqa predict`: generated clips, no download, CPU only."""
+"""The lite models, the model zoo and `rqvqa predict`: generated clips, no download, CPU only; pinned values
+and degradation consistency on the shared KoNViD-1k video (golden, skip without ../shared/data)."""
 
 from __future__ import annotations
 
@@ -10,32 +11,37 @@ import numpy as np
 import pytest
 
 from rqvqa.errors import ConfigError, WeightsError
-from rqvqa.lite import LITE_FEATURES, LitePredictor, fit_lite, load_lite
-from rqvqa.zoo import Prediction, available_predictors, create_predictor
+from rqvqa.lite import LITE_V1_FEATURES as LITE_FEATURES
+from rqvqa.lite import LiteV1Predictor, fit_lite, load_lite
+from rqvqa.zoo import available_predictors, create_predictor
+
+SHARED_VIDEO = "5115335471.mp4"
+#: lite (v2) on the shared video, pinned when the model was chosen (docs/videval.md); a change means the
+#: features or the model moved
+LITE_PINNED = 2.7464
 
 
 @pytest.fixture(scope="module")
-def lite_result(small_video):
-    return LitePredictor().predict(small_video)
+def v1_result(small_video):
+    return LiteV1Predictor().predict(small_video)
 
 
-def test_lite_predicts_in_range_with_per_second_scores(lite_result):
+def test_lite_v1_fast_mode_keeps_per_second_length(small_video, v1_result):
     # small_video: 75 frames at 30 fps -> two whole seconds, protocol frames 14 and 44
-    assert isinstance(lite_result, Prediction)
-    assert 1.0 <= lite_result.score <= 5.0
-    assert len(lite_result.per_second) == 2
-    assert all(1.0 <= s <= 5.0 for s in lite_result.per_second)
-    assert lite_result.extra["frames"] == [14, 44]
-    assert np.isfinite(lite_result.extra["log_bpp"])
-
-
-def test_lite_fast_mode_keeps_per_second_length(small_video, lite_result):
-    fast = LitePredictor(max_frames=1).predict(small_video)
+    assert v1_result.extra["frames"] == [14, 44] and len(v1_result.per_second) == 2
+    fast = LiteV1Predictor(max_frames=1).predict(small_video)
     assert len(fast.per_second) == 2 and len(fast.extra["frames"]) == 1
-    assert 1.0 <= fast.score <= 5.0
 
 
-def test_packaged_model_card():
+@pytest.mark.golden
+def test_lite_pinned_value_on_the_shared_video(shared_data):
+    pred = create_predictor("lite").predict(shared_data / "videos" / SHARED_VIDEO)
+    assert pred.score == pytest.approx(LITE_PINNED, abs=0.005)
+    assert pred.extra["ood"] is False and len(pred.per_second) == 8
+    assert all(s is not None and 1.0 <= s <= 5.0 for s in pred.per_second)
+
+
+def test_packaged_v1_model_card():
     model = load_lite()
     assert model.features == LITE_FEATURES and model.svr.n_features == 37
     assert model.clip == (1.0, 5.0)
@@ -48,7 +54,7 @@ def test_numpy_svr_equals_sklearn(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, len(LITE_FEATURES)))
     y = np.clip(3 + x[:, 0] - x[:, 36] * 0.5, 1, 5)
-    model = fit_lite(x, y, c=4.0, gamma=1 / 32)
+    model = fit_lite(x, y, c=4.0, gamma=1 / 32, features=LITE_FEATURES)
     z = (x - x.mean(0)) / x.std(0)
     ref = SVR(C=model.meta["C"], gamma=model.meta["gamma"], epsilon=0.1).fit(z, y)
     x_new = rng.normal(size=(7, len(LITE_FEATURES)))
@@ -71,13 +77,15 @@ def test_bad_lite_file_is_a_weights_error(tmp_path):
 
 
 def test_zoo_declares_models():
-    for name, lower in (("lite", False), ("brisque", True), ("niqe", True)):
+    for name, lower in (("lite", False), ("lite-v1", False), ("brisque", True), ("niqe", True)):
         predictor = create_predictor(name)
         assert predictor.lower_better is lower
         card = predictor.card()
         assert card["name"] == name and len(card["score_range"]) == 2
     with pytest.raises(ConfigError, match="does not take"):
         create_predictor("lite", colour="blue")
+    with pytest.raises(ConfigError, match="does not take"):
+        create_predictor("lite", max_frames=4)  # lite v2 has no fast mode; lite-v1 has
 
 
 @pytest.mark.slow
@@ -129,3 +137,53 @@ def test_predict_cli_errors(capsys):
     assert main(["predict", "--list-models", "--json"]) == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)]
     assert {"lite", "brisque", "niqe"} <= set(names)
+
+
+# ------------------------------------------------------------------------ degradation consistency
+
+DEGRADED = ("crf45", "blur", "noise", "downup")
+MODELS = ("lite", "videval-light", "brisque", "niqe")
+#: known failures, measured (docs/videval.md): BRISQUE scores luma noise on this soft video as better than the
+#: clean re-encode, NIQE scores CRF 45 on the test's 5-s clip as better (on the whole 8-s clip it is worse by
+#: only 0.09); strict xfails, so that a change is noticed
+KNOWN_MISRANKED = {
+    ("brisque", "noise"): "BRISQUE misranks luma noise",
+    ("niqe", "crf45"): "NIQE misranks CRF 45",
+}
+
+
+@pytest.fixture(scope="module")
+def degradation_scores(shared_data, tmp_path_factory):
+    """{model: {version: score}} for the clean re-encode and the strong degradations of the shared video
+    (first 5 s, libx264 with one thread: deterministic)."""
+    from rqvqa.video.degrade import DEGRADATIONS, degrade_video
+
+    folder = tmp_path_factory.mktemp("degraded")
+    clips = {
+        k: degrade_video(shared_data / "videos" / SHARED_VIDEO, folder / f"{k}.mp4", k, max_frames=150)
+        for k in DEGRADATIONS
+    }
+    return {m: {k: create_predictor(m).predict(p).score for k, p in clips.items()} for m in MODELS}
+
+
+@pytest.mark.golden
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("version", DEGRADED)
+def test_strong_degradations_score_below_the_clean_reencode(degradation_scores, model, version, request):
+    if (model, version) in KNOWN_MISRANKED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_MISRANKED[model, version]))
+    scores = degradation_scores[model]
+    worse = (
+        scores[version] > scores["clean"]
+        if create_predictor(model).lower_better
+        else (scores[version] < scores["clean"])
+    )
+    assert worse, scores
+
+
+@pytest.mark.golden
+@pytest.mark.slow
+def test_lite_scores_do_not_collapse(degradation_scores):
+    scores = sorted(degradation_scores["lite"].values())
+    assert min(np.diff(scores)) > 0.01, scores

@@ -1,18 +1,18 @@
 """The lite model: offline, CPU-only video quality on the 1-5 MOS scale, shipped inside the package.
 
-Features (computed from the video by `rqvqa.baselines.video`, one decode pass plus a demux pass):
+`lite` (v2, the default model): the 60 VIDEVAL features computed at the release's fastest setting
+(VIDEVAL_light480_3fps: frames downscaled to 480 lines, 3 frames per second, TLVQM once per second) scored by
+the released All-Combined VIDEVAL_light SVR (trained by Tu et al. on KoNViD-1k + LIVE-VQC + YouTube-UGC,
+`rqvqa/assets/videval_light720_6fps_allcombined_svr.json`). Its output carries `ood` (features outside the
+model's training range or kernel support, see `rqvqa.videval.model`) instead of silently returning the SVR's
+intercept. Why this model, and what it costs: `docs/videval.md` (degradation table, SRCC, speed).
 
-- the 36 BRISQUE features pooled as the UGC-VQA benchmark pooled them (mean over one frame per second);
-- the coded bit budget, log(bits per pixel per frame) of the video stream.
+`lite-v1` (the first lite model, kept for comparison and speed): the 36 BRISQUE video features + the coded bit
+budget log(bits per pixel per frame) -> an RBF SVR trained on KoNViD-1k (`rqvqa/assets/lite_konvid1k.json`).
+The bit budget measures compression *effort*: strong re-compression raises its score (`docs/videval.md`).
 
-Regressor: an RBF epsilon-SVR on z-scored features, trained by `scripts/train_lite.py` on the official
-per-video features and MOS of all 1,200 KoNViD-1k videos, stored as JSON (`rqvqa/assets/lite_konvid1k.json`).
-The video score applies it to the video-level features; per-second scores apply it to each second's frame
-features and bit budget. Scores are clipped to [1, 5].
-
-The bit-budget feature helps on KoNViD-1k (all H.264) but measures compression *effort*: across codecs (HEVC,
-AV1 spend fewer bits for the same quality) or for screen content it can mislead; the model card in
-`docs/baselines.md` gives the accuracy with and without it.
+`fit_lite` / `scripts/train_lite.py` fit a KoNViD-1k-only SVR of the same kind on any feature set (used to
+measure the alternatives in `docs/videval.md`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,15 @@ from rqvqa.baselines.svr import RbfSVR
 from rqvqa.baselines.video import bit_budget, video_features
 from rqvqa.errors import WeightsError
 from rqvqa.video.reader import probe
+from rqvqa.videval.model import ReleasedModel, clean_features, released_model
+from rqvqa.videval.predictors import VidevalFeaturePredictor
 from rqvqa.zoo import Prediction, register_predictor
 
-ASSET = "lite_konvid1k.json"
-LITE_FEATURES = [*(f"brisque_{n}" for n in FEATURE_NAMES), "log_bpp"]
+ASSET_V1 = "lite_konvid1k.json"
+#: the feature set of lite v2 (`rqvqa.videval.extract.VARIANTS`) and the released model that scores it
+LITE_VARIANT = "videval-light480"
+LITE_MODEL = "videval-light"
+LITE_V1_FEATURES = [*(f"brisque_{n}" for n in FEATURE_NAMES), "log_bpp"]
 MOS_RANGE = (1.0, 5.0)
 
 
@@ -50,7 +55,7 @@ class LiteModel:
     meta: dict[str, Any]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.clip(self.svr.predict(x), *self.clip)
+        return np.clip(self.svr.predict(clean_features(x)), *self.clip)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,41 +72,62 @@ class LiteModel:
         )
 
 
-def load_lite(path: str | os.PathLike[str] | None = None) -> LiteModel:
-    """Load the lite regressor: the packaged one, or a JSON file / a folder holding `lite_konvid1k.json`."""
+def load_lite(
+    path: str | os.PathLike[str] | None = None, asset: str = ASSET_V1, features: list[str] | None = None
+) -> LiteModel:
+    """Load a fitted lite regressor: the packaged `lite-v1` one, or a JSON file / a folder holding `asset`.
+    `features`: the feature names the file must declare (default: lite-v1's)."""
+    features = features or LITE_V1_FEATURES
     try:
         if path is None:
-            text = resources.files("rqvqa.assets").joinpath(ASSET).read_text()
-            where = f"rqvqa/assets/{ASSET}"
+            text = resources.files("rqvqa.assets").joinpath(asset).read_text()
+            where = f"rqvqa/assets/{asset}"
         else:
             p = Path(path)
-            p = p / ASSET if p.is_dir() else p
+            p = p / asset if p.is_dir() else p
             text, where = p.read_text(), str(p)
     except OSError as exc:
-        raise WeightsError(f"cannot read the lite model ({exc.strerror or exc})", path or ASSET) from None
+        raise WeightsError(f"cannot read the lite model ({exc.strerror or exc})", path or asset) from None
     try:
         model = LiteModel.from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError) as exc:
         raise WeightsError(f"not a lite model file ({exc})", where) from None
-    if model.features != LITE_FEATURES or model.svr.n_features != len(LITE_FEATURES):
+    if model.features != features or model.svr.n_features != len(features):
         raise WeightsError(
-            f"lite model features {model.features} differ from this version's {LITE_FEATURES}", where
+            f"lite model features {model.features[:3]}... differ from the expected ones", where
         )
     return model
 
 
 @lru_cache(maxsize=1)
-def _packaged() -> LiteModel:
+def _packaged_v1() -> LiteModel:
     return load_lite(None)
 
 
 @register_predictor
-class LitePredictor(FramePredictor):
+class LitePredictor(VidevalFeaturePredictor):
     name = "lite"
+    variant = LITE_VARIANT
+    score_range = MOS_RANGE
+    scale = "MOS (1 bad - 5 excellent), VIDEVAL All-Combined scale"
+    description = (
+        "VIDEVAL_light480_3fps features -> released All-Combined VIDEVAL_light SVR; flags out-of-distribution"
+    )
+
+    def __init__(self, weights: str | os.PathLike[str] | None = None, device: str = "cpu"):
+        super().__init__(weights=weights, device=device)
+
+    def model(self) -> ReleasedModel:
+        return released_model(LITE_MODEL)
+
+
+@register_predictor
+class LiteV1Predictor(FramePredictor):
+    name = "lite-v1"
     lower_better = False
     score_range = MOS_RANGE
     scale = "MOS (1 bad - 5 excellent), KoNViD-1k scale"
-    description = "BRISQUE video features + bit budget -> SVR trained on KoNViD-1k MOS (offline, CPU)"
+    description = "the first lite model: BRISQUE + bit budget -> SVR on KoNViD-1k (fast; misranks re-encodes)"
 
     def __init__(
         self,
@@ -113,10 +139,10 @@ class LitePredictor(FramePredictor):
         # A weights folder without a lite file falls back to the packaged model.
         use = (
             weights
-            if weights is not None and (Path(weights).is_file() or (Path(weights) / ASSET).is_file())
+            if weights is not None and (Path(weights).is_file() or (Path(weights) / ASSET_V1).is_file())
             else None
         )
-        self.model = _packaged() if use is None else load_lite(use)
+        self.model = _packaged_v1() if use is None else load_lite(use)
 
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
         info = probe(path)
@@ -141,7 +167,7 @@ class LitePredictor(FramePredictor):
 
 
 #: hyper-parameter grid of the lite SVR (z-scored inputs), searched by 5-fold CV on the training data
-LITE_GRID = {"C": [1.0, 2.0, 4.0, 8.0, 16.0], "gamma": [1 / 64, 1 / 32, 1 / 16]}
+LITE_GRID = {"C": [1.0, 2.0, 4.0, 8.0, 16.0], "gamma": [1 / 256, 1 / 128, 1 / 64, 1 / 32, 1 / 16]}
 
 
 def select_hyperparameters(x: np.ndarray, y: np.ndarray, n_jobs: int = 1) -> tuple[float, float]:
@@ -149,7 +175,7 @@ def select_hyperparameters(x: np.ndarray, y: np.ndarray, n_jobs: int = 1) -> tup
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.svm import SVR
 
-    z, _, _ = _zscore(x)
+    z, _, _ = _zscore(clean_features(x))
     search = GridSearchCV(
         SVR(kernel="rbf", epsilon=0.1),
         LITE_GRID,
@@ -173,10 +199,13 @@ def fit_lite(
     c: float | None = None,
     gamma: float | None = None,
     meta: dict[str, Any] | None = None,
+    features: list[str] | None = None,
 ) -> LiteModel:
-    """Fit the lite regressor: z-score, RBF epsilon-SVR (epsilon 0.1); (C, gamma) by CV unless given."""
+    """Fit the lite regressor: z-score, RBF epsilon-SVR (epsilon 0.1); (C, gamma) by CV unless given.
+    `features`: the names of x's columns (default: lite-v1's)."""
     from sklearn.svm import SVR
 
+    x = clean_features(x)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if c is None or gamma is None:
         c, gamma = select_hyperparameters(x, y)
@@ -191,4 +220,7 @@ def fit_lite(
         width=width,
     )
     info = {"C": float(c), "gamma": float(gamma), "epsilon": 0.1, "n_train": int(len(y)), **(meta or {})}
-    return LiteModel(list(LITE_FEATURES), svr, MOS_RANGE, info)
+    names = list(features or LITE_V1_FEATURES)
+    if len(names) != x.shape[1]:
+        raise ValueError(f"{len(names)} feature names for {x.shape[1]} columns")
+    return LiteModel(names, svr, MOS_RANGE, info)

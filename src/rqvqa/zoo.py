@@ -80,6 +80,7 @@ _PREDICTOR_MODULES: list[str] = [
     # the light, offline models first: looking them up imports nothing else
     "rqvqa.lite",
     "rqvqa.baselines.predictors",
+    "rqvqa.videval.predictors",
     "rqvqa.sources.fastvqa",
     "rqvqa.sources.qalign_predictor",
     "rqvqa.sources.liqe_predictor",

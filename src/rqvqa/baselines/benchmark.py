@@ -65,8 +65,9 @@ def load_features(path: str | os.PathLike[str]) -> np.ndarray:
     return x
 
 
-def load_mos(path: str | os.PathLike[str]) -> np.ndarray:
-    """MOS vector from a .mat (`MOS` or `mos`), a metadata CSV (a `mos`/`MOS` column) or a one-column CSV."""
+def load_mos(path: str | os.PathLike[str], column: str | None = None) -> np.ndarray:
+    """MOS vector from a .mat (`MOS` or `mos`), a metadata CSV (a `mos`/`MOS` column, or `column` when given,
+    e.g. YouTube-UGC's `MOSFull`) or a one-column CSV."""
     p = Path(path)
     if not p.is_file():
         raise InputError("MOS file not found", p)
@@ -75,11 +76,20 @@ def load_mos(path: str | os.PathLike[str]) -> np.ndarray:
             from scipy.io import loadmat
 
             mat = loadmat(str(p))
-            key = next((k for k in ("MOS", "mos", "scores") if k in mat), None)
+            names = (column,) if column else ("MOS", "mos", "scores")
+            key = next((k for k in names if k in mat), None)
             if key is None:
-                raise InputError("no 'MOS' / 'mos' / 'scores' in the .mat", p)
+                raise InputError(f"no {' / '.join(repr(n) for n in names)} in the .mat", p)
             return np.asarray(mat[key], dtype=np.float64).reshape(-1)
         header, rows = _read_csv(p)
+        if column is not None:
+            names = [c.strip() for c in header or []]
+            if column not in names:
+                raise InputError(
+                    f"no column {column!r} (columns: {', '.join(names) or 'none, no header'})", p
+                )
+            j = names.index(column)
+            return np.array([float(r[j]) for r in rows])
         for j, col in enumerate(header or []):
             if col.strip().lower() in ("mos", "score", "scores", "dmos"):
                 return np.array([float(r[j]) for r in rows])
@@ -136,12 +146,10 @@ def _fit_predict(c: float, gamma: float, x_fit, y_fit, x_eval) -> np.ndarray:
     return model.predict(scaler.transform(x_eval))
 
 
-def evaluate_split(i: int, x: np.ndarray, y: np.ndarray) -> dict:
-    """One repetition (1-based `i`, seeds as upstream): best (C, gamma) and the test metrics."""
+def select_parameters(i: int, x_train: np.ndarray, y_train: np.ndarray) -> tuple[float, float]:
+    """(C, gamma) of lowest validation RMSE on split `i` of the training data (80/20, seed ceil(6.6 i))."""
     from sklearn.model_selection import train_test_split
 
-    x = np.where(np.isfinite(x), x, 0.0)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=math.ceil(8.8 * i))
     x_fit, x_val, y_fit, y_val = train_test_split(
         x_train, y_train, test_size=0.2, random_state=math.ceil(6.6 * i)
     )
@@ -156,9 +164,31 @@ def evaluate_split(i: int, x: np.ndarray, y: np.ndarray) -> dict:
             rmse = performance(z, y_val, fit="logistic4")["RMSE"]
             if rmse < best[0]:
                 best = (rmse, c, gamma)
-    _, c, gamma = best
+    return float(best[1]), float(best[2])
+
+
+def _scored(i: int, c: float, gamma: float, x_train, y_train, x_test, y_test) -> dict:
     perf = performance(_fit_predict(c, gamma, x_train, y_train, x_test), y_test, fit="logistic4")
     return {"split": i, "C": float(c), "gamma": float(gamma), **{k: float(perf[k]) for k in METRICS}}
+
+
+def evaluate_split(i: int, x: np.ndarray, y: np.ndarray) -> dict:
+    """One repetition (1-based `i`, seeds as upstream): best (C, gamma) and the test metrics."""
+    from sklearn.model_selection import train_test_split
+
+    x = np.where(np.isfinite(x), x, 0.0)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=math.ceil(8.8 * i))
+    c, gamma = select_parameters(i, x_train, y_train)
+    return _scored(i, c, gamma, x_train, y_train, x_test, y_test)
+
+
+def evaluate_cross(i: int, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """Cross-dataset repetition `i`: (C, gamma) selected on validation split `i` of the whole training set,
+    refitted on all of it, scored on the whole test set."""
+    x = np.where(np.isfinite(x), x, 0.0)
+    x_test = np.where(np.isfinite(x_test), x_test, 0.0)
+    c, gamma = select_parameters(i, x, y)
+    return _scored(i, c, gamma, x, y, x_test, y_test)
 
 
 def run_benchmark(
@@ -167,29 +197,45 @@ def run_benchmark(
     n_splits: int = 100,
     n_jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
-    """All splits; returns {"splits": [...], "median": {...}, "std": {...}, "n_videos", "n_features"}."""
+    """All splits; returns {"splits": [...], "median": {...}, "std": {...}, "n_videos", "n_features"}.
+
+    With `test` = (features, MOS) of another dataset: cross-dataset evaluation, training on all of (x, y) and
+    testing on all of `test`; the splits then only vary the validation part that selects (C, gamma).
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if x.shape[0] != y.shape[0]:
         raise InputError(f"{x.shape[0]} feature rows but {y.shape[0]} MOS values")
+    args: tuple = (x, y)
+    job: Callable[..., dict] = evaluate_split
+    if test is not None:
+        xt = np.asarray(test[0], dtype=np.float64)
+        yt = np.asarray(test[1], dtype=np.float64).reshape(-1)
+        if xt.shape[0] != yt.shape[0]:
+            raise InputError(f"test set: {xt.shape[0]} feature rows but {yt.shape[0]} MOS values")
+        if xt.shape[1] != x.shape[1]:
+            raise InputError(f"test features have {xt.shape[1]} columns, training features {x.shape[1]}")
+        args, job = (x, y, xt, yt), evaluate_cross
+    rows = []
     if n_jobs == 1:
-        rows = []
         for i in range(1, n_splits + 1):
-            rows.append(evaluate_split(i, x, y))
+            rows.append(job(i, *args))
             if progress:
                 progress(1)
     else:
         from joblib import Parallel, delayed
 
-        rows = []
         for row in Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(evaluate_split)(i, x, y) for i in range(1, n_splits + 1)
+            delayed(job)(i, *args) for i in range(1, n_splits + 1)
         ):
             rows.append(row)
             if progress:
                 progress(1)
+    out = {"n_test_videos": int(args[2].shape[0])} if test is not None else {}
     return {
+        **out,
         "n_videos": int(x.shape[0]),
         "n_features": int(x.shape[1]),
         "n_splits": n_splits,

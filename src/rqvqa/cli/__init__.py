@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rqvqa.cli.benchmark_features",
         "UGC-VQA benchmark protocol (SVR, random splits) for a feature matrix",
     ),
+    "features": ("rqvqa.cli.features", "VIDEVAL / VIDEVAL_light / BRISQUE feature rows of videos, no MATLAB"),
     "synth": ("rqvqa.cli.synth", "generate a synthetic test video (no download needed)"),
     "report": ("rqvqa.cli.report", "an HTML report of predictions: plots, worst seconds, accuracy"),
     "serve": ("rqvqa.cli.serve", "an HTTP scoring service with a page (POST /v1/score, GET /)"),

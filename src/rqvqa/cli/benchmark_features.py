@@ -1,4 +1,5 @@
-"""`rqvqa benchmark-features FEATURES MOS_FILE [--splits 100]`: the UGC-VQA feature benchmark.
+"""`rqvqa benchmark-features FEATURES MOS_FILE [--splits 100] [--test FEATURES MOS] [--mos-column NAME]`: the
+UGC-VQA feature benchmark, within one dataset or across two (train on one, test on another).
 
 Evaluates any per-video feature matrix the way the UGC-VQA benchmark evaluated BRISQUE, VIDEVAL & co:
 random 80/20 splits, an RBF SVR whose (C, gamma) is grid-searched on a validation part of each training set,
@@ -20,6 +21,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("mos_file", help="MOS: .mat (MOS), a metadata CSV with a mos column, or a one-column CSV")
     p.add_argument("--splits", type=int, default=100, help="number of random 80/20 splits (default 100)")
     p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all CPU cores)")
+    p.add_argument(
+        "--test",
+        nargs=2,
+        metavar=("FEATURES", "MOS"),
+        help="cross-dataset: train on all of FEATURES/MOS_FILE, test on all of these",
+    )
+    p.add_argument(
+        "--mos-column",
+        default=None,
+        metavar="NAME",
+        help="MOS column of metadata CSVs (e.g. MOSFull for YouTube-UGC; default: mos / MOS / score / dmos)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON (summary and every split)")
     p.set_defaults(func=run)
 
@@ -32,14 +45,19 @@ def run(args: argparse.Namespace) -> int:
     if args.splits < 1:
         raise ConfigError("--splits must be at least 1")
     x = load_features(args.features)
-    y = load_mos(args.mos_file)
+    y = load_mos(args.mos_file, args.mos_column)
+    test = None
+    if args.test:
+        test = (load_features(args.test[0]), load_mos(args.test[1], args.mos_column))
     jobs = args.jobs or max(1, os.cpu_count() or 1)
     from tqdm import tqdm
 
     with tqdm(
         total=args.splits, desc="splits", unit="split", file=sys.stderr, disable=args.splits < 2
     ) as bar:
-        result = run_benchmark(x, y, n_splits=args.splits, n_jobs=min(jobs, args.splits), progress=bar.update)
+        result = run_benchmark(
+            x, y, n_splits=args.splits, n_jobs=min(jobs, args.splits), progress=bar.update, test=test
+        )
     if args.json:
         print(dumps_json(result, indent=2))
         return 0
@@ -50,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         "metric",
         "median",
         "std",
-        title=f"{result['n_videos']} videos x {result['n_features']} features, {result['n_splits']} splits",
+        title=f"{result['n_videos']} videos x {result['n_features']} features, {result['n_splits']} splits"
+        + (f", tested on {result['n_test_videos']} other videos" if test is not None else ""),
     )
     for k in METRICS:
         table.add_row(k, f"{result['median'][k]:.4f}", f"{result['std'][k]:.4f}")

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="fast mode for lite/brisque/niqe: score at most N of the one-per-second frames",
+        help="fast mode for lite-v1/brisque/niqe: score at most N of the one-per-second frames",
     )
     p.add_argument(
         "--max-pixels",
