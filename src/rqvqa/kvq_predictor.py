@@ -14,7 +14,9 @@ released models were trained; the per-second list holds the scores of the video'
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -71,8 +73,14 @@ class RQVQAKVQ(Predictor):
         config: ModelConfig | None = None,
         mode: str | None = None,
         seed: int = 0,
-        source_weights: str | os.PathLike[str] | None = None,
+        weights_dir: str | os.PathLike[str] | None = None,
+        dtype: str | None = None,
+        qalign_8bit: bool | None = None,
     ):
+        """`weights_dir`: where the sources' checkpoints are (else `$RQVQA_WEIGHTS_DIR` and the download
+        cache); `dtype`: the sources' compute precision (float32, float16, bfloat16; default: see
+        `source_precision`); `qalign_8bit`: Q-Align in LLM.int8 (default: on CUDA when bitsandbytes is
+        installed, as the released heads were trained)."""
         super().__init__(weights, device)
         from rqvqa.train import Ensemble, load_ensemble
 
@@ -83,7 +91,11 @@ class RQVQAKVQ(Predictor):
                 f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
             )
         if weights is None:
-            raise WeightsError(f"model {self.name} needs --weights DIR (the 10 official KVQ checkpoints)")
+            raise WeightsError(
+                f"model {self.name} needs --weights DIR: a folder with the 10 official KVQ checkpoints "
+                "(`rqvqa weights download rqvqa-kvq` unpacks them into the cache and prints the folder) "
+                "or a `rqvqa train` output folder"
+            )
         folder = Path(weights)
         if not folder.is_dir():
             raise WeightsError("not a folder of checkpoints", folder)
@@ -101,7 +113,14 @@ class RQVQAKVQ(Predictor):
             )
         from rqvqa.cli.extract import build_sources
 
-        self.sources = build_sources(self.config.source_names, device, source_weights)
+        dtypes, self.qalign_8bit = source_precision(device, dtype, qalign_8bit)
+        self.sources = build_sources(
+            self.config.source_names,
+            device,
+            Path(weights_dir) if weights_dir else None,
+            dtypes,
+            self.qalign_8bit,
+        )
         # a `rqvqa train` folder records the key-frame sampling its models were trained on
         self.mode, self.seed = mode or self.spec.get("mode", "official"), seed
         base = self.config.base
@@ -115,6 +134,8 @@ class RQVQAKVQ(Predictor):
         needs = set().union(*(s.needs for s in self.sources)) if self.sources else set()
         if self.config.needs_frames:
             needs.add("keyframes_384")
+        timings: dict[str, float] = {}
+        clock = _Clock(self.device)
         sample = sample_for(Path(path), needs, self.mode, self.seed)
         rows = len(sample.keyframe_indices)
         device = torch.device(self.device)
@@ -122,15 +143,54 @@ class RQVQAKVQ(Predictor):
         if self.config.needs_frames:
             frames = prepare_frames(sample.keyframes_384, self.crop, self.resize).unsqueeze(0).to(device)
             rows = frames.shape[1]
+        timings["decode+sampling"] = clock.lap()
         features = {}
         for source in self.sources:
             array = align_rows(check_shape(source, np.asarray(source.extract(sample)), str(path)), rows)
             features[source.name] = torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0).to(device)
+            timings[source.name] = clock.lap()
         with torch.no_grad():
             frame_scores, score = self.ensemble(frames, features)
+        timings["base+head"] = clock.lap()
         seconds = len(dict.fromkeys(sample.keyframe_indices))
         return Prediction(
             score=float(score[0]),
             per_second=[float(x) for x in frame_scores[0, :seconds]],
-            extra={"members": len(self.ensemble.members), "mode": self.mode, "rows": rows},
+            extra={
+                "members": len(self.ensemble.members),
+                "mode": self.mode,
+                "rows": rows,
+                "timings": {k: round(v, 4) for k, v in timings.items()},
+            },
         )
+
+
+class _Clock:
+    """Wall-clock laps, synchronising CUDA so a lap holds the work queued in it."""
+
+    def __init__(self, device: str):
+        self.cuda = torch.device(device).type == "cuda"
+        self.last = time.perf_counter()
+
+    def lap(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        elapsed, self.last = now - self.last, now
+        return elapsed
+
+
+def source_precision(
+    device: str, dtype: str | None, qalign_8bit: bool | None
+) -> tuple[str | dict[str, str] | None, bool]:
+    """(dtype for `build_sources`, Q-Align 8-bit) for `rqvqa-kvq`.
+
+    Given values win. Otherwise on CUDA: what the released KVQ heads saw (rqvqa.md: LIQE features in fp16,
+    Q-Align in LLM.int8 through bitsandbytes, fp16 when bitsandbytes is not installed); on the CPU every
+    source runs in float32 (bitsandbytes' int8 path and fp16 matmuls are GPU features)."""
+    on_cuda = torch.device(device).type == "cuda"
+    if qalign_8bit is None:
+        qalign_8bit = on_cuda and importlib.util.find_spec("bitsandbytes") is not None
+    if dtype is None and on_cuda:
+        return {"liqe": "float16", "qalign": "float16"}, qalign_8bit
+    return dtype, qalign_8bit

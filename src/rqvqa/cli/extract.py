@@ -8,14 +8,15 @@ read is reported and skipped; the exit status is 1 when any video failed.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rqvqa.cli.source_options import DTYPES, accepted_options, add_precision_options
 from rqvqa.data.manifest import Manifest, read_manifest
 from rqvqa.errors import ConfigError, InputError, RqvqaError
 from rqvqa.sources.base import FeatureSource, Granularity, available_sources, create_source
@@ -38,6 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device for network sources (cpu, cuda, cuda:1)")
     p.add_argument("--weights-dir", type=Path, help="folder of pre-trained weights for the sources")
     p.add_argument("--seed", type=int, default=0, help="seed of random sampling (FAST-VQA fragments)")
+    add_precision_options(p)
     p.add_argument("--no-keyframes", action="store_true", help="do not write the key-frame cache")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -45,21 +47,36 @@ def register(subparsers) -> None:
 
 
 def build_sources(
-    names: list[str], device: str = "cpu", weights_dir: Path | None = None
+    names: list[str],
+    device: str = "cpu",
+    weights_dir: Path | None = None,
+    dtype: str | Mapping[str, str] | None = None,
+    qalign_8bit: bool = False,
 ) -> list[FeatureSource]:
-    """Create the named sources, passing `device` / `weights_dir` to those whose constructor takes them."""
+    """Create the named sources, passing `device`, `weights_dir`, `dtype` (a torch dtype name, or one per
+    source name) and Q-Align's 8-bit switch to those whose constructor takes them."""
+    import torch
+
+    dtypes = dtype if isinstance(dtype, Mapping) else dict.fromkeys(names, dtype)
+    for value in dtypes.values():
+        if value is not None and value not in DTYPES:
+            raise ConfigError(f"unknown dtype {value!r} (one of {', '.join(DTYPES)})")
     sources = []
     registry = available_sources()
     for name in names:
         cls = registry.get(name)
         if cls is None:
             create_source(name)  # raises the registry's ConfigError listing the available sources
-        params = inspect.signature(cls.__init__).parameters
+        params = accepted_options(cls)
         kwargs: dict[str, Any] = {}
         if "device" in params:
             kwargs["device"] = device
         if "weights_dir" in params and weights_dir is not None:
             kwargs["weights_dir"] = weights_dir
+        if "dtype" in params and dtypes.get(name) is not None:
+            kwargs["dtype"] = getattr(torch, dtypes[name])
+        if "load_8bit" in params and qalign_8bit:
+            kwargs["load_8bit"] = True
         sources.append(create_source(name, **kwargs))
     return sources
 
@@ -156,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     if not names and args.no_keyframes:
         raise ConfigError("nothing to extract: no --sources and --no-keyframes")
     manifest = read_manifest(args.manifest)
-    sources = build_sources(names, args.device, args.weights_dir)
+    sources = build_sources(names, args.device, args.weights_dir, args.dtype, bool(args.qalign_8bit))
     report = extract_manifest(
         manifest,
         sources,
