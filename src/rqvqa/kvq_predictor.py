@@ -103,6 +103,12 @@ class RQVQAKVQ(Predictor):
         if (folder / "ensemble.json").is_file():
             self.ensemble, self.spec = load_ensemble(folder, device)
             self.config = self.ensemble.members[0].config
+            # a model trained with `rqvqa train` is not the released one: it shows its own card
+            card = self.spec.get("card")
+            if card:
+                self.name, self.scale = card["name"], card["scale"]
+                self.score_range = tuple(card["score_range"])
+                self.description = f"trained with rqvqa train: {card['training']}; {card['splits']}"
         else:
             members, self.config, self.spec = _members(folder, config)
             self.ensemble = Ensemble(members).to(device)
@@ -161,6 +167,7 @@ class RQVQAKVQ(Predictor):
                 "mode": self.mode,
                 "rows": rows,
                 "timings": {k: round(v, 4) for k, v in timings.items()},
+                **({"card": self.spec["card"]} if "card" in self.spec else {}),
             },
         )
 
