@@ -619,8 +619,21 @@ def test_hub_files_come_from_the_shared_hf_cache(hf_cache, capsys):
     assert one_align_dir() == snapshot
     assert _cli(["weights", "download", "qalign", "--json", "--no-progress"]) == 0
     paths = json.loads(capsys.readouterr().out)
+    assert Path(paths.pop("qalign")) == snapshot  # the group's folder: what --weights-dir takes
     assert {Path(p).parent for p in paths.values()} == {snapshot} and len(paths) == 4
     assert weights.pinned("qalign-one-align-2")["sha256"] == _sha(b"shard two")
+    assert _cli(["weights", "path", "qalign"]) == 0
+    assert capsys.readouterr().out.strip() == str(snapshot)
+
+
+def test_kvq_group_folder_is_found_without_weights_argument(tmp_path):
+    names = weights.GROUPS["rqvqa-kvq"]
+    assert len(names) == 10
+    for name in names[:9]:
+        (tmp_path / weights.get_entry(name).filename).write_bytes(b"x")
+    assert weights.group_folder("rqvqa-kvq", tmp_path) is None  # one member missing
+    (tmp_path / weights.get_entry(names[9]).filename).write_bytes(b"x")
+    assert weights.group_folder("rqvqa-kvq", tmp_path) == tmp_path
 
 
 def test_hub_download_failure_is_one_clean_line(hf_cache):

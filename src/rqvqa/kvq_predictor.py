@@ -91,10 +91,14 @@ class RQVQAKVQ(Predictor):
                 f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
             )
         if weights is None:
+            from rqvqa.weights import group_folder
+
+            weights = group_folder("rqvqa-kvq", weights_dir)  # the released models, downloaded or at hand
+        if weights is None:
             raise WeightsError(
-                f"model {self.name} needs --weights DIR: a folder with the 10 official KVQ checkpoints "
-                "(`rqvqa weights download rqvqa-kvq` unpacks them into the cache and prints the folder) "
-                "or a `rqvqa train` output folder"
+                f"model {self.name} needs the 10 official KVQ checkpoints: run `rqvqa weights download "
+                "rqvqa-kvq` (then they are found by themselves), or give --weights DIR (a folder with them, "
+                "or a `rqvqa train` output folder)"
             )
         folder = Path(weights)
         if not folder.is_dir():

@@ -140,6 +140,14 @@ def expand(name: str) -> list[str]:
     return [name]
 
 
+def group_folder(group: str, weights_dir: str | Path | None = None) -> Path | None:
+    """The one folder holding every file of `group` (e.g. the 10 KVQ models), or None when some are missing
+    or they are spread over several folders."""
+    found = [find(name, weights_dir) for name in GROUPS[group]]
+    folders = {p.parent for p in found if p is not None}
+    return folders.pop() if None not in found and len(folders) == 1 else None
+
+
 def get_entry(name: str) -> WeightsEntry:
     if name not in _REGISTRY:
         groups = f"; groups: {', '.join(GROUPS)}" if GROUPS else ""

@@ -41,7 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     a.set_defaults(func=run_verify)
 
-    a = actions.add_parser("path", parents=[common], help="print the path of a checkpoint (error if missing)")
+    a = actions.add_parser(
+        "path",
+        parents=[common],
+        help="print the path of a checkpoint, or a group's folder (error if missing)",
+    )
     a.add_argument("name", metavar="NAME")
     a.set_defaults(func=run_path)
 
@@ -94,10 +98,11 @@ def run_download(args: argparse.Namespace) -> int:
             done[name] = registry.resolve(
                 name, args.weights_dir, download=True, progress=not args.no_progress
             )
+    groups = {g: registry.group_folder(g, args.weights_dir) for g in args.names if g in registry.GROUPS}
     if args.json:
-        _print_json({name: str(path) for name, path in done.items()})
+        _print_json({name: str(path) for name, path in {**done, **groups}.items()})
     else:
-        for name, path in done.items():
+        for name, path in {**done, **groups}.items():
             print(f"{name}: {path}")
     return 0
 
@@ -125,7 +130,13 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_path(args: argparse.Namespace) -> int:
-    path = registry.resolve(args.name, args.weights_dir)
+    """A group's path is the folder holding all of its files (what --weights / --weights-dir take)."""
+    paths = [registry.resolve(name, args.weights_dir) for name in registry.expand(args.name)]
+    path = (
+        paths[0] if args.name not in registry.GROUPS else registry.group_folder(args.name, args.weights_dir)
+    )
+    if path is None:
+        raise ConfigError(f"the files of {args.name} are spread over several folders: put them in one")
     if args.json:
         _print_json({"name": args.name, "path": str(path)})
     else:
