@@ -641,3 +641,20 @@ def test_hub_download_failure_is_one_clean_line(hf_cache):
     with pytest.raises(WeightsError, match="could not download liqe_mix.pt from the Hugging Face Hub") as err:
         weights.resolve("liqe-mix", download=True, progress=False)
     assert "\n" not in str(err.value)
+
+
+class _Opaque:
+    """Not a tensor: a checkpoint holding it must be refused by safe loading."""
+
+
+def test_checkpoint_with_python_objects_is_refused_in_one_line(tmp_path):
+    import torch
+
+    from rqvqa.checkpoints import read_checkpoint
+
+    path = tmp_path / "obj.pth"
+    torch.save({"state_dict": {}, "extra": _Opaque()}, path)
+    with pytest.raises(WeightsError, match=r"holds Python objects \(.*_Opaque\) besides tensors") as err:
+        read_checkpoint(path)
+    message = str(err.value)
+    assert "\n" not in message and "weights_only=False" not in message and "weights_only" not in message

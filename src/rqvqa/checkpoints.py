@@ -6,6 +6,8 @@ Never unpickles arbitrary objects: `.pth`/`.pt`/`.pyth`/`.bin` go through `torch
 
 from __future__ import annotations
 
+import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,19 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise WeightsError(f"not a readable safetensors file ({exc})", path) from exc
     try:
         return torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...
-        raise WeightsError(f"not a readable checkpoint ({type(exc).__name__}: {exc})", path) from exc
+    except pickle.UnpicklingError as exc:
+        # torch's message goes on for lines and advises retrying with weights_only=False, which would run
+        # whatever code the file carries: say what happened in one line instead, and never that
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        held = f" ({found.group(1).rstrip('.')})" if found else ""
+        raise WeightsError(
+            f"refused: the checkpoint holds Python objects{held} besides tensors, and rqvqa only loads "
+            "tensors (safe loading); a file with the expected tensors is needed",
+            path,
+        ) from None
+    except Exception as exc:  # RuntimeError, EOFError, zip errors...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WeightsError(f"not a readable checkpoint ({type(exc).__name__}: {first})", path) from None
 
 
 def extract_state_dict(

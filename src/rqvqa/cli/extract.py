@@ -107,9 +107,17 @@ class ExtractReport:
     skipped: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # name -> config hash
+    #: temporary files of killed runs removed from the store
+    cleaned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "sources": self.sources}
+        return {
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "sources": self.sources,
+            "cleaned": self.cleaned,
+        }
 
 
 def extract_manifest(
@@ -125,6 +133,7 @@ def extract_manifest(
     from tqdm import tqdm
 
     report = ExtractReport()
+    report.cleaned = store.clean_temporary()  # leftovers of runs killed mid-write
     hashes = {}
     for source in sources:
         # the fragment seed only matters to sources that read fragments
