@@ -74,9 +74,9 @@ def _predict(capsys, *argv: str) -> dict:
 
 def test_official_run_matches_separately_extracted_features(setup, fusion_inputs, capsys, monkeypatch):
     from rqvqa.model import RQVQA, preset
+    from rqvqa.model_inputs import align_rows, prepare_frames
     from rqvqa.nets.remap import load_weights
     from rqvqa.store import FeatureStore, keyframe_tag, video_id
-    from rqvqa.train import align_rows, prepare_frames
 
     video = setup["video"]
     row = _predict(capsys, str(video), "--weights", str(setup["kvq"]), "--weights-dir", str(setup["weights"]))

@@ -129,8 +129,8 @@ def test_kvq_predictor_names_missing_sources(tmp_path):
 def test_kvq_predictor_is_the_mean_of_the_members(tmp_path, small_video):
     from rqvqa.kvq_predictor import RQVQAKVQ
     from rqvqa.model import RQVQA
+    from rqvqa.model_inputs import align_rows, prepare_frames
     from rqvqa.sources.stats import FrameStatistics
-    from rqvqa.train import align_rows, prepare_frames
     from rqvqa.video.sampling import sample_video
     from rqvqa.zoo import available_predictors
 

@@ -6,9 +6,11 @@ Never unpickles arbitrary objects: `.pth`/`.pt`/`.pyth`/`.bin` go through `torch
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +108,16 @@ def save_safetensors(
     tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
     save_file(tensors, str(path), metadata={k: str(v) for k, v in (metadata or {}).items()})
     return path
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """write(tmp) then move the finished file into place, so a kill never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

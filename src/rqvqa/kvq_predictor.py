@@ -82,7 +82,7 @@ class RQVQAKVQ(Predictor):
         `source_precision`); `qalign_8bit`: Q-Align in LLM.int8 (default: on CUDA when bitsandbytes is
         installed, as the released heads were trained)."""
         super().__init__(weights, device)
-        from rqvqa.train import Ensemble, load_ensemble
+        from rqvqa.ensemble import Ensemble, load_ensemble
 
         wanted = config or preset("rqvqa")
         absent = missing_sources(wanted)
@@ -139,7 +139,7 @@ class RQVQAKVQ(Predictor):
 
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
         from rqvqa.cli.extract import check_shape, sample_for
-        from rqvqa.train import align_rows, prepare_frames
+        from rqvqa.model_inputs import align_rows, prepare_frames
 
         needs = set().union(*(s.needs for s in self.sources)) if self.sources else set()
         if self.config.needs_frames:
