@@ -267,3 +267,12 @@ def test_trained_ensemble_carries_its_own_card(tmp_path, small_video):
     assert RQVQAKVQ.name == "rqvqa-kvq"  # the class (the released model's card) is untouched
     prediction = predictor.predict(small_video)
     assert prediction.extra["card"]["metrics"] == {"SRCC": 0.5} and np.isfinite(prediction.score)
+
+
+def test_inference_imports_no_training_code():
+    import subprocess
+    import sys
+
+    code = "import sys, rqvqa.kvq_predictor; print([m for m in sys.modules if m.startswith('rqvqa.train')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
