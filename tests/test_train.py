@@ -276,3 +276,13 @@ def test_inference_imports_no_training_code():
     code = "import sys, rqvqa.kvq_predictor; print([m for m in sys.modules if m.startswith('rqvqa.train')])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_kvq_predictor_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
+    from rqvqa.errors import WeightsError
+    from rqvqa.kvq_predictor import RQVQAKVQ
+
+    monkeypatch.setenv("RQVQA_HOME", str(tmp_path))
+    monkeypatch.delenv("RQVQA_WEIGHTS_DIR", raising=False)
+    with pytest.raises(WeightsError, match="run `rqvqa weights download rqvqa-kvq`"):
+        RQVQAKVQ()
