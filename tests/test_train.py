@@ -286,3 +286,29 @@ def test_kvq_predictor_without_weights_says_how_to_get_them(tmp_path, monkeypatc
     monkeypatch.delenv("RQVQA_WEIGHTS_DIR", raising=False)
     with pytest.raises(WeightsError, match="run `rqvqa weights download rqvqa-kvq`"):
         RQVQAKVQ()
+
+
+def test_training_that_will_not_fit_is_refused_with_what_would(monkeypatch):
+    from types import SimpleNamespace
+
+    from rqvqa.nets.swin_bot import BaseNetConfig
+    from rqvqa.train import loop
+
+    swin_b = SimpleNamespace(
+        config=SimpleNamespace(base=BaseNetConfig()),
+        parameters=lambda: [torch.zeros(94_000_000 // 1000, 1000)],
+    )
+    cfg = TrainConfig(batch_size=6)  # 48 frames per batch
+    need = loop.training_memory_mb(swin_b, cfg)
+    per_frame = loop.FRAME_ACTIVATION_MB[False]
+    assert need == pytest.approx(16 * 94_000_000 / 2**20 + 48 * per_frame)
+    monkeypatch.setattr(loop, "available_memory_mb", lambda device: 4 * per_frame * 8 + 2000)
+    with pytest.raises(
+        ConfigError, match=r"will not fit.*use --batch-size 4 or less, or add --grad-checkpointing"
+    ):
+        loop.check_memory(swin_b, cfg, torch.device("cpu"))
+    monkeypatch.setattr(loop, "available_memory_mb", lambda device: need + 1)
+    loop.check_memory(swin_b, cfg, torch.device("cpu"))  # fits: no error
+    tiny = SimpleNamespace(config=SimpleNamespace(base=BaseNetConfig.tiny()), parameters=lambda: [])
+    assert loop.training_memory_mb(tiny, cfg) is None  # not measured: never refused
+    assert loop.FRAME_ACTIVATION_MB[True] < per_frame
