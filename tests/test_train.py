@@ -312,3 +312,17 @@ def test_training_that_will_not_fit_is_refused_with_what_would(monkeypatch):
     tiny = SimpleNamespace(config=SimpleNamespace(base=BaseNetConfig.tiny()), parameters=lambda: [])
     assert loop.training_memory_mb(tiny, cfg) is None  # not measured: never refused
     assert loop.FRAME_ACTIVATION_MB[True] < per_frame
+
+
+def test_kvq_source_precision_defaults_to_what_the_released_heads_saw(monkeypatch):
+    import importlib.util
+
+    from rqvqa.kvq_predictor import source_precision
+
+    assert source_precision("cpu", None, None) == (None, False)
+    assert source_precision("cpu", "bfloat16", True) == ("bfloat16", True)
+    has_bnb = importlib.util.find_spec("bitsandbytes") is not None
+    assert source_precision("cuda", None, None) == ({"liqe": "float16", "qalign": "float16"}, has_bnb)
+    assert source_precision("cuda:1", "float32", False) == ("float32", False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert source_precision("cuda", None, None)[1] is False  # no bitsandbytes: fp16 Q-Align
