@@ -296,7 +296,7 @@ def test_training_that_will_not_fit_is_refused_with_what_would(monkeypatch):
 
     swin_b = SimpleNamespace(
         config=SimpleNamespace(base=BaseNetConfig()),
-        parameters=lambda: [torch.zeros(94_000_000 // 1000, 1000)],
+        parameters=lambda: [torch.zeros(1).expand(94_000_000)],  # numel without the memory
     )
     cfg = TrainConfig(batch_size=6)  # 48 frames per batch
     need = loop.training_memory_mb(swin_b, cfg)
