@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from rqvqa.errors import InputError
+from rqvqa.errors import ConfigError, InputError
 from rqvqa.sources.base import available_sources, create_source
 from rqvqa.sources.stats import frame_statistics
 from rqvqa.store import FeatureStore, video_id
@@ -205,3 +205,93 @@ def test_store_key_depends_on_sampling_mode_and_fragment_seed(tmp_path):
     seed0 = store.load("fragmean", keys["official", 0]["fragmean"], "clips/a")
     seed1 = store.load("fragmean", keys["official", 1]["fragmean"], "clips/a")
     assert not np.array_equal(seed0, seed1)
+
+
+def test_keyframes_after_second_999_are_read_in_order(tmp_path):
+    store = FeatureStore(tmp_path)
+    frames = [np.full((4, 6, 3), i % 256, np.uint8) for i in range(1002)]
+    store.save_keyframes("long", frames, "short384-full")
+    names = [p.name for p in store.keyframe_paths("long", "short384-full")]
+    assert len(names) == 1002 and names[998:] == ["998.png", "999.png", "1000.png", "1001.png"]
+
+
+def test_temporary_leftovers_of_killed_runs_are_cleaned(tmp_path):
+    store = FeatureStore(tmp_path)
+    kept = store.save("stats", "abc", "v", np.zeros((2, 3), np.float32))
+    old_file = kept.parent / ".v.npy.x1y2.npy.tmp"
+    old_file.write_bytes(b"half")
+    old_dir = tmp_path / "keyframes" / "short384-official" / ".w.k3j4.tmp"
+    old_dir.mkdir(parents=True)
+    (old_dir / "000.png").write_bytes(b"half")
+    fresh = kept.parent / ".u.npy.z9.npy.tmp"  # a run may still be writing this one
+    fresh.write_bytes(b"busy")
+    for path in (old_file, old_dir):
+        os.utime(path, (0, 0))
+    assert store.clean_temporary() == 2
+    assert not old_file.exists() and not old_dir.exists() and fresh.exists() and kept.is_file()
+
+
+def test_build_sources_passes_weights_dir_and_precision_through_kwargs_constructors(tmp_path):
+    """SlowFast, LIQE and FAST-VQA take (*args, **kwargs) and forward them to CheckpointSource: the options
+    must still reach them (they used to be dropped, so --weights-dir was ignored)."""
+    import torch
+
+    from rqvqa.cli.extract import build_sources
+
+    sources = build_sources(
+        ["slowfast", "liqe", "fastvqa", "qalign"], "cpu", tmp_path, "bfloat16", qalign_8bit=True
+    )
+    by_name = {s.name: s for s in sources}
+    for name in ("slowfast", "liqe", "fastvqa"):
+        assert by_name[name].weights_dir == tmp_path and by_name[name].dtype == torch.bfloat16, name
+    qalign = by_name["qalign"]
+    assert qalign._weights_dir == tmp_path and qalign.config()["precision"] == "int8"
+    per_source = build_sources(["liqe", "fastvqa"], "cpu", None, {"liqe": "float16"})
+    assert [s.dtype for s in per_source] == [torch.float16, torch.float32]
+    with pytest.raises(ConfigError, match="unknown dtype 'float8'"):
+        build_sources(["liqe"], "cpu", None, "float8")
+
+
+def test_predict_refuses_options_a_model_does_not_take(tmp_path, capsys):
+    from rqvqa.cli import main
+
+    assert main(["predict", str(tmp_path / "x.mp4"), "--model", "lite", "--mode", "full"]) == 1
+    assert "model lite does not take --mode" in capsys.readouterr().err
+
+
+def test_predict_maps_source_options_to_each_predictor(tmp_path, monkeypatch):
+    import argparse
+
+    import torch
+
+    from rqvqa.cli import predict as predict_cli
+    from rqvqa.zoo import create_predictor
+
+    captured = {}
+
+    def create(name, **options):
+        captured[name] = options
+        return create_predictor(name, **options)
+
+    monkeypatch.setattr("rqvqa.zoo.create_predictor", create)
+    parser = argparse.ArgumentParser()
+    predict_cli.register(parser.add_subparsers())
+    common = ["predict", "v.mp4", "--weights-dir", str(tmp_path), "--dtype", "float16"]
+    qalign = predict_cli._predictor(parser.parse_args([*common, "--model", "qalign", "--qalign-8bit"]))
+    expected = {"weights": str(tmp_path), "device": "cpu", "dtype": "float16", "load_8bit": True}
+    assert captured["qalign"] == expected and qalign._dtype is torch.float16
+    kvq_argv = [*common, "--model", "rqvqa-kvq", "--mode", "full", "--no-qalign-8bit"]
+    monkeypatch.setattr("rqvqa.zoo.create_predictor", lambda name, **kw: captured.update({name: kw}))
+    predict_cli._predictor(parser.parse_args(kvq_argv))
+    assert captured["rqvqa-kvq"] == {
+        "weights": None,
+        "device": "cpu",
+        "weights_dir": str(tmp_path),
+        "mode": "full",
+        "dtype": "float16",
+        "qalign_8bit": False,
+    }
+    monkeypatch.setattr("rqvqa.zoo.create_predictor", create)
+    liqe = predict_cli._predictor(parser.parse_args([*common, "--model", "liqe", "--mode", "official"]))
+    assert liqe.source.weights_dir == tmp_path and liqe.source.dtype is torch.float16
+    assert liqe.mode == "official"

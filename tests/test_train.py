@@ -239,3 +239,121 @@ def test_object_npy_is_a_clean_error_in_train_and_benchmark_features(tmp_path, c
     for err in (train_err, bench_err):
         assert err.startswith(f"rqvqa: error: {feats}: cannot read features (Object arrays cannot be loaded")
         assert err.count("\n") == 1 and "Traceback" not in err
+def test_head_only_cli_defaults_and_validation_before_training(tmp_path, capsys):
+    from rqvqa.cli.train import _train_config
+    from rqvqa.train import HEAD_ONLY_DEFAULTS
+
+    features, manifest = _linear_data(n=3)
+    lines = ["video,mos,group"] + [f"{r.video},{r.mos},{r.group}" for r in manifest]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    np.save(tmp_path / "feat.npy", features["feat"])
+    out = tmp_path / "out"
+    argv = ["train", str(tmp_path / "m.csv"), "--features", str(tmp_path / "feat.npy"), "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 1
+    assert "training needs at least 4" in capsys.readouterr().err
+    assert not (out / "split0").exists()  # refused before the first epoch
+
+    import argparse
+
+    from rqvqa.cli import train as cli_train
+
+    parser = argparse.ArgumentParser()
+    cli_train.register(parser.add_subparsers())
+    head = _train_config(parser.parse_args(argv))
+    assert (head.lr, head.epochs, head.batch_size, head.standardise) == tuple(HEAD_ONLY_DEFAULTS.values())
+    video = _train_config(parser.parse_args(["train", "m.csv", "--out", "o", "--store", "s"]))
+    assert (video.lr, video.epochs, video.batch_size, video.standardise) == (1e-5, 30, 6, False)
+    given = _train_config(parser.parse_args(["train", *argv[1:], "--lr", "0.5", "--no-standardise"]))
+    assert (given.lr, given.standardise, given.epochs) == (0.5, False, 50)
+
+
+def test_split_parts_too_small_are_refused():
+    from rqvqa.data.splits import Split
+    from rqvqa.train import check_splits
+
+    check_splits([Split("a", [0, 1, 2], [3, 4])], 5)
+    with pytest.raises(ConfigError, match="split b has 1 validation video"):
+        check_splits([Split("b", [0, 1, 2, 3], [4])], 5)
+
+
+def test_trained_ensemble_carries_its_own_card(tmp_path, small_video):
+    from rqvqa.kvq_predictor import RQVQAKVQ
+    from rqvqa.model import RQVQA
+
+    torch.manual_seed(0)
+    model = RQVQA(_tiny_config()).eval()
+    save_model(model, tmp_path / "m.safetensors")
+    card = {
+        "name": "rqvqa-trained:run1",
+        "scale": "training labels (0 to 1; raw regressor output, unbounded)",
+        "score_range": [0.0, 1.0],
+        "training": "full, sources stats",
+        "splits": "1 seeded group-aware splits, ratio 0.8, seed 10",
+        "metrics": {"SRCC": 0.5},
+    }
+    spec = {"model": model.config.to_dict(), "members": ["m.safetensors"], "scalers": None, "card": card}
+    (tmp_path / "ensemble.json").write_text(json.dumps(spec))
+    predictor = RQVQAKVQ(weights=tmp_path)
+    assert (predictor.name, predictor.score_range) == ("rqvqa-trained:run1", (0.0, 1.0))
+    assert RQVQAKVQ.name == "rqvqa-kvq"  # the class (the released model's card) is untouched
+    prediction = predictor.predict(small_video)
+    assert prediction.extra["card"]["metrics"] == {"SRCC": 0.5} and np.isfinite(prediction.score)
+
+
+def test_inference_imports_no_training_code():
+    import subprocess
+    import sys
+
+    code = "import sys, rqvqa.kvq_predictor; print([m for m in sys.modules if m.startswith('rqvqa.train')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_kvq_predictor_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
+    from rqvqa.errors import WeightsError
+    from rqvqa.kvq_predictor import RQVQAKVQ
+
+    monkeypatch.setenv("RQVQA_HOME", str(tmp_path))
+    monkeypatch.delenv("RQVQA_WEIGHTS_DIR", raising=False)
+    with pytest.raises(WeightsError, match="run `rqvqa weights download rqvqa-kvq`"):
+        RQVQAKVQ()
+
+
+def test_training_that_will_not_fit_is_refused_with_what_would(monkeypatch):
+    from types import SimpleNamespace
+
+    from rqvqa.nets.swin_bot import BaseNetConfig
+    from rqvqa.train import loop
+
+    swin_b = SimpleNamespace(
+        config=SimpleNamespace(base=BaseNetConfig()),
+        parameters=lambda: [torch.zeros(1).expand(94_000_000)],  # numel without the memory
+    )
+    cfg = TrainConfig(batch_size=6)  # 48 frames per batch
+    need = loop.training_memory_mb(swin_b, cfg)
+    per_frame = loop.FRAME_ACTIVATION_MB[False]
+    assert need == pytest.approx(16 * 94_000_000 / 2**20 + 48 * per_frame)
+    monkeypatch.setattr(loop, "available_memory_mb", lambda device: 4 * per_frame * 8 + 2000)
+    with pytest.raises(
+        ConfigError, match=r"will not fit.*use --batch-size 4 or less, or add --grad-checkpointing"
+    ):
+        loop.check_memory(swin_b, cfg, torch.device("cpu"))
+    monkeypatch.setattr(loop, "available_memory_mb", lambda device: need + 1)
+    loop.check_memory(swin_b, cfg, torch.device("cpu"))  # fits: no error
+    tiny = SimpleNamespace(config=SimpleNamespace(base=BaseNetConfig.tiny()), parameters=lambda: [])
+    assert loop.training_memory_mb(tiny, cfg) is None  # not measured: never refused
+    assert loop.FRAME_ACTIVATION_MB[True] < per_frame
+
+
+def test_kvq_source_precision_defaults_to_what_the_released_heads_saw(monkeypatch):
+    import importlib.util
+
+    from rqvqa.kvq_predictor import source_precision
+
+    assert source_precision("cpu", None, None) == (None, False)
+    assert source_precision("cpu", "bfloat16", True) == ("bfloat16", True)
+    has_bnb = importlib.util.find_spec("bitsandbytes") is not None
+    assert source_precision("cuda", None, None) == ({"liqe": "float16", "qalign": "float16"}, has_bnb)
+    assert source_precision("cuda:1", "float32", False) == ("float32", False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert source_precision("cuda", None, None)[1] is False  # no bitsandbytes: fp16 Q-Align

@@ -14,7 +14,9 @@ released models were trained; the per-second list holds the scores of the video'
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -71,26 +73,47 @@ class RQVQAKVQ(Predictor):
         config: ModelConfig | None = None,
         mode: str | None = None,
         seed: int = 0,
-        source_weights: str | os.PathLike[str] | None = None,
+        weights_dir: str | os.PathLike[str] | None = None,
+        dtype: str | None = None,
+        qalign_8bit: bool | None = None,
     ):
+        """`weights_dir`: where the sources' checkpoints are (else `$RQVQA_WEIGHTS_DIR` and the download
+        cache); `dtype`: the sources' compute precision (float32, float16, bfloat16; default: see
+        `source_precision`); `qalign_8bit`: Q-Align in LLM.int8 (default: on CUDA when bitsandbytes is
+        installed, as the released heads were trained)."""
         super().__init__(weights, device)
-        from rqvqa.train import Ensemble, load_ensemble
+        from rqvqa.ensemble import Ensemble, load_ensemble
 
+        if weights is None:
+            from rqvqa.weights import group_folder
+
+            weights = group_folder("rqvqa-kvq", weights_dir)  # the released models, downloaded or at hand
+        if weights is None:
+            raise WeightsError(
+                f"model {self.name} needs the 10 official KVQ checkpoints: run `rqvqa weights download "
+                "rqvqa-kvq` (then they are found by themselves), or give --weights DIR (a folder with them, "
+                "or a `rqvqa train` output folder)"
+            )
+        folder = Path(weights)
+        if not folder.is_dir():
+            raise WeightsError("not a folder of checkpoints", folder)
+        # checked after the weights (a missing folder is reported at once, before the sources are imported)
         wanted = config or preset("rqvqa")
         absent = missing_sources(wanted)
         if absent:
             raise ConfigError(
                 f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
             )
-        if weights is None:
-            raise WeightsError(f"model {self.name} needs --weights DIR (the 10 official KVQ checkpoints)")
-        folder = Path(weights)
-        if not folder.is_dir():
-            raise WeightsError("not a folder of checkpoints", folder)
         self.spec: dict[str, Any] = {}
         if (folder / "ensemble.json").is_file():
             self.ensemble, self.spec = load_ensemble(folder, device)
             self.config = self.ensemble.members[0].config
+            # a model trained with `rqvqa train` is not the released one: it shows its own card
+            card = self.spec.get("card")
+            if card:
+                self.name, self.scale = card["name"], card["scale"]
+                self.score_range = tuple(card["score_range"])
+                self.description = f"trained with rqvqa train: {card['training']}; {card['splits']}"
         else:
             members, self.config, self.spec = _members(folder, config)
             self.ensemble = Ensemble(members).to(device)
@@ -101,7 +124,14 @@ class RQVQAKVQ(Predictor):
             )
         from rqvqa.cli.extract import build_sources
 
-        self.sources = build_sources(self.config.source_names, device, source_weights)
+        dtypes, self.qalign_8bit = source_precision(device, dtype, qalign_8bit)
+        self.sources = build_sources(
+            self.config.source_names,
+            device,
+            Path(weights_dir) if weights_dir else None,
+            dtypes,
+            self.qalign_8bit,
+        )
         # a `rqvqa train` folder records the key-frame sampling its models were trained on
         self.mode, self.seed = mode or self.spec.get("mode", "official"), seed
         base = self.config.base
@@ -110,11 +140,13 @@ class RQVQAKVQ(Predictor):
 
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
         from rqvqa.cli.extract import check_shape, sample_for
-        from rqvqa.train import align_rows, prepare_frames
+        from rqvqa.model_inputs import align_rows, prepare_frames
 
         needs = set().union(*(s.needs for s in self.sources)) if self.sources else set()
         if self.config.needs_frames:
             needs.add("keyframes_384")
+        timings: dict[str, float] = {}
+        clock = _Clock(self.device)
         sample = sample_for(Path(path), needs, self.mode, self.seed)
         rows = len(sample.keyframe_indices)
         device = torch.device(self.device)
@@ -122,15 +154,59 @@ class RQVQAKVQ(Predictor):
         if self.config.needs_frames:
             frames = prepare_frames(sample.keyframes_384, self.crop, self.resize).unsqueeze(0).to(device)
             rows = frames.shape[1]
+        timings["decode+sampling"] = clock.lap("decode+sampling")
         features = {}
         for source in self.sources:
             array = align_rows(check_shape(source, np.asarray(source.extract(sample)), str(path)), rows)
             features[source.name] = torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0).to(device)
+            timings[source.name] = clock.lap(source.name)
         with torch.no_grad():
             frame_scores, score = self.ensemble(frames, features)
+        timings["base+head"] = clock.lap("base+head")
         seconds = len(dict.fromkeys(sample.keyframe_indices))
         return Prediction(
             score=float(score[0]),
             per_second=[float(x) for x in frame_scores[0, :seconds]],
-            extra={"members": len(self.ensemble.members), "mode": self.mode, "rows": rows},
+            extra={
+                "members": len(self.ensemble.members),
+                "mode": self.mode,
+                "rows": rows,
+                "timings": {k: round(v, 4) for k, v in timings.items()},
+                "cpu_seconds": clock.cpu,
+                **({"card": self.spec["card"]} if "card" in self.spec else {}),
+            },
         )
+
+
+class _Clock:
+    """Wall-clock laps (synchronising CUDA so a lap holds the work queued in it) and the process CPU time of
+    each lap (all threads: on a loaded machine it says more about the cost than the wall clock)."""
+
+    def __init__(self, device: str):
+        self.cuda = torch.device(device).type == "cuda"
+        self.last, self.last_cpu = time.perf_counter(), time.process_time()
+        self.cpu: dict[str, float] = {}
+
+    def lap(self, stage: str) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        now, cpu = time.perf_counter(), time.process_time()
+        self.cpu[stage] = round(cpu - self.last_cpu, 4)
+        elapsed, self.last, self.last_cpu = now - self.last, now, cpu
+        return elapsed
+
+
+def source_precision(
+    device: str, dtype: str | None, qalign_8bit: bool | None
+) -> tuple[str | dict[str, str] | None, bool]:
+    """(dtype for `build_sources`, Q-Align 8-bit) for `rqvqa-kvq`.
+
+    Given values win. Otherwise on CUDA: what the released KVQ heads saw (rqvqa.md: LIQE features in fp16,
+    Q-Align in LLM.int8 through bitsandbytes, fp16 when bitsandbytes is not installed); on the CPU every
+    source runs in float32 (bitsandbytes' int8 path and fp16 matmuls are GPU features)."""
+    on_cuda = torch.device(device).type == "cuda"
+    if qalign_8bit is None:
+        qalign_8bit = on_cuda and importlib.util.find_spec("bitsandbytes") is not None
+    if dtype is None and on_cuda:
+        return {"liqe": "float16", "qalign": "float16"}, qalign_8bit
+    return dtype, qalign_8bit

@@ -12,14 +12,15 @@ means, so that has its own flag (`--keyframes-only`).
 from __future__ import annotations
 
 import argparse
-import inspect
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rqvqa.cli.source_options import DTYPES, accepted_options, add_precision_options
 from rqvqa.data.manifest import Manifest, read_manifest
 from rqvqa.errors import ConfigError, InputError
 from rqvqa.results import dumps_json, one_line
@@ -49,6 +50,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device for network sources (cpu, cuda, cuda:1)")
     p.add_argument("--weights-dir", type=Path, help="folder of pre-trained weights for the sources")
     p.add_argument("--seed", type=int, default=0, help="seed of random sampling (FAST-VQA fragments)")
+    add_precision_options(p)
     p.add_argument("--no-keyframes", action="store_true", help="do not write the key-frame cache")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -63,21 +65,36 @@ def register(subparsers) -> None:
 
 
 def build_sources(
-    names: list[str], device: str = "cpu", weights_dir: Path | None = None
+    names: list[str],
+    device: str = "cpu",
+    weights_dir: Path | None = None,
+    dtype: str | Mapping[str, str] | None = None,
+    qalign_8bit: bool = False,
 ) -> list[FeatureSource]:
-    """Create the named sources, passing `device` / `weights_dir` to those whose constructor takes them."""
+    """Create the named sources, passing `device`, `weights_dir`, `dtype` (a torch dtype name, or one per
+    source name) and Q-Align's 8-bit switch to those whose constructor takes them."""
+    import torch
+
+    dtypes = dtype if isinstance(dtype, Mapping) else dict.fromkeys(names, dtype)
+    for value in dtypes.values():
+        if value is not None and value not in DTYPES:
+            raise ConfigError(f"unknown dtype {value!r} (one of {', '.join(DTYPES)})")
     sources = []
     registry = available_sources()
     for name in names:
         cls = registry.get(name)
         if cls is None:
             create_source(name)  # raises the registry's ConfigError listing the available sources
-        params = inspect.signature(cls.__init__).parameters
+        params = accepted_options(cls)
         kwargs: dict[str, Any] = {}
         if "device" in params:
             kwargs["device"] = device
         if "weights_dir" in params and weights_dir is not None:
             kwargs["weights_dir"] = weights_dir
+        if "dtype" in params and dtypes.get(name) is not None:
+            kwargs["dtype"] = getattr(torch, dtypes[name])
+        if "load_8bit" in params and qalign_8bit:
+            kwargs["load_8bit"] = True
         sources.append(create_source(name, **kwargs))
     return sources
 
@@ -108,9 +125,17 @@ class ExtractReport:
     skipped: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # name -> config hash
+    #: temporary files of killed runs removed from the store
+    cleaned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "sources": self.sources}
+        return {
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "sources": self.sources,
+            "cleaned": self.cleaned,
+        }
 
 
 def extract_manifest(
@@ -128,6 +153,7 @@ def extract_manifest(
     from tqdm import tqdm
 
     report = ExtractReport()
+    report.cleaned = store.clean_temporary()  # leftovers of runs killed mid-write
     hashes = {}
     for source in sources:
         # the fragment seed only matters to sources that read fragments
@@ -183,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(available_sources())}), or --keyframes-only to fill only the key-frame cache"
         )
     manifest = read_manifest(args.manifest)
-    sources = build_sources(names, args.device, args.weights_dir)
+    sources = build_sources(names, args.device, args.weights_dir, args.dtype, bool(args.qalign_8bit))
     with video_limits(max_pixels=args.max_pixels):
         report = extract_manifest(
             manifest,

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from rqvqa.cli.source_options import accepted_options, add_precision_options
 from rqvqa.errors import ConfigError
 from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, score_video
 from rqvqa.video.reader import parse_pixels, video_limits
@@ -30,6 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights", default=None, help="weights folder or file (models that need weights)")
     p.add_argument("--device", default="cpu", help="torch device for neural models (cpu, cuda, cuda:1...)")
+    p.add_argument(
+        "--weights-dir",
+        default=None,
+        help="folder of the feature sources' checkpoints (else $RQVQA_WEIGHTS_DIR, then the download cache)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("official", "full"),
+        default=None,
+        help="key-frame sampling: official (the first 8 seconds, as the models were trained; the default) "
+        "or full (one key frame per second of the whole video)",
+    )
+    add_precision_options(p)
     p.add_argument(
         "--max-frames",
         type=int,
@@ -52,6 +66,28 @@ def _predictor(args: argparse.Namespace):
     from rqvqa.zoo import create_predictor
 
     options: dict[str, Any] = {"weights": args.weights, "device": args.device}
+    flags = {
+        "weights_dir": "--weights-dir",
+        "mode": "--mode",
+        "dtype": "--dtype",
+        "qalign_8bit": "--qalign-8bit",
+    }
+    given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    if given:
+        from rqvqa.zoo import available_predictors
+
+        cls = available_predictors().get(args.model)
+        takes = accepted_options(cls) if cls is not None else set(given)
+        # single-network predictors name these differently: their weights folder is `weights`, Q-Align's
+        # int8 switch `load_8bit`
+        if "weights_dir" in given and "weights_dir" not in takes and args.weights is None:
+            options["weights"] = given.pop("weights_dir")
+        if "qalign_8bit" in given and "qalign_8bit" not in takes and "load_8bit" in takes:
+            options["load_8bit"] = given.pop("qalign_8bit")
+        refused = [flags[name] for name in given if name not in takes]
+        if refused:
+            raise ConfigError(f"model {args.model} does not take {', '.join(refused)}")
+        options.update(given)
     if args.max_frames is not None:
         if args.max_frames < 1:
             raise ConfigError("--max-frames must be at least 1")
