@@ -85,27 +85,6 @@ def make_video(
     )
 
 
-def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 limited-range YUV 4:2:0 of uint8 RGB (H, W, 3) with even H and W, as the (H * 3 / 2, W) array
-    `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes; chroma is the mean of each 2x2 block."""
-    r, g, b = (rgb[..., k].astype(np.float32) for k in range(3))
-    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
-    cb = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
-    cr = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
-    h, w = y.shape
-
-    def half(c: np.ndarray) -> np.ndarray:
-        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).reshape(-1, w)
-
-    return np.clip(np.round(np.concatenate([y, half(cb), half(cr)])), 0, 255).astype(np.uint8)
-
-
-def _input_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    if pix_fmt == "yuv420p" and rgb.shape[0] % 2 == 0 and rgb.shape[1] % 2 == 0:
-        return av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
-    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-
-
 def write_frames(
     path: str | Path,
     frames: Iterable[np.ndarray],
@@ -121,9 +100,9 @@ def write_frames(
     """Encode uint8 RGB frames (H, W, 3), all of one size, to `path`; the default is lossless FFV1 (use a
     .mkv name). See `make_video` for `rotation`, `frame_times`, `faststart`.
 
-    Deterministic for yuv420p (the default with libx264) and lossless codecs: the encoder runs
-    single-threaded (libx264's threads change its output from run to run) and yuv420p frames are converted
-    here (`rgb_to_yuv420p`) rather than by swscale, whose RGB->YUV path gave different pixels run to run.
+    Deterministic (same bytes, so same decoded pixels, run to run): encoders run single-threaded, and libx264
+    without its macroblock tree (`mbtree=0`), which alone made identical input frames encode differently from
+    one process to the next, even with one thread (grades of `make_video` differed in 9 of 10 clips).
     """
     path = Path(path)
     rate = Fraction(fps).limit_denominator(100000)
@@ -144,10 +123,12 @@ def write_frames(
                 options = {"threads": "1"}
                 if crf is not None:
                     options["crf"] = str(crf)
+                if codec == "libx264":
+                    options["x264-params"] = "mbtree=0"
                 if codec == "libx265":
                     options["x265-params"] = "log-level=error:pools=1:frame-threads=1"
                 stream.options = options
-            vf = _input_frame(frame, stream.pix_fmt)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             # explicit timestamps: libx264's rate control reads them
             if frame_times is not None:
                 vf.pts, vf.time_base = round(frame_times[i] * 1000), Fraction(1, 1000)
