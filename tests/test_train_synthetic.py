@@ -6,7 +6,7 @@ videos of the 4 held-out groups with SRCC >= 0.6 (final epoch, no selection on t
 
 Deterministic: the clips are byte-identical run to run (`write_frames`: single-threaded libx264 without
 mbtree) and training runs on one thread, so the held-out SRCC is the same every run: 0.728 on the
-development machine (it was 0.76-0.85 and failed half the runs while the encodes varied). The threshold
+development machine (it ranged 0.76-0.91 and failed half the runs while the encodes varied). The threshold
 leaves 0.13 for other CPUs' arithmetic; chance is 0.
 """
 
