@@ -106,10 +106,14 @@ class TrainConfig:
 # ------------------------------------------------------------------------------------------------ data
 
 
-def _read_matrix(path: Path) -> np.ndarray:
+def load_feature_matrix(path: str | Path, rows: int | None = None) -> np.ndarray:
+    """A (videos, dim) matrix from .npy or .mat (key `feats_mat`, else the only 2-D numeric array)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("feature file not found", path)
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if path.suffix == ".mat":
+        matrix = np.load(path, allow_pickle=False)
+    elif path.suffix == ".mat":
         from scipy.io import loadmat
 
         data = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
@@ -117,22 +121,10 @@ def _read_matrix(path: Path) -> np.ndarray:
         key = "feats_mat" if "feats_mat" in arrays else (next(iter(arrays)) if len(arrays) == 1 else None)
         if key is None:
             raise InputError(f"no feats_mat and not exactly one 2-D array (found {', '.join(data)})", path)
-        return arrays[key]
-    raise InputError("feature file must be .npy or .mat", path)
-
-
-def load_feature_matrix(path: str | Path, rows: int | None = None) -> np.ndarray:
-    """A (videos, dim) matrix from .npy or .mat (key `feats_mat`, else the only 2-D numeric array)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("feature file not found", path)
-    try:
-        matrix = np.asarray(_read_matrix(path), dtype=np.float32)
-    except InputError:
-        raise
-    except (ValueError, TypeError, OSError) as exc:
-        # e.g. an object array (pickles are never loaded), a corrupt file, non-numeric entries
-        raise InputError(f"cannot read features ({str(exc).splitlines()[0]})", path) from None
+        matrix = arrays[key]
+    else:
+        raise InputError("feature file must be .npy or .mat", path)
+    matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2:
         raise InputError(f"expected a (videos, dim) matrix, got shape {matrix.shape}", path)
     if rows is not None and matrix.shape[0] != rows:
