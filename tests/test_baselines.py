@@ -96,10 +96,10 @@ def test_shifted_product_is_circshift_product():
 
 
 def test_fits_never_divide_by_zero():
-    with pytest.raises(UnmeasurableError, match="no measurable content"):
+    with pytest.raises(UnmeasurableError, match="cannot fit the"):
         ggd_fit(np.zeros(100))
     for vec in (np.zeros(100), np.abs(np.random.default_rng(0).normal(size=100)), -np.ones(10)):
-        with pytest.raises(UnmeasurableError, match="no measurable content"):
+        with pytest.raises(UnmeasurableError, match="cannot fit the"):
             aggd_fit(vec)
     shape, left, right = aggd_fit(np.array([-1.0, 0.0, 2.0, 0.5]))
     assert all(np.isfinite([shape, left, right])) and left == 1.0

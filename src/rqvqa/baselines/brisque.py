@@ -43,7 +43,7 @@ def brisque_features(gray: np.ndarray) -> np.ndarray:
         raise ValueError(f"BRISQUE expects a 2-D greyscale image, got shape {image.shape}")
     if image.size == 0 or image.min() == image.max():
         value = f" (every pixel is {image.flat[0]:g})" if image.size else ""
-        raise UnmeasurableError(f"no measurable content: flat frame{value}")
+        raise UnmeasurableError(f"flat frame{value}")
     feats: list[float] = []
     for scale in range(2):
         struct, _ = mscn(image, border="zero")

@@ -1,9 +1,9 @@
 """MATLAB image primitives that BRISQUE and NIQE depend on, reproduced in numpy/scipy/OpenCV.
 
 Only what the two models use: `fspecial('gaussian', 7, 7/6)`, `filter2(..., 'same')` (a single 2-D correlation
-with zero borders, BRISQUE), `imfilter(..., 'replicate')` (replicated borders, NIQE; MATLAB's `imfilter`
-applies a rank-1 kernel as two 1-D passes), and `imresize(im, 0.5)` (bicubic with antialiasing, symmetric
-borders, computed in double precision without rounding).
+with zero borders, BRISQUE), `imfilter(..., 'replicate')` (replicated borders, NIQE; kept as two 1-D passes,
+which MATLAB's `imfilter` can also use for a rank-1 kernel), and `imresize(im, 0.5)` (bicubic with
+antialiasing, symmetric borders, computed in double precision without rounding).
 
 Why the filtering semantics matter: flat regions give MSCN coefficients that are either exactly 0 or a few
 ulps away from it, and the official AGGD fit counts only strictly negative / positive values. Which of them
@@ -58,7 +58,7 @@ def filter2_same(image: np.ndarray, window: np.ndarray) -> np.ndarray:
 
 def gaussian_filter(image: np.ndarray, border: str, size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
     """The MSCN Gaussian: `border` "zero" is BRISQUE's `filter2(fspecial(...), im, 'same')` (one 2-D pass);
-    "replicate" is NIQE's `imfilter(im, window, 'replicate')` (two 1-D passes)."""
+    "replicate" is NIQE's `imfilter(im, window, 'replicate')` (two 1-D passes, kept as before)."""
     if border == "zero":
         return filter2_same(image, fspecial_gaussian(size, sigma))
     if border != "replicate":

@@ -71,7 +71,7 @@ def niqe_block_features(gray: np.ndarray, sharpness_threshold: float | None = No
             sharpness = _blocks(sigma, rows, cols).mean(axis=(1, 2))
             image = imresize(image, 0.5)
     if not keep.any():
-        raise UnmeasurableError(f"no measurable content: every {BLOCK}x{BLOCK} block is flat")
+        raise UnmeasurableError(f"every {BLOCK}x{BLOCK} block is flat")
     feats = np.concatenate(per_scale, axis=1)
     if sharpness_threshold is not None:
         keep &= sharpness >= sharpness_threshold * sharpness[keep].max()

@@ -125,7 +125,7 @@ def _aggd_fits(
 
 
 def _degenerate(kind: str) -> UnmeasurableError:
-    return UnmeasurableError(f"no measurable content: cannot fit the {kind} (flat or one-signed values)")
+    return UnmeasurableError(f"cannot fit the {kind} (flat or one-signed values)")
 
 
 def ggd_fit(vec: np.ndarray) -> tuple[float, float]:
