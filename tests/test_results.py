@@ -161,7 +161,8 @@ def test_predict_csv_batch_goes_on_after_a_frame_too_small(batch, capsys):
 
 def test_predict_table_shows_failed_rows(batch, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # rich wraps to the terminal width
-    assert main(["predict", str(batch["missing"]), str(batch["good"]), "--max-frames", "1"]) == 1
+    argv = ["predict", str(batch["missing"]), str(batch["good"]), "--model", "brisque", "--max-frames", "1"]
+    assert main(argv) == 1
     out = capsys.readouterr().out
     assert f"{batch['missing']}: file not found" in out and str(batch["good"]) in out
 
@@ -220,7 +221,7 @@ def dark_is_unmeasurable(monkeypatch):
     monkeypatch.setattr(video, "niqe_score", guard(video.niqe_score))
 
 
-@pytest.mark.parametrize("model", ["lite", "brisque", "niqe"])
+@pytest.mark.parametrize("model", ["lite-v1", "brisque", "niqe"])
 def test_unmeasurable_seconds_are_null_and_the_score_their_mean(fade_video, dark_is_unmeasurable, model):
     from rqvqa.zoo import create_predictor
 
@@ -231,7 +232,7 @@ def test_unmeasurable_seconds_are_null_and_the_score_their_mean(fade_video, dark
     assert [s is None for s in row["per_second"]] == [False, True, False, True]
     assert row["extra"]["frames"] == [4, 24] and row["extra"]["unmeasurable_frames"] == [14, 34]
     assert row["extra"]["unmeasurable_reason"] == "the frame is flat"
-    if model != "lite":  # brisque/niqe: the video score is the mean of the measured seconds
+    if model != "lite-v1":  # brisque/niqe: the video score is the mean of the measured seconds
         assert row["score"] == pytest.approx(np.mean([row["per_second"][0], row["per_second"][2]]))
     assert json.loads(dumps_json(row)) == row
 
@@ -241,7 +242,7 @@ def test_no_measurable_frame_is_an_error_row_with_the_reason(tmp_path, dark_is_u
     from rqvqa.zoo import create_predictor
 
     black = write_frames(tmp_path / "black.mkv", [np.zeros((112, 128, 3), np.uint8)] * 25, fps=10)
-    for model in ("lite", "brisque", "niqe"):
+    for model in ("lite-v1", "brisque", "niqe"):
         row = score_video(create_predictor(model), black)
         assert row["status"] == "error" and row["score"] is None
         assert row["error"] == f"{black}: no measurable content: every sampled frame: the frame is flat"

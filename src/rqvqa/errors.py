@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from os import PathLike
 
 
@@ -34,3 +36,18 @@ class UnmeasurableError(RqvqaError):
     """Content a model cannot measure: a perfectly flat (e.g. black) frame or block, or a frame below the
     model's minimum size. Raised per frame by the frame-level feature code; the predictors skip such frames,
     and a video with no measurable frame at all becomes a per-video error with this reason."""
+
+
+def no_measurable_content(
+    reasons: Iterable[str], path: str | PathLike[str] | None = None
+) -> UnmeasurableError:
+    """The per-video error when every sampled frame was unmeasurable (one wording for every model): the most
+    common frame-level reason, said once."""
+    counts = Counter(reasons)
+    if not counts:
+        return UnmeasurableError("no measurable content: no frame was sampled", path)
+    reason, count = counts.most_common(1)[0]
+    total = sum(counts.values())
+    if count == total:
+        return UnmeasurableError(f"no measurable content: every sampled frame: {reason}", path)
+    return UnmeasurableError(f"no measurable content in {total} sampled frames (e.g. {reason})", path)

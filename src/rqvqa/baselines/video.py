@@ -20,7 +20,7 @@ features of the nearest sampled frame.
 from __future__ import annotations
 
 import os
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from rqvqa.baselines.brisque import brisque_features
 from rqvqa.baselines.niqe import niqe_score
-from rqvqa.errors import UnmeasurableError, VideoError
+from rqvqa.errors import UnmeasurableError, VideoError, no_measurable_content
 from rqvqa.video.reader import VideoInfo, decode_frames, frame_to_gray, probe, video_packets
 
 
@@ -99,14 +99,6 @@ def _workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _no_measurable_frame(reasons: dict[int, str], path: str | os.PathLike[str]) -> UnmeasurableError:
-    """The per-video error when every sampled frame was unmeasurable: the most common reason, said once."""
-    reason, count = Counter(reasons.values()).most_common(1)[0]
-    if count == len(reasons):
-        return UnmeasurableError(f"no measurable content: every sampled frame: {reason}", path)
-    return UnmeasurableError(f"no measurable content in {len(reasons)} sampled frames (e.g. {reason})", path)
-
-
 def video_features(
     path: str | os.PathLike[str],
     *,
@@ -155,7 +147,7 @@ def video_features(
     reasons = {i: results[i] for i in got if isinstance(results[i], str)}
     measured = [i for i in got if i not in reasons]
     if not measured:
-        raise _no_measurable_frame(reasons, path)
+        raise no_measurable_content(reasons.values(), path)
     return VideoFeatures(
         info=info,
         frame_indices=measured,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rqvqa.errors import UnmeasurableError, VideoError
+from rqvqa.errors import UnmeasurableError, VideoError, no_measurable_content
 from rqvqa.video.reader import VideoInfo, decode_frames, probe
 from rqvqa.videval import frame, ops, tlvqm
 
@@ -248,10 +248,10 @@ def videval_features(
     frame_feats = np.asarray([r for r, _ in frame_results]).reshape(-1, frame.N_FRAME_FEATURES)
     hcf = np.asarray([r for r, _ in hcf_results]).reshape(-1, 6)
     if frame_feats.shape[0] == 0 or np.all(np.isnan(frame_feats)):
-        reason = reasons[0] if reasons else f"too short: {count} frames, VIDEVAL needs at least 4"
-        if reasons and "flat" in reason:
-            reason = "no measurable content: every sampled frame is flat"
-        raise UnmeasurableError(reason, path)
+        frame_reasons = [r for _, r in frame_results if r]
+        if frame_reasons:
+            raise no_measurable_content(frame_reasons, path)
+        raise UnmeasurableError(f"too short: {count} frames, VIDEVAL needs at least 4", path)
     video, windows = pool(frame_feats, hcf, var.window(fps))
     return VidevalFeatures(
         info=info,

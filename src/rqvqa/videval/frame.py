@@ -28,7 +28,7 @@ def check_measurable(y: np.ndarray) -> None:
     if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
         raise UnmeasurableError(f"frames {w}x{h} are below VIDEVAL's minimum {MIN_SIZE[0]}x{MIN_SIZE[1]}")
     if float(y.max()) == float(y.min()):
-        raise UnmeasurableError("no measurable content: the frame is flat")
+        raise UnmeasurableError("the frame is flat")
 
 
 def local_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
