@@ -23,6 +23,8 @@ import torch
 
 from rqvqa.errors import ConfigError, WeightsError
 from rqvqa.model import RQVQA, ModelConfig, preset
+from rqvqa.pipeline.stages import Sampler, build_sources, check_shape
+from rqvqa.video.sampling import VideoSample
 from rqvqa.zoo import Prediction, Predictor, register_predictor
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
@@ -57,12 +59,6 @@ def _members(folder: Path, config: ModelConfig | None) -> tuple[list[RQVQA], Mod
 @register_predictor
 class RQVQAKVQ(Predictor):
     name: ClassVar[str] = "rqvqa-kvq"
-    lower_better: ClassVar[bool] = False
-    score_range: ClassVar[tuple[float | None, float | None]] = (1.0, 5.0)
-    scale: ClassVar[str] = "KVQ MOS (1-5; raw regressor output, unbounded)"
-    description: ClassVar[str] = (
-        "RQ-VQA (NTIRE 2024 winner): Swin-B+BoT with SlowFast, Q-Align, LIQE, FAST-VQA"
-    )
 
     def __init__(
         self,
@@ -99,8 +95,6 @@ class RQVQAKVQ(Predictor):
             raise ConfigError(
                 f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
             )
-        from rqvqa.cli.extract import build_sources
-
         self.sources = build_sources(self.config.source_names, device, source_weights)
         # a `rqvqa train` folder records the key-frame sampling its models were trained on
         self.mode, self.seed = mode or self.spec.get("mode", "official"), seed
@@ -108,14 +102,20 @@ class RQVQAKVQ(Predictor):
         self.crop = base.img_size if base is not None else None
         self.resize = int(self.spec.get("resize", 384))
 
-    def predict(self, path: str | os.PathLike[str]) -> Prediction:
-        from rqvqa.cli.extract import check_shape, sample_for
-        from rqvqa.train import align_rows, prepare_frames
-
+    def cpu_stage(self) -> Sampler:
+        """Decode + sampling for every source and the base network, runnable in a CPU worker."""
         needs = set().union(*(s.needs for s in self.sources)) if self.sources else set()
         if self.config.needs_frames:
             needs.add("keyframes_384")
-        sample = sample_for(Path(path), needs, self.mode, self.seed)
+        return Sampler(frozenset(needs), self.mode, self.seed)
+
+    def predict(self, path: str | os.PathLike[str]) -> Prediction:
+        return self.finish(self.cpu_stage()(path))
+
+    def finish(self, sample: VideoSample) -> Prediction:
+        from rqvqa.train import align_rows, prepare_frames
+
+        path = sample.info.path
         rows = len(sample.keyframe_indices)
         device = torch.device(self.device)
         frames = None

@@ -98,10 +98,9 @@ def _packaged() -> LiteModel:
 @register_predictor
 class LitePredictor(FramePredictor):
     name = "lite"
-    lower_better = False
-    score_range = MOS_RANGE
-    scale = "MOS (1 bad - 5 excellent), KoNViD-1k scale"
-    description = "BRISQUE video features + bit budget -> SVR trained on KoNViD-1k MOS (offline, CPU)"
+    # the bit-budget feature reads the coded stream: in-memory frames are coded as a typical upload would be
+    # (H.264 CRF 23), not losslessly, whose bit budget the model never saw
+    frames_codec = {"codec": "libx264", "pix_fmt": "yuv420p", "crf": 23}
 
     def __init__(
         self,

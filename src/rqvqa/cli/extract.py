@@ -8,7 +8,6 @@ read is reported and skipped; the exit status is 1 when any video failed.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from rqvqa.data.manifest import Manifest, read_manifest
-from rqvqa.errors import ConfigError, InputError, RqvqaError
-from rqvqa.sources.base import FeatureSource, Granularity, available_sources, create_source
+from rqvqa.errors import ConfigError, RqvqaError
+from rqvqa.pipeline.stages import build_sources, check_shape, sample_for
+from rqvqa.sources.base import FeatureSource
 from rqvqa.store import FeatureStore, keyframe_tag, video_id
-from rqvqa.video.sampling import MODES, VideoSample, sample_video
+from rqvqa.video.sampling import MODES
 
 
 def register(subparsers) -> None:
@@ -42,46 +42,6 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
-
-
-def build_sources(
-    names: list[str], device: str = "cpu", weights_dir: Path | None = None
-) -> list[FeatureSource]:
-    """Create the named sources, passing `device` / `weights_dir` to those whose constructor takes them."""
-    sources = []
-    registry = available_sources()
-    for name in names:
-        cls = registry.get(name)
-        if cls is None:
-            create_source(name)  # raises the registry's ConfigError listing the available sources
-        params = inspect.signature(cls.__init__).parameters
-        kwargs: dict[str, Any] = {}
-        if "device" in params:
-            kwargs["device"] = device
-        if "weights_dir" in params and weights_dir is not None:
-            kwargs["weights_dir"] = weights_dir
-        sources.append(create_source(name, **kwargs))
-    return sources
-
-
-def check_shape(source: FeatureSource, array: np.ndarray, path: str) -> np.ndarray:
-    """A source's output must follow the interface: (rows, dim) per frame/chunk, (dim,) per video."""
-    expected_ndim = 1 if source.granularity == Granularity.VIDEO else 2
-    if array.ndim != expected_ndim or array.shape[-1] != source.dim or array.size == 0:
-        raise InputError(
-            f"source {source.name} returned shape {array.shape}, expected dim {source.dim}", path
-        )
-    if not np.isfinite(array).all():
-        raise InputError(f"source {source.name} returned non-finite values", path)
-    return array
-
-
-def sample_for(path: Path, needs: set[str], mode: str, seed: int) -> VideoSample:
-    """One decode producing every product in `needs` ("keyframes", "keyframes_384", "chunks", "fragments")."""
-    unknown = needs - {"keyframes", "keyframes_384", "chunks", "fragments"}
-    if unknown:
-        raise ConfigError(f"unknown sampler products: {', '.join(sorted(unknown))}")
-    return sample_video(path, mode=mode, seed=seed, **{need: True for need in needs})
 
 
 @dataclass

@@ -1,0 +1,74 @@
+"""Pipeline stages usable alone: feature sources by name, one decode for what they need, shape checks.
+
+`extract` (feature store), the `rqvqa-kvq` predictor and the collection engines all call these; none of
+them lives in the CLI.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rqvqa.errors import ConfigError, InputError
+from rqvqa.sources.base import FeatureSource, Granularity, available_sources, create_source
+from rqvqa.video.sampling import VideoSample, sample_video
+
+SAMPLER_PRODUCTS = frozenset({"keyframes", "keyframes_384", "chunks", "fragments"})
+
+
+def build_sources(
+    names: list[str], device: str = "cpu", weights_dir: str | os.PathLike[str] | None = None
+) -> list[FeatureSource]:
+    """Create the named sources, passing `device` / `weights_dir` to those whose constructor takes them."""
+    sources = []
+    registry = available_sources()
+    for name in names:
+        cls = registry.get(name)
+        if cls is None:
+            create_source(name)  # raises the registry's ConfigError listing the available sources
+        params = inspect.signature(cls.__init__).parameters
+        kwargs: dict[str, Any] = {}
+        if "device" in params:
+            kwargs["device"] = device
+        if "weights_dir" in params and weights_dir is not None:
+            kwargs["weights_dir"] = weights_dir
+        sources.append(create_source(name, **kwargs))
+    return sources
+
+
+def check_shape(source: FeatureSource, array: np.ndarray, path: str) -> np.ndarray:
+    """A source's output must follow the interface: (rows, dim) per frame/chunk, (dim,) per video."""
+    expected_ndim = 1 if source.granularity == Granularity.VIDEO else 2
+    if array.ndim != expected_ndim or array.shape[-1] != source.dim or array.size == 0:
+        raise InputError(
+            f"source {source.name} returned shape {array.shape}, expected dim {source.dim}", path
+        )
+    if not np.isfinite(array).all():
+        raise InputError(f"source {source.name} returned non-finite values", path)
+    return array
+
+
+def sample_for(path: str | os.PathLike[str], needs: set[str], mode: str, seed: int) -> VideoSample:
+    """One decode producing every product in `needs` ("keyframes", "keyframes_384", "chunks", "fragments")."""
+    unknown = set(needs) - SAMPLER_PRODUCTS
+    if unknown:
+        raise ConfigError(f"unknown sampler products: {', '.join(sorted(unknown))}")
+    return sample_video(Path(path), mode=mode, seed=seed, **{need: True for need in needs})
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """The decode + sampling stage as a picklable callable (what a collection engine runs in its CPU
+    workers for models whose networks stay in the main process or in model actors)."""
+
+    needs: frozenset[str]
+    mode: str = "official"
+    seed: int = 0
+
+    def __call__(self, path: str | os.PathLike[str]) -> VideoSample:
+        return sample_for(path, set(self.needs), self.mode, self.seed)
