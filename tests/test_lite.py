@@ -118,20 +118,6 @@ def test_predict_cli_json_csv_table(small_video, capsys):
     assert "lite" in capsys.readouterr().out
 
 
-def test_predict_cli_bad_file_does_not_stop_the_batch(small_video, tmp_path, capsys):
-    from rqvqa.cli import main
-
-    junk = tmp_path / "junk.mp4"
-    junk.write_bytes(b"this is not a video" * 50)
-    code = main(["predict", str(junk), str(small_video), str(tmp_path / "missing.mp4"), "--json"])
-    captured = capsys.readouterr()
-    assert code == 1
-    out = json.loads(captured.out)
-    assert [r["path"] for r in out] == [str(small_video)]
-    assert "junk.mp4" in captured.err and "missing.mp4: file not found" in captured.err
-    assert "2 of 3 file(s) failed" in captured.err and "Traceback" not in captured.err
-
-
 @pytest.mark.slow
 def test_predict_cli_errors(capsys):
     from rqvqa.cli import main

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rqvqa.baselines.brisque import FEATURE_NAMES
-from rqvqa.baselines.predictors import FramePredictor
+from rqvqa.baselines.predictors import FramePredictor, unmeasured_extra
 from rqvqa.baselines.svr import RbfSVR
 from rqvqa.baselines.video import bit_budget, video_features
 from rqvqa.errors import WeightsError
@@ -122,16 +122,20 @@ class LitePredictor(FramePredictor):
         vf = video_features(path, brisque=True, max_frames=self.max_frames, info=info)
         bits = bit_budget(path, info, vf.n_seconds)
         video_x = np.concatenate([vf.brisque_video, [bits.log_bpp]])
-        rows = vf.second_rows()
-        second_x = np.stack(
-            [np.concatenate([vf.brisque[r], [b]]) for r, b in zip(rows, bits.log_bpp_per_second, strict=True)]
-        )
-        score = float(self.model.predict(video_x)[0])
-        per_second = [float(s) for s in self.model.predict(second_x)]
+        # a second whose frame could not be measured stays None (the FramePredictor rule)
+        per_second = [
+            None if r is None else float(self.model.predict(np.concatenate([vf.brisque[r], [b]]))[0])
+            for r, b in zip(vf.second_rows(), bits.log_bpp_per_second, strict=True)
+        ]
         return Prediction(
-            score=score,
+            score=float(self.model.predict(video_x)[0]),
             per_second=per_second,
-            extra={"frames": vf.frame_indices, "log_bpp": bits.log_bpp, "fast": self.max_frames is not None},
+            extra={
+                "frames": vf.frame_indices,
+                "log_bpp": bits.log_bpp,
+                "fast": self.max_frames is not None,
+                **unmeasured_extra(vf),
+            },
         )
 
 

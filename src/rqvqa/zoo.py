@@ -143,6 +143,7 @@ class Prediction:
     """The output of a predictor for one video."""
 
     score: float
+    #: one score per second; None for a second the model could not measure (flat content, too small)
     per_second: list[float | None] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -8,16 +8,19 @@ the mean of the per-frame scores (the UGC-VQA benchmark's per-video NIQE), per-s
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import numpy as np
 
 from rqvqa.baselines.brisque import live_model
-from rqvqa.baselines.video import video_features
+from rqvqa.baselines.video import VideoFeatures, video_features
 from rqvqa.zoo import Prediction, Predictor, register_predictor
 
 
 class FramePredictor(Predictor):
-    """Shared plumbing: `max_frames` (fast mode) limits the number of decoded-and-scored frames."""
+    """Shared plumbing of the frame models (lite, brisque, niqe): `max_frames` (fast mode) limits the number
+    of decoded-and-scored frames; frames the model cannot measure are skipped (contract in `docs/video.md`):
+    their seconds are None and the video score is the mean over the measured frames."""
 
     # light CPU work: collection engines run the whole prediction in their worker processes
     cpu_only = True
@@ -31,13 +34,26 @@ class FramePredictor(Predictor):
         super().__init__(weights=weights, device=device)
         self.max_frames = max_frames
 
-    def _prediction(self, frame_scores: np.ndarray, vf) -> Prediction:
-        rows = vf.second_rows()
+    def _prediction(self, frame_scores: np.ndarray, vf: VideoFeatures) -> Prediction:
         return Prediction(
-            score=float(np.nanmean(frame_scores)),
-            per_second=[float(frame_scores[r]) for r in rows],
-            extra={"frames": vf.frame_indices, "frame_scores": [float(s) for s in frame_scores]},
+            score=float(np.mean(frame_scores)),
+            per_second=[None if r is None else float(frame_scores[r]) for r in vf.second_rows()],
+            extra={
+                "frames": vf.frame_indices,
+                "frame_scores": [float(s) for s in frame_scores],
+                **unmeasured_extra(vf),
+            },
         )
+
+
+def unmeasured_extra(vf: VideoFeatures) -> dict:
+    """`extra` entries naming the sampled frames that were skipped as unmeasurable (none: no entry)."""
+    if not vf.unmeasurable:
+        return {}
+    return {
+        "unmeasurable_frames": sorted(vf.unmeasurable),
+        "unmeasurable_reason": Counter(vf.unmeasurable.values()).most_common(1)[0][0],
+    }
 
 
 @register_predictor

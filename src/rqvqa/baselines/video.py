@@ -20,14 +20,15 @@ features of the nearest sampled frame.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rqvqa.baselines.brisque import brisque_features
 from rqvqa.baselines.niqe import niqe_score
-from rqvqa.errors import VideoError
+from rqvqa.errors import UnmeasurableError, VideoError
 from rqvqa.video.reader import VideoInfo, decode_frames, frame_to_gray, probe, video_packets
 
 
@@ -53,27 +54,36 @@ def subsample(frames: list[int], max_frames: int | None) -> list[int]:
 
 @dataclass
 class VideoFeatures:
-    """Per-frame and pooled features of one video."""
+    """Per-frame and pooled features of one video, over the frames the models could measure.
+
+    A sampled frame the frame-level code cannot measure (`UnmeasurableError`: flat content, a frame below the
+    model's minimum size) is left out of the pooled features and its seconds have no row (`second_rows` gives
+    None). `video_features` raises `UnmeasurableError` when no sampled frame is measurable.
+    """
 
     info: VideoInfo
-    #: decoded frame index of each sampled frame
+    #: decoded frame index of each measured frame (the rows of `brisque` / `niqe`)
     frame_indices: list[int]
     #: number of seconds the per-second outputs cover (one per protocol frame)
     n_seconds: int
-    #: (n_sampled, 36) BRISQUE features, or None when not requested
+    #: (n_measured, 36) BRISQUE features, or None when not requested
     brisque: np.ndarray | None
-    #: (n_sampled,) NIQE scores, or None when not requested
+    #: (n_measured,) NIQE scores, or None when not requested
     niqe: np.ndarray | None
+    #: sampled frames that could not be measured: decoded frame index -> reason
+    unmeasurable: dict[int, str] = field(default_factory=dict)
 
-    def second_rows(self) -> list[int]:
-        """For each second, the row of the nearest sampled frame (identity in the exact protocol)."""
+    def second_rows(self) -> list[int | None]:
+        """For each second, the row of the nearest sampled frame (identity in the exact protocol), or None
+        when that frame could not be measured."""
         protocol = protocol_frames(self.info.frame_count, float(self.info.frame_rate))[: self.n_seconds]
-        sampled = np.asarray(self.frame_indices)
-        return [int(np.argmin(np.abs(sampled - f))) for f in protocol]
+        sampled = np.asarray(sorted([*self.frame_indices, *self.unmeasurable]))
+        row_of = {f: r for r, f in enumerate(self.frame_indices)}
+        return [row_of.get(int(sampled[np.argmin(np.abs(sampled - f))])) for f in protocol]
 
     @property
     def brisque_video(self) -> np.ndarray:
-        """The 36 per-video BRISQUE features (mean over the sampled frames)."""
+        """The 36 per-video BRISQUE features (mean over the measured frames)."""
         if self.brisque is None:
             raise ValueError("BRISQUE features were not computed")
         return self.brisque.mean(axis=0)
@@ -82,11 +92,19 @@ class VideoFeatures:
     def niqe_video(self) -> float:
         if self.niqe is None:
             raise ValueError("NIQE was not computed")
-        return float(np.nanmean(self.niqe))
+        return float(self.niqe.mean())
 
 
 def _workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
+
+
+def _no_measurable_frame(reasons: dict[int, str], path: str | os.PathLike[str]) -> UnmeasurableError:
+    """The per-video error when every sampled frame was unmeasurable: the most common reason, said once."""
+    reason, count = Counter(reasons.values()).most_common(1)[0]
+    if count == len(reasons):
+        return UnmeasurableError(f"no measurable content: every sampled frame: {reason}", path)
+    return UnmeasurableError(f"no measurable content in {len(reasons)} sampled frames (e.g. {reason})", path)
 
 
 def video_features(
@@ -104,9 +122,16 @@ def video_features(
     todo = set(wanted)
     last = max(wanted)
 
-    def compute(gray: np.ndarray) -> tuple[np.ndarray | None, float | None]:
-        b = brisque_features(gray) if brisque else None
-        n = niqe_score(gray) if niqe else None
+    def compute(gray: np.ndarray) -> tuple[np.ndarray | None, float | None] | str:
+        """The frame's features, or the reason it cannot be measured."""
+        try:
+            b = brisque_features(gray) if brisque else None
+            n = niqe_score(gray) if niqe else None
+        except UnmeasurableError as exc:
+            return exc.reason
+        # no NaN leaves a stage, whatever the frame-level code returns
+        if (b is not None and not np.isfinite(b).all()) or (n is not None and not np.isfinite(n)):
+            return "the features are not finite (flat or degenerate content)"
         return b, n
 
     futures = {}
@@ -121,12 +146,17 @@ def video_features(
     got = [i for i in wanted if i in results]
     if not got:
         raise VideoError("no decodable frame at the sampled positions", path)
+    reasons = {i: results[i] for i in got if isinstance(results[i], str)}
+    measured = [i for i in got if i not in reasons]
+    if not measured:
+        raise _no_measurable_frame(reasons, path)
     return VideoFeatures(
         info=info,
-        frame_indices=got,
+        frame_indices=measured,
         n_seconds=len(protocol),
-        brisque=np.stack([results[i][0] for i in got]) if brisque else None,
-        niqe=np.asarray([results[i][1] for i in got], dtype=np.float64) if niqe else None,
+        brisque=np.stack([results[i][0] for i in measured]) if brisque else None,
+        niqe=np.asarray([results[i][1] for i in measured], dtype=np.float64) if niqe else None,
+        unmeasurable=reasons,
     )
 
 

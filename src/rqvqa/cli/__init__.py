@@ -10,6 +10,7 @@ import sys
 
 from rqvqa import __version__
 from rqvqa.errors import RqvqaError
+from rqvqa.results import one_line
 
 # name -> (module, one-line help). Order is the order shown in `rqvqa --help`. Only the module of the command
 # being run is imported (several pull in torch, timm and open_clip, which take seconds to import); the others
@@ -39,13 +40,25 @@ def _command_in(argv: list[str]) -> str | None:
     return None
 
 
+def _pop_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """Remove `--debug` wherever it stands before a `--` separator (it is accepted after the sub-command
+    too: `rqvqa predict a.mp4 --debug`), and say whether it was there."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [a for a in argv[:end] if a != "--debug"]
+    return kept + argv[end:], len(kept) != end
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with `command` fully registered (None: all of them) and the rest as one-line stubs."""
     parser = argparse.ArgumentParser(
         prog="rqvqa", description="Blind video quality assessment with rich quality-aware features (RQ-VQA)."
     )
     parser.add_argument("--version", action="version", version=f"rqvqa {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show full tracebacks on errors (accepted anywhere on the command line)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, summary) in COMMANDS.items():
         if command is None or name == command:
@@ -57,18 +70,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    argv, debug = _pop_debug(argv)
     parser = build_parser(_command_in(argv) or "")
     args = parser.parse_args(argv)
+    args.debug = debug
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except RqvqaError as exc:
-        if args.debug:
-            raise
-        print(f"rqvqa: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("rqvqa: interrupted", file=sys.stderr)
         return 130
@@ -77,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         # interpreter's own flush at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # the command line never shows a traceback unless --debug
+        if debug:
+            raise
+        hint = "" if isinstance(exc, RqvqaError) else " (rerun with --debug for the traceback)"
+        print(f"rqvqa: error: {one_line(exc)}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,14 +1,18 @@
 """`rqvqa extract MANIFEST --sources a,b --store DIR`: fill the feature store and the key-frame cache.
 
 Each video is decoded once (`sample_video`) for the union of what its still-missing entries need; entries
-already in the store are skipped, so an interrupted run resumes where it stopped. A video that cannot be
-read is reported and skipped; the exit status is 1 when any video failed.
+already in the store are skipped, so an interrupted run resumes where it stopped. Any failure while handling
+one video (an unreadable file, a source's torch RuntimeError, out of memory) is reported as that video's
+`failed` entry and the batch goes on; the exit status is 1 when any video failed.
+
+`--sources` is required: without it the command would only cache key frames, which is rarely what a user
+means, so that has its own flag (`--keyframes-only`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from rqvqa.data.manifest import Manifest, read_manifest
-from rqvqa.errors import ConfigError, RqvqaError
+from rqvqa.errors import ConfigError
 from rqvqa.pipeline.stages import build_sources, check_shape, sample_for
-from rqvqa.sources.base import FeatureSource
+from rqvqa.results import dumps_json, one_line
+from rqvqa.sources.base import FEATURE_SOURCES, FeatureSource
 from rqvqa.store import FeatureStore, keyframe_tag, video_id
+from rqvqa.video.reader import parse_pixels, video_limits
 from rqvqa.video.sampling import MODES
 
 
@@ -32,7 +38,12 @@ def register(subparsers) -> None:
         "384). Present entries are skipped (resumable). Bad videos are reported and skipped.",
     )
     p.add_argument("manifest", type=Path, help="manifest CSV (video,mos,group[,split])")
-    p.add_argument("--sources", default="", help="comma-separated feature sources, e.g. stats,liqe")
+    p.add_argument(
+        "--sources", default="", help="comma-separated feature sources, e.g. stats,liqe (required)"
+    )
+    p.add_argument(
+        "--keyframes-only", action="store_true", help="no feature source: only fill the key-frame cache"
+    )
     p.add_argument("--store", type=Path, required=True, help="feature store folder")
     p.add_argument("--mode", choices=MODES, default="official", help="key-frame sampling (default official)")
     p.add_argument("--device", default="cpu", help="torch device for network sources (cpu, cuda, cuda:1)")
@@ -41,6 +52,13 @@ def register(subparsers) -> None:
     p.add_argument("--no-keyframes", action="store_true", help="do not write the key-frame cache")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--max-pixels",
+        type=parse_pixels,
+        default=None,
+        metavar="N|WxH",
+        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,8 +81,10 @@ def extract_manifest(
     seed: int = 0,
     keyframes: bool = True,
     progress: bool = True,
+    debug: bool = False,
 ) -> ExtractReport:
-    """Fill `store` for every video of `manifest`; see the module docstring."""
+    """Fill `store` for every video of `manifest`; see the module docstring. With `debug`, a failed video's
+    traceback goes to stderr."""
     from tqdm import tqdm
 
     report = ExtractReport()
@@ -100,8 +120,10 @@ def extract_manifest(
             sample = sample_for(path, needs, mode, seed)
             # compute every source before writing, so a source failing on this video leaves no half entry set
             arrays = {s.name: check_shape(s, np.asarray(s.extract(sample)), str(path)) for s in todo}
-        except RqvqaError as exc:
-            report.failed.append({"video": manifest[index].video, "error": str(exc)})
+        except Exception as exc:  # isolation: whatever fails, it is this video's failure only
+            if debug:
+                traceback.print_exc()
+            report.failed.append({"video": manifest[index].video, "error": one_line(exc, path)})
             continue
         for name, array in arrays.items():
             store.save(name, hashes[name], vid, array)
@@ -113,21 +135,28 @@ def extract_manifest(
 
 def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.sources.split(",") if n.strip()]
-    if not names and args.no_keyframes:
-        raise ConfigError("nothing to extract: no --sources and --no-keyframes")
+    if args.keyframes_only and (names or args.no_keyframes):
+        raise ConfigError("--keyframes-only takes neither --sources nor --no-keyframes")
+    if not names and not args.keyframes_only:
+        raise ConfigError(
+            f"no --sources given: name the feature sources to extract (available: "
+            f"{', '.join(FEATURE_SOURCES.names())}), or --keyframes-only to fill only the key-frame cache"
+        )
     manifest = read_manifest(args.manifest)
     sources = build_sources(names, args.device, args.weights_dir)
-    report = extract_manifest(
-        manifest,
-        sources,
-        FeatureStore(args.store),
-        mode=args.mode,
-        seed=args.seed,
-        keyframes=not args.no_keyframes,
-        progress=not args.no_progress,
-    )
+    with video_limits(max_pixels=args.max_pixels):
+        report = extract_manifest(
+            manifest,
+            sources,
+            FeatureStore(args.store),
+            mode=args.mode,
+            seed=args.seed,
+            keyframes=not args.no_keyframes,
+            progress=not args.no_progress,
+            debug=args.debug,
+        )
     if args.json:
-        print(json.dumps(report.to_dict(), indent=1))
+        print(dumps_json(report.to_dict(), indent=1))
     else:
         _print_table(report, args.store)
     return 1 if report.failed else 0

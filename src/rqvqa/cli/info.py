@@ -6,11 +6,11 @@ Bad files are reported one line each on stderr and do not stop the others; the e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import traceback
 
-from rqvqa.errors import VideoError
-from rqvqa.video.reader import probe
+from rqvqa.results import dumps_json, one_line
+from rqvqa.video.reader import parse_pixels, probe, video_limits
 from rqvqa.video.sampling import CHUNK_LENGTH, MODES, plan
 
 
@@ -24,6 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="official: 8 key frames / >= 8 chunks as the released checkpoints; full: every second",
     )
     p.add_argument("--json", action="store_true", help="print JSON (one list of objects) instead of tables")
+    p.add_argument(
+        "--max-pixels",
+        type=parse_pixels,
+        default=None,
+        metavar="N|WxH",
+        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
+    )
     p.set_defaults(func=run)
 
 
@@ -36,16 +43,19 @@ def run(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.videos:
         try:
-            result = describe(path, args.mode)
-        except VideoError as exc:
+            with video_limits(max_pixels=args.max_pixels):
+                result = describe(path, args.mode)
+        except Exception as exc:  # one bad file, whatever the failure, never stops the others
+            if args.debug:
+                traceback.print_exc()
             failed += 1
-            print(f"rqvqa: error: {exc}", file=sys.stderr)
+            print(f"rqvqa: error: {one_line(exc, path)}", file=sys.stderr)
             continue
         results.append(result)
         if not args.json:
             _print_table(result)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(dumps_json(results, indent=2))
     return 1 if failed else 0
 
 

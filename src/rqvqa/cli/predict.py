@@ -1,8 +1,9 @@
 """`rqvqa predict VIDEO... --model NAME`: score videos with a model from the zoo (`rqvqa.zoo`).
 
-Output: a table (default), `--json` (a list of objects) or `--csv` (one row per video) on stdout; a progress
-bar on stderr when several files are scored. A bad file is reported on stderr and does not stop the batch;
-the exit code is 1 if any file failed.
+Output: a table (default), `--json` (a list of result rows, see `rqvqa.results`) or `--csv` (one row per
+video) on stdout; a progress bar on stderr when several files are scored. Every input gets a row: a video that
+fails (for any reason) gets `status` "error" and a one-line `error`, is also reported on stderr, and does not
+stop the batch; the exit code is 1 if any file failed (stderr says how many).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import json
 import sys
 from typing import Any
 
-from rqvqa.errors import ConfigError, RqvqaError
+from rqvqa.errors import ConfigError
+from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, score_video
+from rqvqa.video.reader import parse_pixels, video_limits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="fast mode for lite/brisque/niqe: score at most N of the one-per-second frames",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=parse_pixels,
+        default=None,
+        metavar="N|WxH",
+        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
     p.add_argument("--list-models", action="store_true", help="list the available models and exit")
     p.set_defaults(func=run)
@@ -73,61 +83,51 @@ def run(args: argparse.Namespace) -> int:
         return _list_models(args.json)
     if not args.videos:
         raise ConfigError("no video given (rqvqa predict VIDEO... [--model NAME])")
-    predictor = _predictor(args)
-    results: list[dict[str, Any]] = []
-    failed = 0
-    progress = None
-    if len(args.videos) > 1:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        progress = tqdm(
-            total=len(args.videos), desc=f"predict ({predictor.name})", unit="video", file=sys.stderr
-        )
-    try:
+    predictor = _predictor(args)
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(
+        total=len(args.videos),
+        desc=f"predict ({predictor.name})",
+        unit="video",
+        file=sys.stderr,
+        disable=len(args.videos) < 2,
+    )
+    with bar, video_limits(max_pixels=args.max_pixels):
         for path in args.videos:
-            try:
-                pred = predictor.predict(path)
-            except RqvqaError as exc:
-                failed += 1
-                message = f"rqvqa: error: {exc}"
-                (progress.write(message, file=sys.stderr) if progress else print(message, file=sys.stderr))
-            else:
-                results.append(
-                    {
-                        "path": str(path),
-                        "model": predictor.name,
-                        "score": pred.score,
-                        "lower_better": predictor.lower_better,
-                        "per_second": pred.per_second,
-                        "extra": pred.extra,
-                    }
-                )
-            if progress:
-                progress.update(1)
-    finally:
-        if progress:
-            progress.close()
-    _emit(results, args)
+            row = score_video(predictor, path, debug=args.debug)
+            rows.append(row)
+            if row["status"] != STATUS_OK:
+                message = f"rqvqa: error: {row['error']}"
+                if args.debug and "traceback" in row["extra"]:
+                    message = f"{row['extra']['traceback'].rstrip()}\n{message}"
+                tqdm.write(message, file=sys.stderr)
+            bar.update(1)
+    _emit(rows, args)
+    failed = sum(row["status"] != STATUS_OK for row in rows)
     if failed:
         print(f"rqvqa: {failed} of {len(args.videos)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _emit(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def _emit(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Every input has a row, failed ones included (status "error" and the reason)."""
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(dumps_json(rows, indent=2))
     elif args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["path", "model", "score", "lower_better", "per_second"])
-        for r in results:
-            per_second = " ".join(f"{s:.4f}" for s in r["per_second"])
-            writer.writerow([r["path"], r["model"], f"{r['score']:.4f}", r["lower_better"], per_second])
-    elif results:
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(csv_row(r) for r in rows)
+    elif rows:
         from rich.console import Console
         from rich.table import Table
 
         table = Table("video", "model", "score", "per second")
-        for r in results:
-            per_second = " ".join(f"{s:.2f}" for s in r["per_second"])
-            table.add_row(r["path"], r["model"], f"{r['score']:.3f}", per_second)
+        for r in rows:
+            if r["status"] == STATUS_OK:
+                per_second = " ".join("-" if s is None else f"{s:.2f}" for s in r["per_second"])
+                table.add_row(r["path"], r["model"], f"{r['score']:.3f}", per_second)
+            else:
+                table.add_row(r["path"], r["model"], "error", r["error"])
         Console().print(table)

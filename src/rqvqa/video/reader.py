@@ -14,10 +14,16 @@ Every failure raises `rqvqa.errors.VideoError` whose message names the file and 
 
 from __future__ import annotations
 
+import argparse
+import errno
 import math
 import os
+import stat
+from array import array
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,7 +31,7 @@ import av
 import av.error
 import numpy as np
 
-from rqvqa.errors import VideoError
+from rqvqa.errors import ConfigError, VideoError
 
 PathLike = str | os.PathLike[str]
 
@@ -65,23 +71,136 @@ class VideoInfo:
         return d
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a video may claim before any frame is decoded. A file over a limit is refused with a one-line
+    `VideoError` after reading its headers only, so a few-KB file claiming 16384x8192 frames or a year of
+    video costs milliseconds, not gigabytes. Change them for a block with `video_limits(...)`."""
+
+    #: frame width x height (default 8K UHD, 7680x4320)
+    max_pixels: int = 7680 * 4320
+    #: longest side in pixels (FFmpeg's own H.264/HEVC maxima are 8192-16384)
+    max_side: int = 16384
+    #: claimed or counted duration in seconds (default 24 h)
+    max_seconds: float = 24 * 3600.0
+    #: claimed frame rate in frames per second
+    max_frame_rate: float = 1000.0
+    #: frames a stream may claim or hold (24 h at 115 fps); bounds the memory of the packet index
+    max_frames: int = 10_000_000
+
+
+_LIMITS: ContextVar[Limits | None] = ContextVar("rqvqa_video_limits", default=None)
+
+
+def current_limits() -> Limits:
+    return _LIMITS.get() or Limits()
+
+
+@contextmanager
+def video_limits(**changes: float | int | None) -> Iterator[Limits]:
+    """Use changed limits (e.g. `max_pixels=...`; None keeps a limit as it is) inside a `with` block."""
+    limits = replace(current_limits(), **{k: v for k, v in changes.items() if v is not None})
+    if limits.max_pixels < 1:
+        raise ConfigError("the pixel budget must be at least 1 pixel")
+    token = _LIMITS.set(limits)
+    try:
+        yield limits
+    finally:
+        _LIMITS.reset(token)
+
+
+def parse_pixels(text: str) -> int:
+    """A pixel budget from the command line: a number of pixels (`33177600`) or a size (`7680x4320`)."""
+    try:
+        if "x" in text.lower():
+            w, h = text.lower().split("x")
+            pixels = int(w) * int(h)
+        else:
+            pixels = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a pixel budget: {text!r} (e.g. 7680x4320 or 33177600)"
+        ) from None
+    if pixels < 1:
+        raise argparse.ArgumentTypeError("the pixel budget must be at least 1 pixel")
+    return pixels
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def _check_path(path: PathLike) -> Path:
+    """The path of a readable regular file, else a `VideoError` that says what is wrong with it."""
     p = Path(path)
-    if not p.exists():
-        raise VideoError("file not found", p)
-    if p.is_dir():
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise VideoError(_stat_reason(p, e), p) from None
+    if stat.S_ISDIR(st.st_mode):
         raise VideoError("is a directory, not a video file", p)
+    if not stat.S_ISREG(st.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "a special file")
+        raise VideoError(f"is {kind}, not a regular video file", p)
     if not os.access(p, os.R_OK):
         raise VideoError("permission denied", p)
-    if p.stat().st_size == 0:
+    if st.st_size == 0:
+        # files under /proc or /sys report 0 bytes but have content
+        try:
+            with open(p, "rb") as handle:
+                has_content = bool(handle.read(1))
+        except OSError as e:
+            raise VideoError(f"cannot read ({e.strerror or e})", p) from None
+        if has_content:
+            raise VideoError(
+                "a virtual file (reports 0 bytes but has content, as /proc files do), not a video", p
+            )
         raise VideoError("empty file (0 bytes)", p)
     return p
+
+
+def _stat_reason(p: Path, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if e.errno == errno.ENOENT:
+        return f"broken symbolic link (to {os.readlink(p)})" if p.is_symlink() else "file not found"
+    if e.errno == errno.EACCES:
+        return "permission denied (a folder on the path cannot be searched)"
+    if e.errno == errno.ENOTDIR:
+        return "file not found (a part of the path is not a folder)"
+    if e.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    return f"cannot access ({e.strerror or e})"
+
+
+def _signature(p: Path) -> str | None:
+    """The container a file's first bytes announce (None: not one of the common video containers)."""
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp":
+        return "MP4/MOV"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    return None
 
 
 def _open(p: Path) -> av.container.InputContainer:
     try:
         return av.open(str(p), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as e:
+        kind = _signature(p)
+        if kind is not None:
+            # it starts like a video container, so its header is what is broken
+            raise VideoError(f"truncated or damaged {kind} header ({_ffmpeg_reason(e)})", p) from None
         raise VideoError(f"not a readable video file ({_ffmpeg_reason(e)})", p) from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise VideoError(f"cannot open ({e})", p) from None
@@ -95,12 +214,55 @@ def _ffmpeg_reason(e: Exception) -> str:
 def _video_stream(container: av.container.InputContainer, p: Path) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
-        detail = f" (only {', '.join(kinds)})" if kinds else ""
-        raise VideoError(f"no video stream{detail}", p)
+        if not kinds or kinds == ["data"]:
+            # a stream whose kind the header does not say: the header was cut or damaged
+            raise VideoError("no video stream found (the header is truncated or damaged)", p)
+        raise VideoError(f"no video stream (only {', '.join(kinds)})", p)
     stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise VideoError("the video stream has no decoder (unknown codec, or a damaged header)", p)
+    _check_claims(container, stream, p)
     # Frame threading gives the largest decode speed-up; AUTO lets FFmpeg pick frame or slice threads.
     stream.thread_type = "AUTO"
     return stream
+
+
+def _check_size(width: int, height: int, p: Path, what: str = "frames") -> None:
+    limits = current_limits()
+    if width * height > limits.max_pixels or max(width, height) > limits.max_side:
+        raise VideoError(
+            f"{what} {width}x{height} ({width * height} pixels), over the limit of {limits.max_pixels} "
+            f"pixels and {limits.max_side} per side (--max-pixels to change)",
+            p,
+        )
+
+
+def _check_claims(container: av.container.InputContainer, stream, p: Path) -> None:
+    """Refuse, from the headers alone, a stream claiming an absurd size, duration, rate or frame count."""
+    limits = current_limits()
+    ctx = stream.codec_context
+    if ctx.width and ctx.height:
+        _check_size(ctx.width, ctx.height, p, "the header claims frames")
+    durations = [container.duration / av.time_base if container.duration is not None else 0.0]
+    if stream.duration is not None and stream.time_base is not None:
+        durations.append(float(stream.duration * stream.time_base))
+    if max(durations) > limits.max_seconds:
+        raise VideoError(
+            f"the header claims a duration of {max(durations):.0f} s, "
+            f"over the limit of {limits.max_seconds:.0f} s",
+            p,
+        )
+    rate = stream.average_rate or stream.guessed_rate
+    if rate is not None and float(rate) > limits.max_frame_rate:
+        raise VideoError(
+            f"the header claims {float(rate):.6g} frames per second, "
+            f"over the limit of {limits.max_frame_rate:g}",
+            p,
+        )
+    if (stream.frames or 0) > limits.max_frames:
+        raise VideoError(
+            f"the header claims {stream.frames} frames, over the limit of {limits.max_frames}", p
+        )
 
 
 def _bit_depth(fmt: av.VideoFormat | None) -> int:
@@ -120,8 +282,9 @@ def _frame_rate(stream: av.video.stream.VideoStream, p: Path) -> Fraction:
     raise VideoError("no frame rate in the video stream", p)
 
 
-def _decoded(container: av.container.InputContainer, stream) -> Iterator[av.VideoFrame]:
-    """Decode `stream`, skipping packets the decoder rejects; a demux error ends the stream (truncation)."""
+def _decoded(container: av.container.InputContainer, stream, path: Path) -> Iterator[av.VideoFrame]:
+    """Decode `stream`, skipping packets the decoder rejects; a demux error ends the stream (truncation).
+    A frame over the pixel budget raises `VideoError`."""
     packets = container.demux(stream)
     while True:
         try:
@@ -134,13 +297,22 @@ def _decoded(container: av.container.InputContainer, stream) -> Iterator[av.Vide
         if packet.size == 0 and packet.dts is None:
             continue
         try:
-            yield from packet.decode()
+            frames = packet.decode()
         except av.error.FFmpegError:
             continue
+        for frame in frames:
+            yield _within_limits(frame, path)
     try:
-        yield from stream.decode(None)
+        for frame in stream.decode(None):
+            yield _within_limits(frame, path)
     except av.error.FFmpegError:
         return
+
+
+def _within_limits(frame: av.VideoFrame, p: Path) -> av.VideoFrame:
+    # headers may omit the size or the stream may change size midway: hold every decoded frame to the budget
+    _check_size(frame.width, frame.height, p)
+    return frame
 
 
 def probe(path: PathLike) -> VideoInfo:
@@ -157,7 +329,7 @@ def probe(path: PathLike) -> VideoInfo:
             duration = container.duration / av.time_base
         else:
             duration = math.nan
-        first = next(_decoded(container, stream), None)
+        first = next(_decoded(container, stream, p), None)
         if first is None:
             raise VideoError("no decodable video frames", p)
         rotation = _normalise_rotation(first.rotation)
@@ -199,8 +371,8 @@ def video_packets(path: PathLike) -> Packets:
     """Demux the video stream without decoding (cheap: no pixel data is read). The frame count comes from
     here because headers lie (truncated files, VFR, missing counts); the coded bit budget too."""
     p = _check_path(path)
-    times: list[float] = []
-    sizes: list[int] = []
+    limit = current_limits().max_frames
+    times, sizes = array("d"), array("q")  # 16 bytes a packet, bounded by the frame limit
     with _open(p) as container:
         stream = _video_stream(container, p)
         try:
@@ -209,10 +381,12 @@ def video_packets(path: PathLike) -> Packets:
                     pts = packet.pts
                     times.append(math.nan if pts is None else float(pts * packet.time_base))
                     sizes.append(packet.size)
+                    if len(sizes) > limit:
+                        raise VideoError(f"more than {limit} frames, over the limit", p)
         except av.error.FFmpegError:
             # a corrupt tail: keep what demuxed before it
             pass
-    return Packets(np.asarray(times, dtype=np.float64), np.asarray(sizes, dtype=np.int64))
+    return Packets(np.frombuffer(times, dtype=np.float64).copy(), np.frombuffer(sizes, dtype=np.int64).copy())
 
 
 def decode_frames(path: PathLike) -> Iterator[tuple[int, av.VideoFrame]]:
@@ -225,7 +399,7 @@ def decode_frames(path: PathLike) -> Iterator[tuple[int, av.VideoFrame]]:
     with _open(p) as container:
         stream = _video_stream(container, p)
         index = -1
-        for index, frame in enumerate(_decoded(container, stream)):
+        for index, frame in enumerate(_decoded(container, stream, p)):
             yield index, frame
         if index < 0:
             raise VideoError("no decodable video frames", p)

@@ -6,7 +6,7 @@ compression change measurable image statistics; `blur`, `noise` and `crf` grade 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -66,35 +66,71 @@ def make_video(
     has 90 or -90); the pixels are written as given, players rotate them. `frame_times`: presentation time
     of each frame in seconds (variable frame rate; overrides `n_frames`, `fps` stays the nominal rate).
     `faststart`: MP4 index at the front, so a truncated file still opens (as streamed phone videos do).
-    Odd sizes need a 4:4:4 `pix_fmt` with libx264.
+    Odd sizes need a 4:4:4 `pix_fmt` with libx264. The same arguments give the same bytes (`write_frames`).
+    """
+    rate = float(Fraction(fps).limit_denominator(100000))
+    rng = np.random.default_rng(seed)
+    count = len(frame_times) if frame_times is not None else n_frames
+    frames = (_degrade(render_frame(i, width, height, rate, seed), blur, noise, rng) for i in range(count))
+    return write_frames(
+        path,
+        frames,
+        fps=fps,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        crf=crf,
+        rotation=rotation,
+        frame_times=frame_times,
+        faststart=faststart,
+    )
+
+
+def write_frames(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float | Fraction = 30,
+    codec: str = "ffv1",
+    pix_fmt: str | None = None,
+    crf: int | None = None,
+    rotation: int = 0,
+    frame_times: Sequence[float] | None = None,
+    faststart: bool = False,
+) -> Path:
+    """Encode uint8 RGB frames (H, W, 3), all of one size, to `path`; the default is lossless FFV1 (use a
+    .mkv name). Deterministic: the encoder runs single-threaded (libx264's threads change its output bytes,
+    and so the decoded pixels, from run to run). See `make_video` for `rotation`, `frame_times`, `faststart`.
     """
     path = Path(path)
     rate = Fraction(fps).limit_denominator(100000)
-    rng = np.random.default_rng(seed)
     container_options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), mode="w", options=container_options) as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        if rotation:
-            stream.set_display_rotation(rotation)
-        if frame_times is not None:
-            # millisecond timestamps so irregular frame spacing survives encoding
-            stream.codec_context.time_base = Fraction(1, 1000)
-            n_frames = len(frame_times)
-        options = {}
-        if crf is not None:
-            options["crf"] = str(crf)
-        if codec == "libx265":
-            options["x265-params"] = "log-level=error"
-        stream.options = options
-        for i in range(n_frames):
-            frame = _degrade(render_frame(i, width, height, float(rate), seed), blur, noise, rng)
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        stream = None
+        for i, frame in enumerate(frames):
+            if stream is None:
+                stream = container.add_stream(codec, rate=rate)
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = pix_fmt or ("yuv420p" if codec == "libx264" else "bgr0")
+                stream.thread_count = 1
+                if rotation:
+                    stream.set_display_rotation(rotation)
+                if frame_times is not None:
+                    # millisecond timestamps so irregular frame spacing survives encoding
+                    stream.codec_context.time_base = Fraction(1, 1000)
+                options = {"threads": "1"}
+                if crf is not None:
+                    options["crf"] = str(crf)
+                if codec == "libx265":
+                    options["x265-params"] = "log-level=error:pools=1:frame-threads=1"
+                stream.options = options
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             if frame_times is not None:
                 vf.pts = round(frame_times[i] * 1000)
                 vf.time_base = Fraction(1, 1000)
             for packet in stream.encode(vf):
                 container.mux(packet)
+        if stream is None:
+            raise ValueError("no frame to write")
         for packet in stream.encode():
             container.mux(packet)
     return path

@@ -1,0 +1,146 @@
+"""The result row: what every entry point (CLI, service, pipeline writers) reports for one video.
+
+A row is a plain dict, JSON-ready:
+
+- `path` (str), `model` (str), `lower_better` (bool);
+- `status`: "ok" or "error";
+- `score`: a finite float, or None on error;
+- `per_second`: one finite float or None (a second the model could not measure) per second of video;
+- `error`: None, or one line naming the file and the reason;
+- `extra`: model details (dict; `traceback` is added here in debug mode).
+
+`score_video(predictor, path)` produces it and never raises for a per-video failure: any exception while
+handling that video (not only rqvqa's own errors: a decoder bug, a torch RuntimeError, out of memory) becomes
+that video's error row, so a batch always finishes. No NaN or inf leaves it: a non-finite per-second value
+becomes None, a non-finite video score an error row. `dumps_json` is strict JSON (`allow_nan=False`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import traceback
+from typing import Any
+
+from rqvqa.errors import RqvqaError
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+
+#: column order of the CSV form of a row (`extra` is left out: it is nested)
+CSV_COLUMNS = ["path", "model", "status", "score", "lower_better", "per_second", "error"]
+
+
+def one_line(exc: BaseException, path: str | os.PathLike[str] | None = None) -> str:
+    """A one-line reason for `exc`. rqvqa's errors already name their file; others get the file and the
+    exception type prefixed (an unexpected error says what kind it was, not a traceback)."""
+    if isinstance(exc, RqvqaError):
+        text = str(exc)
+    elif isinstance(exc, MemoryError):
+        text = "out of memory"
+    else:
+        detail = str(exc).strip()
+        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if path is not None and not (isinstance(exc, RqvqaError) and exc.path is not None):
+        text = f"{os.fspath(path)}: {text}"
+    # one line: keep the first non-empty line of a multi-line message
+    first = next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
+    return first
+
+
+def finite_or_none(value: Any) -> float | None:
+    """`value` as a float when finite, else None."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def jsonable(obj: Any) -> Any:
+    """A copy of `obj` that strict JSON accepts: numpy scalars and arrays become Python numbers and lists,
+    non-finite floats become None, paths and other objects their string."""
+    if obj is None or isinstance(obj, bool | str):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return finite_or_none(obj)
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    tolist = getattr(obj, "tolist", None)  # numpy scalars and arrays
+    if callable(tolist):
+        return jsonable(tolist())
+    return str(obj)
+
+
+def dumps_json(obj: Any, **kwargs: Any) -> str:
+    """Strict JSON (never a bare NaN / Infinity): `obj` is passed through `jsonable` first."""
+    return json.dumps(jsonable(obj), allow_nan=False, **kwargs)
+
+
+def ok_row(predictor: Any, path: str | os.PathLike[str], prediction: Any) -> dict[str, Any]:
+    """The row of a successful prediction; a non-finite video score makes it an error row."""
+    score = finite_or_none(prediction.score)
+    if score is None:
+        return error_row(predictor, path, f"{os.fspath(path)}: the model produced no finite score")
+    return {
+        "path": os.fspath(path),
+        "model": predictor.name,
+        "status": STATUS_OK,
+        "score": score,
+        "lower_better": bool(predictor.lower_better),
+        "per_second": [finite_or_none(s) for s in prediction.per_second],
+        "error": None,
+        "extra": jsonable(dict(prediction.extra)),
+    }
+
+
+def error_row(
+    predictor: Any, path: str | os.PathLike[str], reason: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The row of a video that could not be scored: `reason` is one line."""
+    return {
+        "path": os.fspath(path),
+        "model": predictor.name,
+        "status": STATUS_ERROR,
+        "score": None,
+        "lower_better": bool(predictor.lower_better),
+        "per_second": [],
+        "error": reason,
+        "extra": jsonable(extra or {}),
+    }
+
+
+def score_video(predictor: Any, path: str | os.PathLike[str], *, debug: bool = False) -> dict[str, Any]:
+    """Score one video with `predictor` into a result row; never raises for a failure of this video.
+
+    KeyboardInterrupt and SystemExit still propagate (they stop the batch on purpose). With `debug`, an error
+    row's `extra["traceback"]` holds the formatted traceback.
+    """
+    try:
+        prediction = predictor.predict(path)
+    except Exception as exc:  # isolation: any failure becomes this video's row
+        extra = {"traceback": traceback.format_exc()} if debug else None
+        return error_row(predictor, path, one_line(exc, path), extra)
+    return ok_row(predictor, path, prediction)
+
+
+def csv_row(row: dict[str, Any]) -> list[str]:
+    """The CSV cells of a row in `CSV_COLUMNS` order: floats in full (shortest round-trip) precision,
+    a missing score or second as an empty cell, per-second values separated by spaces."""
+
+    def number(value: float | None) -> str:
+        return "" if value is None else repr(float(value))
+
+    return [
+        row["path"],
+        row["model"],
+        row["status"],
+        number(row["score"]),
+        "true" if row["lower_better"] else "false",
+        " ".join(number(s) for s in row["per_second"]),
+        row["error"] or "",
+    ]
