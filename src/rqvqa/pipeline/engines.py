@@ -19,15 +19,17 @@ Engines:
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+import stat
 import time
 import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from rqvqa.errors import ConfigError
@@ -35,6 +37,7 @@ from rqvqa.pipeline.inputs import iter_inputs
 from rqvqa.pipeline.keys import content_key
 from rqvqa.pipeline.outputs import open_writer, row_key
 from rqvqa.results import error_row, ok_row, one_line
+from rqvqa.video.reader import Limits, current_limits, video_limits
 from rqvqa.zoo import Prediction, Predictor
 
 ENGINES = ("local", "sequential", "ray")
@@ -50,8 +53,6 @@ class Job:
     path: str
     size: int | None = None
     content_key: str | None = None
-    #: why the file cannot be scored before any decode (unreadable), else None
-    unreadable: str | None = None
 
 
 @dataclass
@@ -63,12 +64,15 @@ class Failure:
 
 
 def make_job(index: int, path: str) -> Job:
+    """The job of one input; only a regular file is hashed (a FIFO would block, a folder has no content):
+    anything else keeps no key and gets its error row, with the reader's own reason, from the CPU stage."""
     try:
-        size, key = content_key(path)
-    except OSError as exc:
-        reason = f"{path}: {exc.strerror or exc}" if exc.strerror else one_line(exc, path)
-        return Job(index, path, unreadable=reason)
-    return Job(index, path, size, key)
+        if stat.S_ISREG(os.stat(path).st_mode):
+            size, key = content_key(path)
+            return Job(index, path, size, key)
+    except OSError:
+        pass
+    return Job(index, path)
 
 
 def make_row(
@@ -126,24 +130,19 @@ def finish_batch(predictor: Predictor, payloads: list[Any], paths: list[str]) ->
 # ------------------------------------------------------------------------------------------- sequential
 
 
-def _whole(predictor: Predictor):
-    """The CPU stage of a model without one: the whole predict, run where the model is."""
-    return predictor.cpu_stage() or predictor.predict
-
-
 def run_sequential(predictor: Predictor, jobs: Iterable[Job], batch_size: int = 1, debug: bool = False):
     stage = predictor.cpu_stage()
     for job in jobs:
         if stage is None:
             outcome, cpu_s = run_stage(predictor.predict, job.path)
-            yield make_row(predictor, job, outcome, cpu_s, 0.0, debug)
+            yield job, make_row(predictor, job, outcome, cpu_s, 0.0, debug)
             continue
         payload, cpu_s = run_stage(stage, job.path)
         if isinstance(payload, Failure):
-            yield make_row(predictor, job, payload, cpu_s, None, debug)
+            yield job, make_row(predictor, job, payload, cpu_s, None, debug)
             continue
         (outcome,), model_s = finish_batch(predictor, [payload], [job.path])
-        yield make_row(predictor, job, outcome, cpu_s, model_s, debug)
+        yield job, make_row(predictor, job, outcome, cpu_s, model_s, debug)
 
 
 # ------------------------------------------------------------------------------------------------ local
@@ -151,9 +150,12 @@ def run_sequential(predictor: Predictor, jobs: Iterable[Job], batch_size: int = 
 _STAGE: Any = None
 
 
-def _init_worker(stage: Any) -> None:
+def _init_worker(stage: Any, limits: Limits) -> None:
+    """Worker set-up: the stage to run, and the caller's video limits (a context variable does not cross
+    processes)."""
     global _STAGE
     _STAGE = stage
+    video_limits(**asdict(limits)).__enter__()  # for the worker's whole life
 
 
 def _work(path: str) -> tuple[Any, float, int]:
@@ -172,7 +174,10 @@ class _Pool:
         # spawn: the parent may hold torch threads and CUDA state, which fork would copy half-initialised
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_init_worker, initargs=(self.stage,)
+            self.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self.stage, current_limits()),
         )
 
     def rebuild(self) -> None:
@@ -194,7 +199,7 @@ def run_local(
     debug: bool = False,
     max_pending: int | None = None,
     on_pool: Any = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[tuple[Job, dict[str, Any]]]:
     """The local engine (see the module docstring). `on_pool(pool)` is called once the pool exists (tests
     use it to kill a worker)."""
     stage = predictor.cpu_stage()
@@ -233,7 +238,7 @@ def run_local(
                     predictor, [p for _, p, _ in batch], [j.path for j, _, _ in batch]
                 )
                 for (job, _, cpu_s), outcome in zip(batch, outcomes, strict=True):
-                    yield make_row(predictor, job, outcome, cpu_s, model_s / len(batch), debug)
+                    yield job, make_row(predictor, job, outcome, cpu_s, model_s / len(batch), debug)
                 continue
             if not pending:
                 if exhausted and not suspects:
@@ -254,14 +259,14 @@ def run_local(
                             reason = (
                                 f"{job.path}: its worker process died {MAX_ATTEMPTS} times while scoring it"
                             )
-                            yield make_row(predictor, job, Failure(reason), None, None, debug)
+                            yield job, make_row(predictor, job, Failure(reason), None, None, debug)
                             continue
                     suspects.append(job)
                     continue
                 if job is solo:
                     solo = None
                 if isinstance(payload, Failure):
-                    yield make_row(predictor, job, payload, cpu_s, None, debug)
+                    yield job, make_row(predictor, job, payload, cpu_s, None, debug)
                 else:
                     ready.append((job, payload, cpu_s))
             if broken:
@@ -284,13 +289,15 @@ def default_workers() -> int:
 
 
 def iter_jobs(videos: Any, skip: set[tuple[str, str, str]] | None, predictor: Predictor) -> Iterator[Job]:
-    """Jobs for every input, leaving out those whose row is already in the result file."""
+    """Jobs for every input (numbered from 0), leaving out those whose row is already in the result file."""
     model, weights = predictor.name, predictor.weights_id()
-    for index, path in enumerate(iter_inputs(videos)):
+    index = 0
+    for path in iter_inputs(videos):
         job = make_job(index, path)
         if skip and (job.content_key or f"path:{job.path}", model, weights) in skip:
             continue
         yield job
+        index += 1
 
 
 def score_collection(
@@ -303,10 +310,12 @@ def score_collection(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     address: str | None = None,
+    ordered: bool = False,
     debug: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Score every video of `videos` (paths, folders, globs, manifests, "-"; see `rqvqa.pipeline.inputs`),
-    yielding one row per video as it finishes; with `out`, each row is appended to that file first.
+    yielding one row per video as it finishes (`ordered`: in input order instead, holding back the rows
+    that finish early); with `out`, each row is appended to that file as soon as it finishes.
     `resume`: skip the videos whose row is already in `out` (same content key, model and weights)."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -319,53 +328,38 @@ def score_collection(
     writer = open_writer(out, resume=resume) if out is not None else None
     skip = writer.done() if writer is not None and resume else None
     jobs = iter_jobs(videos, skip, predictor)
-
-    def readable(jobs_in: Iterable[Job]) -> Iterator[Job | dict[str, Any]]:
-        for job in jobs_in:
-            yield make_row(predictor, job, Failure(job.unreadable), debug=debug) if job.unreadable else job
-
+    if engine == "local":
+        # one video: the pool's start-up would cost more than it saves
+        first = list(itertools.islice(jobs, 2))
+        jobs = itertools.chain(first, jobs)
+        if len(first) < 2:
+            engine = "sequential"
     if engine == "sequential":
-        rows = _with_unreadable(readable(jobs), lambda js: run_sequential(predictor, js, batch_size, debug))
+        pairs = run_sequential(predictor, jobs, batch_size, debug)
     elif engine == "local":
-        rows = _with_unreadable(
-            readable(jobs), lambda js: run_local(predictor, js, workers, batch_size, debug)
-        )
+        pairs = run_local(predictor, jobs, workers, batch_size, debug)
     else:
         from rqvqa.pipeline.ray_engine import run_ray
 
-        rows = _with_unreadable(
-            readable(jobs),
-            lambda js: run_ray(
-                predictor, js, address=address, workers=workers, batch_size=batch_size, debug=debug
-            ),
-        )
+        pairs = run_ray(predictor, jobs, address=address, workers=workers, batch_size=batch_size, debug=debug)
+    held: dict[int, dict[str, Any]] = {}
+    expected = 0  # job indices count the jobs scored, from 0
     try:
-        for row in rows:
+        for job, row in pairs:
             if writer is not None:
                 writer.write(row)
-            yield row
+            if not ordered:
+                yield row
+                continue
+            held[job.index] = row
+            while expected in held:
+                yield held.pop(expected)
+                expected += 1
     finally:
         if writer is not None:
             writer.close()
-
-
-def _with_unreadable(items: Iterator[Job | dict[str, Any]], engine) -> Iterator[dict[str, Any]]:
-    """Rows of unreadable files go straight out; the engine gets the readable jobs."""
-    early: deque[dict[str, Any]] = deque()
-
-    def jobs() -> Iterator[Job]:
-        for item in items:
-            if isinstance(item, Job):
-                yield item
-            else:
-                early.append(item)
-
-    for row in engine(jobs()):
-        while early:
-            yield early.popleft()
-        yield row
-    while early:
-        yield early.popleft()
+    for index in sorted(held):
+        yield held[index]
 
 
 __all__ = ["ENGINES", "Job", "make_row", "row_key", "score_collection"]
