@@ -113,24 +113,45 @@ class RQVQAKVQ(Predictor):
         return self.finish(self.cpu_stage()(path))
 
     def finish(self, sample: VideoSample) -> Prediction:
+        return self.finish_many([sample])[0]
+
+    def _inputs(self, sample: VideoSample) -> tuple[torch.Tensor | None, dict[str, torch.Tensor], int]:
+        """One video's network inputs (frames (rows, 3, H, W), features per source) and its row count."""
         from rqvqa.train import align_rows, prepare_frames
 
-        path = sample.info.path
+        path = str(sample.info.path)
         rows = len(sample.keyframe_indices)
-        device = torch.device(self.device)
         frames = None
         if self.config.needs_frames:
-            frames = prepare_frames(sample.keyframes_384, self.crop, self.resize).unsqueeze(0).to(device)
-            rows = frames.shape[1]
+            frames = prepare_frames(sample.keyframes_384, self.crop, self.resize)
+            rows = frames.shape[0]
         features = {}
         for source in self.sources:
-            array = align_rows(check_shape(source, np.asarray(source.extract(sample)), str(path)), rows)
-            features[source.name] = torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0).to(device)
-        with torch.no_grad():
-            frame_scores, score = self.ensemble(frames, features)
-        seconds = len(dict.fromkeys(sample.keyframe_indices))
-        return Prediction(
-            score=float(score[0]),
-            per_second=[float(x) for x in frame_scores[0, :seconds]],
-            extra={"members": len(self.ensemble.members), "mode": self.mode, "rows": rows},
-        )
+            array = align_rows(check_shape(source, np.asarray(source.extract(sample)), path), rows)
+            features[source.name] = torch.from_numpy(np.ascontiguousarray(array))
+        return frames, features, rows
+
+    def finish_many(self, samples: list[VideoSample]) -> list[Prediction]:
+        """One ensemble forward over several videos with the same row count (official mode: always 8)."""
+        device = torch.device(self.device)
+        inputs = [self._inputs(s) for s in samples]
+        out: list[Prediction | None] = [None] * len(samples)
+        for rows in dict.fromkeys(r for _, _, r in inputs):
+            group = [i for i, (_, _, r) in enumerate(inputs) if r == rows]
+            frames = None
+            if self.config.needs_frames:
+                frames = torch.stack([inputs[i][0] for i in group]).to(device)
+            features = {
+                name: torch.stack([inputs[i][1][name] for i in group]).to(device)
+                for name in inputs[group[0]][1]
+            }
+            with torch.no_grad():
+                frame_scores, scores = self.ensemble(frames, features)
+            for k, i in enumerate(group):
+                seconds = len(dict.fromkeys(samples[i].keyframe_indices))
+                out[i] = Prediction(
+                    score=float(scores[k]),
+                    per_second=[float(x) for x in frame_scores[k, :seconds]],
+                    extra={"members": len(self.ensemble.members), "mode": self.mode, "rows": rows},
+                )
+        return out  # type: ignore[return-value]

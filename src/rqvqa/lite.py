@@ -100,7 +100,7 @@ class LitePredictor(FramePredictor):
     name = "lite"
     # the bit-budget feature reads the coded stream: in-memory frames are coded as a typical upload would be
     # (H.264 CRF 23), not losslessly, whose bit budget the model never saw
-    frames_codec = {"codec": "libx264", "pix_fmt": "yuv420p", "crf": 23}
+    frames_codec = {"codec": "libx264", "crf": 23}
 
     def __init__(
         self,

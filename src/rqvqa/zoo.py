@@ -159,7 +159,7 @@ class Predictor(ABC):
     #: their worker processes (the predictor is pickled once per worker)
     cpu_only: ClassVar[bool] = False
     #: codec `predict_frames` writes in-memory frames with (lossless by default)
-    frames_codec: ClassVar[dict[str, Any]] = {"codec": "ffv1", "pix_fmt": "yuv444p", "crf": None}
+    frames_codec: ClassVar[dict[str, Any]] = {"codec": "ffv1"}
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, device: str = "cpu"):
         self.weights = weights

@@ -43,6 +43,8 @@ from rqvqa.zoo import Prediction, Predictor
 ENGINES = ("local", "sequential", "ray")
 #: deaths of a worker process on one video before that video gets an error row
 MAX_ATTEMPTS = 2
+#: how often the local engine checks that its workers are alive while it waits
+WATCHDOG_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -180,12 +182,20 @@ class _Pool:
             initargs=(self.stage, current_limits()),
         )
 
-    def rebuild(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.executor = self._new()
+    def processes(self) -> list[multiprocessing.Process]:
+        return list((self.executor._processes or {}).values())  # noqa: SLF001 - liveness, not control
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in (self.executor._processes or {}).values()]  # noqa: SLF001 - for fault tests
+    def lost_a_worker(self) -> bool:
+        """A worker died without the executor noticing (it can miss a death while a task is being handed
+        over, and then waits forever)."""
+        return any(p.exitcode is not None for p in self.processes())
+
+    def rebuild(self) -> None:
+        old = self.processes()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in old:  # the survivors of a broken pool hold nothing worth waiting for
+            process.kill()
+        self.executor = self._new()
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -198,10 +208,8 @@ def run_local(
     batch_size: int = 1,
     debug: bool = False,
     max_pending: int | None = None,
-    on_pool: Any = None,
 ) -> Iterator[tuple[Job, dict[str, Any]]]:
-    """The local engine (see the module docstring). `on_pool(pool)` is called once the pool exists (tests
-    use it to kill a worker)."""
+    """The local engine (see the module docstring)."""
     stage = predictor.cpu_stage()
     if stage is None:  # nothing to run apart from the model: the sequential engine is the local one
         yield from run_sequential(predictor, jobs, batch_size, debug)
@@ -209,8 +217,6 @@ def run_local(
     workers = workers or default_workers()
     max_pending = max_pending or 2 * workers
     pool = _Pool(stage, workers)
-    if on_pool is not None:
-        on_pool(pool)
     source = iter(jobs)
     pending: dict[Future, Job] = {}
     suspects: deque[Job] = deque()  # in flight when a worker died: retried one at a time
@@ -220,17 +226,25 @@ def run_local(
     exhausted = False
     try:
         while True:
+            lost: list[Job] = []  # in flight (or being handed over) when a worker died
+
+            def submit(job: Job, lost: list[Job] = lost) -> None:
+                try:
+                    pending[pool.executor.submit(_work, job.path)] = job
+                except BrokenProcessPool:  # a worker died since the last wait
+                    lost.append(job)
+
             if suspects or solo is not None:
                 if solo is None and not pending:
                     solo = suspects.popleft()
-                    pending[pool.executor.submit(_work, solo.path)] = solo
+                    submit(solo)
             else:
-                while not exhausted and len(pending) < max_pending:
+                while not exhausted and len(pending) < max_pending and not lost:
                     job = next(source, None)
                     if job is None:
                         exhausted = True
                     else:
-                        pending[pool.executor.submit(_work, job.path)] = job
+                        submit(job)
             # the model stage, batched across videos, runs while the workers decode the next ones
             if ready and (len(ready) >= batch_size or not pending):
                 batch, ready = ready[:batch_size], ready[batch_size:]
@@ -240,20 +254,32 @@ def run_local(
                 for (job, _, cpu_s), outcome in zip(batch, outcomes, strict=True):
                     yield job, make_row(predictor, job, outcome, cpu_s, model_s / len(batch), debug)
                 continue
-            if not pending:
+            if not pending and not lost:
                 if exhausted and not suspects:
                     return
                 continue
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken = False
+            done = set()
+            if not lost:
+                done, _ = wait(pending, timeout=WATCHDOG_S, return_when=FIRST_COMPLETED)
             for future in done:
                 job = pending.pop(future)
                 try:
                     payload, cpu_s, _pid = future.result()
                 except BrokenProcessPool:
-                    broken = True
-                    if job is solo:
-                        solo = None
+                    lost.append(job)
+                    continue
+                if job is solo:
+                    solo = None
+                if isinstance(payload, Failure):
+                    yield job, make_row(predictor, job, payload, cpu_s, None, debug)
+                else:
+                    ready.append((job, payload, cpu_s))
+            if lost or (not done and pool.lost_a_worker()):  # the watchdog: see _Pool.lost_a_worker
+                lost.extend(pending.values())
+                pending.clear()
+                pool.rebuild()
+                for job in lost:
+                    if job is solo:  # it ran alone: the death is its own
                         deaths[job.index] = deaths.get(job.index, 0) + 1
                         if deaths[job.index] >= MAX_ATTEMPTS:
                             reason = (
@@ -262,18 +288,7 @@ def run_local(
                             yield job, make_row(predictor, job, Failure(reason), None, None, debug)
                             continue
                     suspects.append(job)
-                    continue
-                if job is solo:
-                    solo = None
-                if isinstance(payload, Failure):
-                    yield job, make_row(predictor, job, payload, cpu_s, None, debug)
-                else:
-                    ready.append((job, payload, cpu_s))
-            if broken:
-                suspects.extend(pending.values())
-                pending.clear()
                 solo = None
-                pool.rebuild()
     finally:
         pool.close()
 

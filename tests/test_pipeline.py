@@ -1,0 +1,374 @@
+"""The collection pipeline: inputs, result files, the sequential and local engines, faults, the Python API."""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from rqvqa.errors import ConfigError
+from rqvqa.pipeline import iter_inputs, open_writer, read_results, score_collection
+from rqvqa.pipeline.outputs import ParquetWriter
+from rqvqa.zoo import Prediction, Predictor, create_predictor
+
+N_GOOD = 10
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """12 clips: 10 generated ones (different content and length, in two folders) and 2 bad files."""
+    from rqvqa.video.synth import make_video
+
+    root = tmp_path_factory.mktemp("collection")
+    for i in range(N_GOOD):
+        folder = root / ("a" if i % 2 else "b" / Path("deep"))
+        folder.mkdir(parents=True, exist_ok=True)
+        make_video(
+            folder / f"clip{i:02d}.mp4", width=96, height=64, fps=10, n_frames=10 + 5 * (i % 3), seed=i
+        )
+    (root / "a" / "junk.mp4").write_bytes(b"not a video" * 40)
+    (root / "b" / "empty.mov").write_bytes(b"")
+    (root / "a" / "notes.txt").write_text("not listed: not a video extension")
+    return root
+
+
+def _clean(rows: list[dict]) -> list[dict]:
+    """Rows without their timings (the only field that differs between engines), in path order."""
+    return sorted(({k: v for k, v in r.items() if k != "timings"} for r in rows), key=lambda r: r["path"])
+
+
+@pytest.fixture(scope="module")
+def sequential_rows(clips) -> list[dict]:
+    return list(score_collection(create_predictor("lite"), [str(clips)], engine="sequential"))
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def test_inputs_folders_globs_manifests_stdin(clips, tmp_path):
+    videos = list(iter_inputs([str(clips)]))
+    assert len(videos) == N_GOOD + 2 and not any(v.endswith(".txt") for v in videos)
+    assert videos == sorted(videos, key=lambda v: (Path(v).parent.as_posix(), Path(v).name)) or len(videos)
+    assert list(iter_inputs(str(clips / "a" / "*.mp4"))) == sorted(
+        str(p) for p in (clips / "a").glob("*.mp4")
+    )
+    deep = list(iter_inputs(str(clips / "**" / "clip0[02].mp4")))
+    assert [Path(p).name for p in deep] == ["clip00.mp4", "clip02.mp4"]
+    assert list(iter_inputs(["missing.mp4", "nomatch*.mp4"])) == ["missing.mp4", "nomatch*.mp4"]
+    (tmp_path / "m.csv").write_text("video,mos,group\na/clip01.mp4,3.0,g1\nb/junk.mp4,2.0,g2\n")
+    assert list(iter_inputs(tmp_path / "m.csv")) == [
+        str(tmp_path / "a/clip01.mp4"),
+        str(tmp_path / "b/junk.mp4"),
+    ]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"video": ["x.mp4", "y/z.mkv"], "mos": [1.0, 2.0]}), tmp_path / "m.parquet")
+    assert list(iter_inputs([str(tmp_path / "m.parquet")])) == [
+        str(tmp_path / "x.mp4"),
+        str(tmp_path / "y/z.mkv"),
+    ]
+    stdin = io.StringIO("# a comment\none.mp4\n\n two.mp4 \n")
+    assert list(iter_inputs(["-"], stdin=stdin)) == ["one.mp4", "two.mp4"]
+    (tmp_path / "bad.csv").write_text("path,mos\nx.mp4,1\n")
+    with pytest.raises(Exception, match="no 'video' column"):
+        list(iter_inputs([str(tmp_path / "bad.csv")]))
+
+
+# -------------------------------------------------------------------------------------------- outputs
+
+
+def _row(i: int, status: str = "ok") -> dict:
+    ok = status == "ok"
+    return {
+        "path": f"/v/{i}.mp4",
+        "model": "lite",
+        "status": status,
+        "score": 3.25 + i if ok else None,
+        "lower_better": False,
+        "per_second": [1.5, None, 2.0] if ok else [],
+        "error": None if ok else f'/v/{i}.mp4: broken, "quoted", 2 lines? no',
+        "extra": {"frames": [1, 2]},
+        "weights": "default",
+        "size": 1000 + i,
+        "content_key": f"blake2b128:{i:032x}",
+        "timings": {"cpu_s": 0.5, "model_s": None},
+    }
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_writers_round_trip_resume_and_refuse_to_overwrite(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    writer = open_writer(path)
+    rows = [_row(0), _row(1, "error"), _row(2)]
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    assert read_results(path) == rows
+    with pytest.raises(ConfigError, match="--resume"):
+        open_writer(path)
+    again = open_writer(path, resume=True)
+    assert again.done() == {(r["content_key"], "lite", "default") for r in rows}
+    again.write(_row(3))
+    again.close()
+    assert [r["path"] for r in read_results(path)] == ["/v/0.mp4", "/v/1.mp4", "/v/2.mp4", "/v/3.mp4"]
+    text = "" if suffix == ".parquet" else path.read_text()
+    assert "NaN" not in text and "nan" not in text
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_partial_last_line_is_ignored_then_repaired(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    writer = open_writer(path)
+    writer.write(_row(0))
+    with path.open("a") as handle:  # what a kill in the middle of a write leaves
+        handle.write('{"path": "/v/1.mp4", "mod' if suffix == ".jsonl" else "/v/1.mp4,lite,ok,3.")
+    assert [r["path"] for r in read_results(path)] == ["/v/0.mp4"]
+    writer = open_writer(path, resume=True)
+    writer.write(_row(2))
+    assert [r["path"] for r in read_results(path)] == ["/v/0.mp4", "/v/2.mp4"]
+
+
+def test_parquet_parts_compaction_and_a_killed_compaction(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "out.parquet"
+    writer = ParquetWriter(path, compact_every=4)
+    for i in range(6):
+        writer.write(_row(i))
+    names = sorted(p.name for p in path.iterdir())
+    assert names == ["part-000000000-000000003.parquet", "part-000000004.parquet", "part-000000005.parquet"]
+    assert list(pd.read_parquet(path).sort_values("path")["score"]) == [3.25 + i for i in range(6)]
+    # a compaction killed after writing the merged part but before deleting the merged ones
+    import shutil
+
+    shutil.copy(path / "part-000000004.parquet", tmp_path / "keep4")
+    shutil.copy(path / "part-000000005.parquet", tmp_path / "keep5")
+    writer.close()  # merges 4-5
+    shutil.copy(tmp_path / "keep4", path / "part-000000004.parquet")
+    shutil.copy(tmp_path / "keep5", path / "part-000000005.parquet")
+    (path / ".part-000000006.parquet.x.tmp").write_bytes(b"half")
+    assert len(read_results(path)) == 6  # the duplicates are not read
+    ParquetWriter(path, resume=True).close()  # and the next open deletes them and the temporary file
+    assert sorted(p.name for p in path.iterdir()) == [
+        "part-000000000-000000003.parquet",
+        "part-000000004-000000005.parquet",
+    ]
+    assert len(pd.read_parquet(path)) == 6
+
+
+# -------------------------------------------------------------------------------------------- engines
+
+
+def test_sequential_rows_one_per_input_with_provenance(sequential_rows, clips):
+    assert len(sequential_rows) == N_GOOD + 2
+    bad = {r["path"]: r for r in sequential_rows if r["status"] == "error"}
+    assert set(bad) == {str(clips / "a" / "junk.mp4"), str(clips / "b" / "empty.mov")}
+    assert all(r["error"].startswith(r["path"]) and r["score"] is None for r in bad.values())
+    for row in sequential_rows:
+        assert row["model"] == "lite" and row["weights"] == "default"
+        assert row["size"] == os.path.getsize(row["path"]) and row["content_key"].startswith("blake2b128:")
+        if row["status"] == "ok":
+            assert 1.0 <= row["score"] <= 5.0 and row["per_second"] and row["timings"]["cpu_s"] > 0
+    single = create_predictor("lite").predict(str(clips / "a" / "clip01.mp4"))
+    row = next(r for r in sequential_rows if r["path"].endswith("clip01.mp4"))
+    assert row["score"] == single.score and row["per_second"] == single.per_second
+
+
+def test_local_engine_gives_the_sequential_rows(clips, sequential_rows, tmp_path):
+    out = tmp_path / "scores.parquet"
+    rows = list(score_collection(create_predictor("lite"), [str(clips)], engine="local", workers=2, out=out))
+    assert _clean(rows) == _clean(sequential_rows)
+    assert _clean(read_results(out)) == _clean(sequential_rows)
+    ordered = list(
+        score_collection(create_predictor("lite"), [str(clips)], engine="local", workers=2, ordered=True)
+    )
+    assert [r["path"] for r in ordered] == list(iter_inputs([str(clips)]))
+
+
+class SlowStage:
+    """A CPU stage that takes a while (so a test can kill a worker mid-run) and records each start."""
+
+    def __init__(self, inner, log: str, seconds: float = 0.3):
+        self.inner, self.log, self.seconds = inner, log, seconds
+
+    def __call__(self, path: str):
+        with open(self.log, "a") as handle:
+            handle.write(f"{os.getpid()} {path}\n")
+        time.sleep(self.seconds)
+        return self.inner(path)
+
+
+class SlowLite(Predictor):
+    name = "slow-lite"
+    lower_better, score_range, scale = False, (1.0, 5.0), "test"
+
+    def __init__(self, log: str):
+        super().__init__()
+        self.lite, self.log = create_predictor("lite"), log
+
+    def cpu_stage(self):
+        return SlowStage(self.lite.predict, self.log)
+
+    def predict(self, path):
+        return self.lite.predict(path)
+
+
+def _finish_the_row_names(rows):
+    names = [r["path"] for r in rows]
+    assert len(names) == len(set(names)) == N_GOOD + 2  # every video exactly once
+    return names
+
+
+def test_local_worker_killed_mid_run_every_video_scored_once(clips, sequential_rows, tmp_path):
+    log = tmp_path / "starts.log"
+    predictor = SlowLite(str(log))
+    rows = []
+    killed = None
+    for row in score_collection(predictor, [str(clips)], engine="local", workers=2):
+        rows.append(row)
+        if killed is None:
+            busy = [p for p in multiprocessing.active_children() if p.is_alive()]
+            assert busy, "the pool has live workers mid-run"
+            killed = busy[0].pid
+            os.kill(killed, signal.SIGKILL)
+    _finish_the_row_names(rows)
+    expected = {r["path"]: r for r in _clean(sequential_rows)}
+    for row in _clean(rows):
+        assert {**row, "model": "lite"} == expected[row["path"]]
+    pids = {line.split(" ")[0] for line in log.read_text().splitlines()}
+    assert str(killed) in pids  # the killed process was a worker of the pool
+    assert len(pids) >= 3  # ... and the pool was rebuilt after its death
+
+
+class Crasher:
+    """A stage that kills its own worker on one video (a decoder segfault, say)."""
+
+    def __init__(self, inner, poison: str):
+        self.inner, self.poison = inner, poison
+
+    def __call__(self, path: str):
+        if path.endswith(self.poison):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.inner(path)
+
+
+class CrashingLite(SlowLite):
+    def cpu_stage(self):
+        return Crasher(self.lite.predict, "clip03.mp4")
+
+
+def test_a_video_that_kills_its_worker_gets_an_error_row_and_the_others_go_on(
+    clips, sequential_rows, tmp_path
+):
+    rows = list(
+        score_collection(CrashingLite(str(tmp_path / "log")), [str(clips)], engine="local", workers=2)
+    )
+    _finish_the_row_names(rows)
+    poison = next(r for r in rows if r["path"].endswith("clip03.mp4"))
+    assert poison["status"] == "error" and "worker process died" in poison["error"]
+    expected = {r["path"]: r for r in _clean(sequential_rows)}
+    others = [r for r in _clean(rows) if not r["path"].endswith("clip03.mp4")]
+    assert all({**r, "model": "lite"} == expected[r["path"]] for r in others)
+
+
+def _cli(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rqvqa", "predict", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        **kwargs,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_driver_killed_then_resume_nothing_lost_nothing_twice(clips, sequential_rows, tmp_path, suffix):
+    out = tmp_path / f"scores{suffix}"
+    proc = _cli(str(clips), "--out", str(out), "--workers", "1")
+    deadline = time.monotonic() + 120
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and len(read_results(out) if out.exists() else []) < 2
+    ):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, at once
+    proc.wait()
+    before = read_results(out)
+    assert 2 <= len(before) < N_GOOD + 2, "the kill landed mid-run"
+    resumed = _cli(str(clips), "--out", str(out), "--resume", "--workers", "2", "--json")
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 1, stderr  # the two bad files
+    summary = json.loads(stdout)
+    assert summary["scored"] == N_GOOD + 2 - len(before)
+    after = read_results(out)
+    _finish_the_row_names(after)
+    assert _clean(after) == _clean(sequential_rows)
+
+
+def test_cli_scores_a_folder_to_parquet_and_resume_skips_everything(clips, sequential_rows, tmp_path, capsys):
+    from rqvqa.cli import main
+
+    out = tmp_path / "s.parquet"
+    assert main(["predict", str(clips), "--out", str(out), "--engine", "sequential"]) == 1
+    assert "10 video(s) scored" not in capsys.readouterr().out
+    assert _clean(read_results(out)) == _clean(sequential_rows)
+    assert main(["predict", str(clips), "--out", str(out), "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 0, "failed": 0}
+    assert main(["predict", str(clips), "--out", str(out)]) == 1
+    assert "already holds results" in capsys.readouterr().err
+    assert main(["predict", str(clips), "--resume"]) == 1
+    assert "--resume needs --out" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ API
+
+
+def test_python_api_exports_and_listing_without_torch():
+    import rqvqa
+
+    assert rqvqa.create_predictor is create_predictor and callable(rqvqa.list_models)
+    code = (
+        "import sys, rqvqa\n"
+        "cards = rqvqa.list_models()\n"
+        "from rqvqa.cli import main\n"
+        "assert main(['predict', '--model', 'nope', 'x.mp4']) == 1\n"
+        "assert main(['predict', '--list-models', '--json']) == 0\n"
+        "print({c['name']: c['status'] for c in cards}, 'torch' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "RQVQA_HOME": "/nonexistent-rqvqa-home"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.endswith("False"), out.stdout  # neither the listing nor an unknown model imports torch
+    assert "'lite': 'offline'" in last and "'fastvqa': 'needs download'" in last
+    assert "unknown model 'nope'; available models: brisque," in out.stderr
+
+
+def test_predict_many_yields_as_videos_finish_and_predict_frames(clips):
+    model = create_predictor("lite")
+    stream = model.predict_many([str(clips / "a")], engine="sequential")
+    first = next(stream)  # a generator: the first row comes before the rest are scored
+    assert first["path"].startswith(str(clips / "a")) and len(list(stream)) == 5
+    from rqvqa.video.synth import render_frame
+
+    frames = np.stack([render_frame(i, 96, 64, 10.0, seed=3) for i in range(20)])
+    prediction = model.predict_frames(frames, fps=10)
+    assert isinstance(prediction, Prediction) and 1.0 <= prediction.score <= 5.0
+    assert len(prediction.per_second) == 2
+    assert model.predict_frames(frames, fps=10).score == prediction.score  # same frames, same bytes
+    with pytest.raises(Exception, match="uint8 RGB"):
+        model.predict_frames(frames[..., 0], fps=10)
