@@ -15,36 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO
+from pipeline_helpers import N_GOOD, CrashingLite, SlowLite, clean_rows, make_clips, starts
 
 from rqvqa.errors import ConfigError
 from rqvqa.pipeline import iter_inputs, open_writer, read_results, score_collection
 from rqvqa.pipeline.outputs import ParquetWriter
-from rqvqa.zoo import Prediction, Predictor, create_predictor
-
-N_GOOD = 10
+from rqvqa.zoo import Prediction, create_predictor
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> Path:
-    """12 clips: 10 generated ones (different content and length, in two folders) and 2 bad files."""
-    from rqvqa.video.synth import make_video
-
-    root = tmp_path_factory.mktemp("collection")
-    for i in range(N_GOOD):
-        folder = root / ("a" if i % 2 else "b" / Path("deep"))
-        folder.mkdir(parents=True, exist_ok=True)
-        make_video(
-            folder / f"clip{i:02d}.mp4", width=96, height=64, fps=10, n_frames=10 + 5 * (i % 3), seed=i
-        )
-    (root / "a" / "junk.mp4").write_bytes(b"not a video" * 40)
-    (root / "b" / "empty.mov").write_bytes(b"")
-    (root / "a" / "notes.txt").write_text("not listed: not a video extension")
-    return root
-
-
-def _clean(rows: list[dict]) -> list[dict]:
-    """Rows without their timings (the only field that differs between engines), in path order."""
-    return sorted(({k: v for k, v in r.items() if k != "timings"} for r in rows), key=lambda r: r["path"])
+    return make_clips(tmp_path_factory.mktemp("collection"))
 
 
 @pytest.fixture(scope="module")
@@ -188,40 +169,12 @@ def test_sequential_rows_one_per_input_with_provenance(sequential_rows, clips):
 def test_local_engine_gives_the_sequential_rows(clips, sequential_rows, tmp_path):
     out = tmp_path / "scores.parquet"
     rows = list(score_collection(create_predictor("lite"), [str(clips)], engine="local", workers=2, out=out))
-    assert _clean(rows) == _clean(sequential_rows)
-    assert _clean(read_results(out)) == _clean(sequential_rows)
+    assert clean_rows(rows) == clean_rows(sequential_rows)
+    assert clean_rows(read_results(out)) == clean_rows(sequential_rows)
     ordered = list(
         score_collection(create_predictor("lite"), [str(clips)], engine="local", workers=2, ordered=True)
     )
     assert [r["path"] for r in ordered] == list(iter_inputs([str(clips)]))
-
-
-class SlowStage:
-    """A CPU stage that takes a while (so a test can kill a worker mid-run) and records each start."""
-
-    def __init__(self, inner, log: str, seconds: float = 0.3):
-        self.inner, self.log, self.seconds = inner, log, seconds
-
-    def __call__(self, path: str):
-        with open(self.log, "a") as handle:
-            handle.write(f"{os.getpid()} {path}\n")
-        time.sleep(self.seconds)
-        return self.inner(path)
-
-
-class SlowLite(Predictor):
-    name = "slow-lite"
-    lower_better, score_range, scale = False, (1.0, 5.0), "test"
-
-    def __init__(self, log: str):
-        super().__init__()
-        self.lite, self.log = create_predictor("lite"), log
-
-    def cpu_stage(self):
-        return SlowStage(self.lite.predict, self.log)
-
-    def predict(self, path):
-        return self.lite.predict(path)
 
 
 def _finish_the_row_names(rows):
@@ -243,29 +196,12 @@ def test_local_worker_killed_mid_run_every_video_scored_once(clips, sequential_r
             killed = busy[0].pid
             os.kill(killed, signal.SIGKILL)
     _finish_the_row_names(rows)
-    expected = {r["path"]: r for r in _clean(sequential_rows)}
-    for row in _clean(rows):
+    expected = {r["path"]: r for r in clean_rows(sequential_rows)}
+    for row in clean_rows(rows):
         assert {**row, "model": "lite"} == expected[row["path"]]
-    pids = {line.split(" ")[0] for line in log.read_text().splitlines()}
-    assert str(killed) in pids  # the killed process was a worker of the pool
+    pids = {pid for pid, _ in starts(str(log))}
+    assert killed in pids  # the killed process was a worker of the pool
     assert len(pids) >= 3  # ... and the pool was rebuilt after its death
-
-
-class Crasher:
-    """A stage that kills its own worker on one video (a decoder segfault, say)."""
-
-    def __init__(self, inner, poison: str):
-        self.inner, self.poison = inner, poison
-
-    def __call__(self, path: str):
-        if path.endswith(self.poison):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return self.inner(path)
-
-
-class CrashingLite(SlowLite):
-    def cpu_stage(self):
-        return Crasher(self.lite.predict, "clip03.mp4")
 
 
 def test_a_video_that_kills_its_worker_gets_an_error_row_and_the_others_go_on(
@@ -277,8 +213,8 @@ def test_a_video_that_kills_its_worker_gets_an_error_row_and_the_others_go_on(
     _finish_the_row_names(rows)
     poison = next(r for r in rows if r["path"].endswith("clip03.mp4"))
     assert poison["status"] == "error" and "worker process died" in poison["error"]
-    expected = {r["path"]: r for r in _clean(sequential_rows)}
-    others = [r for r in _clean(rows) if not r["path"].endswith("clip03.mp4")]
+    expected = {r["path"]: r for r in clean_rows(sequential_rows)}
+    others = [r for r in clean_rows(rows) if not r["path"].endswith("clip03.mp4")]
     assert all({**r, "model": "lite"} == expected[r["path"]] for r in others)
 
 
@@ -317,7 +253,7 @@ def test_driver_killed_then_resume_nothing_lost_nothing_twice(clips, sequential_
     assert summary["scored"] == N_GOOD + 2 - len(before)
     after = read_results(out)
     _finish_the_row_names(after)
-    assert _clean(after) == _clean(sequential_rows)
+    assert clean_rows(after) == clean_rows(sequential_rows)
 
 
 def test_cli_scores_a_folder_to_parquet_and_resume_skips_everything(clips, sequential_rows, tmp_path, capsys):
@@ -326,7 +262,7 @@ def test_cli_scores_a_folder_to_parquet_and_resume_skips_everything(clips, seque
     out = tmp_path / "s.parquet"
     assert main(["predict", str(clips), "--out", str(out), "--engine", "sequential"]) == 1
     assert "10 video(s) scored" not in capsys.readouterr().out
-    assert _clean(read_results(out)) == _clean(sequential_rows)
+    assert clean_rows(read_results(out)) == clean_rows(sequential_rows)
     assert main(["predict", str(clips), "--out", str(out), "--resume", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 0, "failed": 0}
     assert main(["predict", str(clips), "--out", str(out)]) == 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -108,40 +109,73 @@ def run_ray(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    stage = predictor.cpu_stage()
-    needs_actor = stage is None or not predictor.cpu_only
-    use_gpu = str(getattr(predictor, "device", "cpu")).startswith("cuda")
-    predictor_bytes = pickle.dumps(predictor) if needs_actor else b""
+    plan = _Plan(predictor, workers, batch_size, debug)
     try:
         source = iter(jobs)
         while window := list(itertools.islice(source, WINDOW)):
-            by_index = {job.index: job for job in window}
-            items = [{"index": j.index, "path": j.path} for j in window]
-            ds = ray.data.from_items(items, override_num_blocks=len(items))
-            ds = ds.map(_cpu_task(stage or _skip), num_cpus=1, max_retries=RETRIES)
-            if needs_actor:
-                ds = ds.map_batches(
-                    _ModelStage,
-                    fn_constructor_args=(predictor_bytes,),
-                    batch_size=batch_size,
-                    concurrency=1 if use_gpu else max(1, (workers or default_workers()) // 2),
-                    num_gpus=1 if use_gpu else 0,
-                    num_cpus=0 if use_gpu else 1,
-                    max_restarts=RETRIES,
-                    max_task_retries=RETRIES,
-                )
-            for row in ds.iter_rows():
-                job = by_index[int(row["index"])]
-                if needs_actor:
-                    outcome, model_s = pickle.loads(row["outcome"]), row["model_s"]
-                else:
-                    outcome, model_s = pickle.loads(row["payload"]), None
-                    if not isinstance(outcome, Failure):
-                        (outcome,), model_s = finish_batch(predictor, [outcome], [job.path])
-                yield job, make_row(predictor, job, outcome, row["cpu_s"], model_s, debug)
+            yield from plan.score(ray, window)
     finally:
         if started:
             ray.shutdown()
+
+
+class _Plan:
+    """How one window of jobs becomes a Ray dataset, and how its rows come back."""
+
+    def __init__(self, predictor: Predictor, workers: int | None, batch_size: int, debug: bool):
+        self.predictor, self.batch_size, self.debug = predictor, batch_size, debug
+        self.workers = workers or default_workers()
+        self.stage = predictor.cpu_stage()
+        self.needs_actor = self.stage is None or not predictor.cpu_only
+        self.use_gpu = str(getattr(predictor, "device", "cpu")).startswith("cuda")
+        self.predictor_bytes = pickle.dumps(predictor) if self.needs_actor else b""
+
+    def dataset(self, ray, window: list[Job]):
+        items = [{"index": j.index, "path": j.path} for j in window]
+        ds = ray.data.from_items(items, override_num_blocks=len(items))
+        with warnings.catch_warnings():  # retry counts are only settable through ray_remote_args
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = ds.map(_cpu_task(self.stage or _skip), num_cpus=1, max_retries=RETRIES)
+            if self.needs_actor:
+                ds = ds.map_batches(
+                    _ModelStage,
+                    fn_constructor_args=(self.predictor_bytes,),
+                    batch_size=self.batch_size,
+                    concurrency=1 if self.use_gpu else max(1, self.workers // 2),
+                    num_gpus=1 if self.use_gpu else 0,
+                    num_cpus=0 if self.use_gpu else 1,
+                    max_restarts=RETRIES,
+                    max_task_retries=RETRIES,
+                )
+        return ds
+
+    def row(self, job: Job, item: dict[str, Any]) -> dict[str, Any]:
+        if self.needs_actor:
+            outcome, model_s = pickle.loads(item["outcome"]), item["model_s"]
+        else:
+            outcome, model_s = pickle.loads(item["payload"]), None
+            if not isinstance(outcome, Failure):
+                (outcome,), model_s = finish_batch(self.predictor, [outcome], [job.path])
+        return make_row(self.predictor, job, outcome, item["cpu_s"], model_s, self.debug)
+
+    def score(self, ray, window: list[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
+        """Rows of `window`. When Ray gives up on a task (its worker died `RETRIES` times), the videos
+        without a row yet are split in halves and run again, down to the one that kills its workers, which
+        gets an error row."""
+        by_index = {job.index: job for job in window}
+        try:
+            for item in self.dataset(ray, window).iter_rows():
+                job = by_index.pop(int(item["index"]))
+                yield job, self.row(job, item)
+        except Exception as exc:  # noqa: BLE001 - a system failure of the dataset (user errors are rows)
+            rest = list(by_index.values())
+            if len(rest) == 1:
+                reason = f"{rest[0].path}: its Ray worker died {RETRIES + 1} times ({type(exc).__name__})"
+                yield rest[0], make_row(self.predictor, rest[0], Failure(reason), debug=self.debug)
+                return
+            half = len(rest) // 2
+            yield from self.score(ray, rest[:half])
+            yield from self.score(ray, rest[half:])
 
 
 def _skip(path: str) -> str:
