@@ -1,6 +1,7 @@
 """Collection throughput: videos per hour with `lite`, sequential vs the local engine vs Ray, in one run.
 
-1. Generates `--videos` clips (default 40 x 540p, 8 s, 30 fps, H.264; cached in `--dir`) and scores them
+1. Generates `--videos` clips (default 40 x 540p, 8 s, 30 fps, H.264, 8 distinct contents; cached in `--dir`)
+   and scores them
    with the sequential engine, the local engine (`--workers`, default all cores) and the Ray engine (a private
    local runtime with the same CPUs; skipped without Ray). Prints videos/hour and the ratios
    local/sequential and Ray/local, and checks that the three engines gave the same scores.
@@ -24,7 +25,13 @@ import time
 from pathlib import Path
 
 
-def make_clips(folder: Path, n: int, width: int, height: int, seconds: int, fps: int) -> list[str]:
+def make_clips(
+    folder: Path, n: int, width: int, height: int, seconds: int, fps: int, distinct: int = 8
+) -> list[str]:
+    """`n` clips: `distinct` generated ones (different content and CRF) and copies of them (generating 540p
+    frames costs more than scoring them; a copy is decoded and scored like any other file)."""
+    import shutil
+
     from rqvqa.video.synth import make_video
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -33,7 +40,12 @@ def make_clips(folder: Path, n: int, width: int, height: int, seconds: int, fps:
         path = folder / f"clip{i:03d}_{width}x{height}_{seconds}s.mp4"
         if not path.exists():
             tmp = path.with_suffix(".part.mp4")
-            make_video(tmp, width=width, height=height, fps=fps, n_frames=seconds * fps, seed=i, noise=i % 5)
+            if i < distinct:
+                make_video(
+                    tmp, width=width, height=height, fps=fps, n_frames=seconds * fps, seed=i, crf=18 + 3 * i
+                )
+            else:
+                shutil.copy(paths[i % distinct], tmp)
             tmp.rename(path)
         paths.append(str(path))
     return paths
@@ -116,9 +128,7 @@ def main() -> None:
     print(f"ratio local / sequential (throughput): {seq / local:.2f}x")
     if "ray" in results:
         ray_s = results["ray"][0]
-        print(
-            f"ratio ray / local (throughput): {local / ray_s:.2f}x (Ray time includes its start-up)"
-        )
+        print(f"ratio ray / local (throughput): {local / ray_s:.2f}x (Ray time includes its start-up)")
 
     out = subprocess.run(
         [

@@ -110,7 +110,7 @@ def _write_manifest(tmp_path, names):
 def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, capsys):
     import json
 
-    import rqvqa.cli.extract as extract_cli
+    import rqvqa.pipeline.stages as stages
     from rqvqa.cli import main
     from rqvqa.video.synth import make_video
 
@@ -120,14 +120,15 @@ def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, 
     (tmp_path / "clips" / "bad.mp4").write_bytes(b"not a video")
     _write_manifest(tmp_path, ["clips/a.mp4", "clips/bad.mp4", "clips/b.mp4"])
     calls = []
-    real = extract_cli.sample_video
+    real = stages.sample_video
 
     def counting(path, **kwargs):
         calls.append((path.name, {k for k, v in kwargs.items() if v is True}))
         return real(path, **kwargs)
 
-    monkeypatch.setattr(extract_cli, "sample_video", counting)
+    monkeypatch.setattr(stages, "sample_video", counting)
     argv = ["extract", str(tmp_path / "m.csv"), "--sources", "stats", "--store", str(tmp_path / "st")]
+    argv += ["--engine", "sequential"]  # the decodes are counted in this process
     assert main([*argv, "--no-progress", "--json"]) == 1  # one bad video: reported, the batch went on
     report = json.loads(capsys.readouterr().out)
     assert report["done"] == 2 and [f["video"] for f in report["failed"]] == ["clips/bad.mp4"]

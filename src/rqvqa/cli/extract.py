@@ -1,9 +1,9 @@
 """`rqvqa extract MANIFEST --sources a,b --store DIR`: fill the feature store and the key-frame cache.
 
-Each video is decoded once (`sample_video`) for the union of what its still-missing entries need; entries
-already in the store are skipped, so an interrupted run resumes where it stopped. Any failure while handling
-one video (an unreadable file, a source's torch RuntimeError, out of memory) is reported as that video's
-`failed` entry and the batch goes on; the exit status is 1 when any video failed.
+The work is `rqvqa.pipeline.extract` (one decode per video in `--workers` processes, the sources where the
+networks live; present entries skipped, so an interrupted run resumes where it stopped). Any failure while
+handling one video (an unreadable file, a source's torch RuntimeError, out of memory) is reported as that
+video's `failed` entry and the batch goes on; the exit status is 1 when any video failed.
 
 `--sources` is required: without it the command would only cache key frames, which is rarely what a user
 means, so that has its own flag (`--keyframes-only`).
@@ -12,19 +12,16 @@ means, so that has its own flag (`--keyframes-only`).
 from __future__ import annotations
 
 import argparse
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from rqvqa.data.manifest import Manifest, read_manifest
+from rqvqa.data.manifest import read_manifest
 from rqvqa.errors import ConfigError
-from rqvqa.pipeline.stages import build_sources, check_shape, sample_for
-from rqvqa.results import dumps_json, one_line
-from rqvqa.sources.base import FEATURE_SOURCES, FeatureSource
-from rqvqa.store import FeatureStore, keyframe_tag, video_id
+from rqvqa.pipeline.engines import ENGINES
+from rqvqa.pipeline.extract import ExtractReport, extract_manifest
+from rqvqa.pipeline.stages import build_sources
+from rqvqa.results import dumps_json
+from rqvqa.sources.base import FEATURE_SOURCES
+from rqvqa.store import FeatureStore
 from rqvqa.video.reader import parse_pixels, video_limits
 from rqvqa.video.sampling import MODES
 
@@ -59,78 +56,16 @@ def register(subparsers) -> None:
         metavar="N|WxH",
         help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="scheduler: local (decoding in --workers processes, default), sequential, ray",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="decoding workers (default: all cores)"
+    )
     p.set_defaults(func=run)
-
-
-@dataclass
-class ExtractReport:
-    done: int = 0
-    skipped: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # name -> config hash
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "sources": self.sources}
-
-
-def extract_manifest(
-    manifest: Manifest,
-    sources: list[FeatureSource],
-    store: FeatureStore,
-    mode: str = "official",
-    seed: int = 0,
-    keyframes: bool = True,
-    progress: bool = True,
-    debug: bool = False,
-) -> ExtractReport:
-    """Fill `store` for every video of `manifest`; see the module docstring. With `debug`, a failed video's
-    traceback goes to stderr."""
-    from tqdm import tqdm
-
-    report = ExtractReport()
-    hashes = {}
-    for source in sources:
-        # the fragment seed only matters to sources that read fragments
-        sampling = {"mode": mode, **({"seed": seed} if "fragments" in source.needs else {})}
-        hashes[source.name] = source.config_hash(sampling)
-        store.describe(
-            source.name,
-            hashes[source.name],
-            {
-                "name": source.name,
-                "version": source.version,
-                "dim": source.dim,
-                "granularity": str(source.granularity),
-                "config": source.config(),
-                "mode": mode,
-            },
-        )
-    report.sources = dict(hashes)
-    tag = keyframe_tag(mode)
-    for index in tqdm(range(len(manifest)), desc="extract", unit="video", disable=not progress):
-        path = manifest.path(index)
-        vid = video_id(manifest[index].video, manifest.base_dir)
-        todo = [s for s in sources if not store.has(s.name, hashes[s.name], vid)]
-        want_frames = keyframes and not store.has_keyframes(vid, tag)
-        if not todo and not want_frames:
-            report.skipped += 1
-            continue
-        needs = set().union(*(s.needs for s in todo)) | ({"keyframes_384"} if want_frames else set())
-        try:
-            sample = sample_for(path, needs, mode, seed)
-            # compute every source before writing, so a source failing on this video leaves no half entry set
-            arrays = {s.name: check_shape(s, np.asarray(s.extract(sample)), str(path)) for s in todo}
-        except Exception as exc:  # isolation: whatever fails, it is this video's failure only
-            if debug:
-                traceback.print_exc()
-            report.failed.append({"video": manifest[index].video, "error": one_line(exc, path)})
-            continue
-        for name, array in arrays.items():
-            store.save(name, hashes[name], vid, array)
-        if want_frames:
-            store.save_keyframes(vid, sample.keyframes_384, tag)
-        report.done += 1
-    return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             keyframes=not args.no_keyframes,
             progress=not args.no_progress,
             debug=args.debug,
+            engine=args.engine,
+            workers=args.workers,
         )
     if args.json:
         print(dumps_json(report.to_dict(), indent=1))

@@ -26,11 +26,11 @@ import stat
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from rqvqa.errors import ConfigError
 from rqvqa.pipeline.inputs import iter_inputs
@@ -55,6 +55,28 @@ class Job:
     path: str
     size: int | None = None
     content_key: str | None = None
+    #: keywords for the CPU stage of this video (e.g. `extract` decodes only what is missing for it)
+    options: dict[str, Any] | None = None
+
+
+class Stages(Protocol):
+    """What an engine runs: a `Predictor` (scores) or any object with the same stage methods (`extract` fills
+    a feature store this way)."""
+
+    cpu_only: bool
+
+    def cpu_stage(self) -> Callable[[str], Any] | None: ...
+
+    def finish(self, prepared: Any) -> Any: ...
+
+    def finish_many(self, prepared: list[Any]) -> list[Any]: ...
+
+    def predict(self, path: str) -> Any: ...
+
+
+#: what an engine yields per video: the job, its outcome (the model stage's result, or a `Failure`), the
+#: seconds of its CPU stage and its share of the model stage (None when a stage did not run)
+Done = tuple["Job", Any, float | None, float | None]
 
 
 @dataclass
@@ -104,17 +126,17 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-def run_stage(stage: Any, path: str) -> tuple[Any, float]:
+def run_stage(stage: Any, path: str, options: dict[str, Any] | None = None) -> tuple[Any, float]:
     """Run a CPU stage on one video, never raising: (payload or Failure, seconds)."""
     start = time.perf_counter()
     try:
-        payload = stage(path)
+        payload = stage(path, **(options or {}))
     except Exception as exc:  # noqa: BLE001 - isolation: any failure becomes this video's row
         payload = Failure(one_line(exc, path), traceback.format_exc())
     return payload, time.perf_counter() - start
 
 
-def finish_batch(predictor: Predictor, payloads: list[Any], paths: list[str]) -> tuple[list[Any], float]:
+def finish_batch(predictor: Stages, payloads: list[Any], paths: list[str]) -> tuple[list[Any], float]:
     """The model stage over several videos' CPU payloads; a failing video fails alone."""
     start = time.perf_counter()
     try:
@@ -132,19 +154,19 @@ def finish_batch(predictor: Predictor, payloads: list[Any], paths: list[str]) ->
 # ------------------------------------------------------------------------------------------- sequential
 
 
-def run_sequential(predictor: Predictor, jobs: Iterable[Job], batch_size: int = 1, debug: bool = False):
+def run_sequential(predictor: Stages, jobs: Iterable[Job], batch_size: int = 1) -> Iterator[Done]:
     stage = predictor.cpu_stage()
     for job in jobs:
         if stage is None:
             outcome, cpu_s = run_stage(predictor.predict, job.path)
-            yield job, make_row(predictor, job, outcome, cpu_s, 0.0, debug)
+            yield job, outcome, cpu_s, 0.0
             continue
-        payload, cpu_s = run_stage(stage, job.path)
+        payload, cpu_s = run_stage(stage, job.path, job.options)
         if isinstance(payload, Failure):
-            yield job, make_row(predictor, job, payload, cpu_s, None, debug)
+            yield job, payload, cpu_s, None
             continue
         (outcome,), model_s = finish_batch(predictor, [payload], [job.path])
-        yield job, make_row(predictor, job, outcome, cpu_s, model_s, debug)
+        yield job, outcome, cpu_s, model_s
 
 
 # ------------------------------------------------------------------------------------------------ local
@@ -160,8 +182,8 @@ def _init_worker(stage: Any, limits: Limits) -> None:
     video_limits(**asdict(limits)).__enter__()  # for the worker's whole life
 
 
-def _work(path: str) -> tuple[Any, float, int]:
-    payload, seconds = run_stage(_STAGE, path)
+def _work(path: str, options: dict[str, Any] | None) -> tuple[Any, float, int]:
+    payload, seconds = run_stage(_STAGE, path, options)
     return payload, seconds, os.getpid()
 
 
@@ -202,17 +224,16 @@ class _Pool:
 
 
 def run_local(
-    predictor: Predictor,
+    predictor: Stages,
     jobs: Iterable[Job],
     workers: int | None = None,
     batch_size: int = 1,
-    debug: bool = False,
     max_pending: int | None = None,
-) -> Iterator[tuple[Job, dict[str, Any]]]:
+) -> Iterator[Done]:
     """The local engine (see the module docstring)."""
     stage = predictor.cpu_stage()
     if stage is None:  # nothing to run apart from the model: the sequential engine is the local one
-        yield from run_sequential(predictor, jobs, batch_size, debug)
+        yield from run_sequential(predictor, jobs, batch_size)
         return
     workers = workers or default_workers()
     max_pending = max_pending or 2 * workers
@@ -230,7 +251,7 @@ def run_local(
 
             def submit(job: Job, lost: list[Job] = lost) -> None:
                 try:
-                    pending[pool.executor.submit(_work, job.path)] = job
+                    pending[pool.executor.submit(_work, job.path, job.options)] = job
                 except BrokenProcessPool:  # a worker died since the last wait
                     lost.append(job)
 
@@ -252,7 +273,7 @@ def run_local(
                     predictor, [p for _, p, _ in batch], [j.path for j, _, _ in batch]
                 )
                 for (job, _, cpu_s), outcome in zip(batch, outcomes, strict=True):
-                    yield job, make_row(predictor, job, outcome, cpu_s, model_s / len(batch), debug)
+                    yield job, outcome, cpu_s, model_s / len(batch)
                 continue
             if not pending and not lost:
                 if exhausted and not suspects:
@@ -271,7 +292,7 @@ def run_local(
                 if job is solo:
                     solo = None
                 if isinstance(payload, Failure):
-                    yield job, make_row(predictor, job, payload, cpu_s, None, debug)
+                    yield job, payload, cpu_s, None
                 else:
                     ready.append((job, payload, cpu_s))
             if lost or (not done and pool.lost_a_worker()):  # the watchdog: see _Pool.lost_a_worker
@@ -285,7 +306,7 @@ def run_local(
                             reason = (
                                 f"{job.path}: its worker process died {MAX_ATTEMPTS} times while scoring it"
                             )
-                            yield job, make_row(predictor, job, Failure(reason), None, None, debug)
+                            yield job, Failure(reason), None, None
                             continue
                     suspects.append(job)
                 solo = None
@@ -315,6 +336,37 @@ def iter_jobs(videos: Any, skip: set[tuple[str, str, str]] | None, predictor: Pr
         index += 1
 
 
+def run_engine(
+    stages: Stages,
+    jobs: Iterable[Job],
+    engine: str = "local",
+    workers: int | None = None,
+    batch_size: int = 1,
+    address: str | None = None,
+) -> Iterator[Done]:
+    """Run `stages` over `jobs` with the named engine, yielding each video's outcome as it finishes."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1")
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    jobs = iter(jobs)
+    if engine == "local":
+        # one video: the pool's start-up would cost more than it saves
+        first = list(itertools.islice(jobs, 2))
+        jobs = itertools.chain(first, jobs)
+        if len(first) < 2:
+            engine = "sequential"
+    if engine == "sequential":
+        return run_sequential(stages, jobs, batch_size)
+    if engine == "local":
+        return run_local(stages, jobs, workers, batch_size)
+    from rqvqa.pipeline.ray_engine import run_ray
+
+    return run_ray(stages, jobs, address=address, workers=workers, batch_size=batch_size)
+
+
 def score_collection(
     predictor: Predictor,
     videos: Any,
@@ -332,35 +384,18 @@ def score_collection(
     yielding one row per video as it finishes (`ordered`: in input order instead, holding back the rows
     that finish early); with `out`, each row is appended to that file as soon as it finishes.
     `resume`: skip the videos whose row is already in `out` (same content key, model and weights)."""
-    if engine not in ENGINES:
+    if engine not in ENGINES:  # before the writer opens a file
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if batch_size < 1:
-        raise ConfigError("--batch-size must be at least 1")
-    if workers is not None and workers < 1:
-        raise ConfigError("--workers must be at least 1")
     if resume and out is None:
         raise ConfigError("--resume needs --out FILE (the results to continue)")
     writer = open_writer(out, resume=resume) if out is not None else None
     skip = writer.done() if writer is not None and resume else None
     jobs = iter_jobs(videos, skip, predictor)
-    if engine == "local":
-        # one video: the pool's start-up would cost more than it saves
-        first = list(itertools.islice(jobs, 2))
-        jobs = itertools.chain(first, jobs)
-        if len(first) < 2:
-            engine = "sequential"
-    if engine == "sequential":
-        pairs = run_sequential(predictor, jobs, batch_size, debug)
-    elif engine == "local":
-        pairs = run_local(predictor, jobs, workers, batch_size, debug)
-    else:
-        from rqvqa.pipeline.ray_engine import run_ray
-
-        pairs = run_ray(predictor, jobs, address=address, workers=workers, batch_size=batch_size, debug=debug)
     held: dict[int, dict[str, Any]] = {}
     expected = 0  # job indices count the jobs scored, from 0
     try:
-        for job, row in pairs:
+        for job, outcome, cpu_s, model_s in run_engine(predictor, jobs, engine, workers, batch_size, address):
+            row = make_row(predictor, job, outcome, cpu_s, model_s, debug)
             if writer is not None:
                 writer.write(row)
             if not ordered:

@@ -26,8 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rqvqa.errors import ConfigError
-from rqvqa.pipeline.engines import Failure, Job, default_workers, finish_batch, make_row, run_stage
-from rqvqa.zoo import Predictor
+from rqvqa.pipeline.engines import Done, Failure, Job, Stages, default_workers, finish_batch, run_stage
 
 #: videos handed to Ray per dataset
 WINDOW = 4096
@@ -50,7 +49,7 @@ def _cpu_task(stage: Any):
     """The map function of the CPU stage: (job row) -> job row + pickled (payload, seconds)."""
 
     def run(item: dict[str, Any]) -> dict[str, Any]:
-        payload, seconds = run_stage(stage, item["path"])
+        payload, seconds = run_stage(stage, item["path"], pickle.loads(item["options"]))
         return {**item, "payload": pickle.dumps(payload), "cpu_s": seconds, "pid": os.getpid()}
 
     return run
@@ -60,7 +59,7 @@ class _ModelStage:
     """The actor of the model stage: holds the predictor, finishes batches of videos."""
 
     def __init__(self, predictor_bytes: bytes):
-        self.predictor: Predictor = pickle.loads(predictor_bytes)
+        self.predictor: Stages = pickle.loads(predictor_bytes)
         # a model without a CPU stage runs its whole predict here
         self.whole = self.predictor.cpu_stage() is None
 
@@ -91,25 +90,24 @@ class _ModelStage:
 
 
 def run_ray(
-    predictor: Predictor,
+    predictor: Stages,
     jobs: Iterable[Job],
     *,
     address: str | None = None,
     workers: int | None = None,
     batch_size: int = 1,
-    debug: bool = False,
-) -> Iterator[tuple[Job, dict[str, Any]]]:
+) -> Iterator[Done]:
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": debug}
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address is None:
             options.update(num_cpus=workers or default_workers(), _node_ip_address="127.0.0.1")
         ray.init(address=address, **options)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    plan = _Plan(predictor, workers, batch_size, debug)
+    plan = _Plan(predictor, workers, batch_size)
     try:
         source = iter(jobs)
         while window := list(itertools.islice(source, WINDOW)):
@@ -122,8 +120,8 @@ def run_ray(
 class _Plan:
     """How one window of jobs becomes a Ray dataset, and how its rows come back."""
 
-    def __init__(self, predictor: Predictor, workers: int | None, batch_size: int, debug: bool):
-        self.predictor, self.batch_size, self.debug = predictor, batch_size, debug
+    def __init__(self, predictor: Stages, workers: int | None, batch_size: int):
+        self.predictor, self.batch_size = predictor, batch_size
         self.workers = workers or default_workers()
         self.stage = predictor.cpu_stage()
         self.needs_actor = self.stage is None or not predictor.cpu_only
@@ -131,7 +129,7 @@ class _Plan:
         self.predictor_bytes = pickle.dumps(predictor) if self.needs_actor else b""
 
     def dataset(self, ray, window: list[Job]):
-        items = [{"index": j.index, "path": j.path} for j in window]
+        items = [{"index": j.index, "path": j.path, "options": pickle.dumps(j.options)} for j in window]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         with warnings.catch_warnings():  # retry counts are only settable through ray_remote_args
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -149,16 +147,16 @@ class _Plan:
                 )
         return ds
 
-    def row(self, job: Job, item: dict[str, Any]) -> dict[str, Any]:
+    def done(self, job: Job, item: dict[str, Any]) -> Done:
         if self.needs_actor:
             outcome, model_s = pickle.loads(item["outcome"]), item["model_s"]
         else:
             outcome, model_s = pickle.loads(item["payload"]), None
             if not isinstance(outcome, Failure):
                 (outcome,), model_s = finish_batch(self.predictor, [outcome], [job.path])
-        return make_row(self.predictor, job, outcome, item["cpu_s"], model_s, self.debug)
+        return job, outcome, item["cpu_s"], model_s
 
-    def score(self, ray, window: list[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
+    def score(self, ray, window: list[Job]) -> Iterator[Done]:
         """Rows of `window`. When Ray gives up on a task (its worker died `RETRIES` times), the videos
         without a row yet are split in halves and run again, down to the one that kills its workers, which
         gets an error row."""
@@ -166,12 +164,12 @@ class _Plan:
         try:
             for item in self.dataset(ray, window).iter_rows():
                 job = by_index.pop(int(item["index"]))
-                yield job, self.row(job, item)
+                yield self.done(job, item)
         except Exception as exc:  # noqa: BLE001 - a system failure of the dataset (user errors are rows)
             rest = list(by_index.values())
             if len(rest) == 1:
                 reason = f"{rest[0].path}: its Ray worker died {RETRIES + 1} times ({type(exc).__name__})"
-                yield rest[0], make_row(self.predictor, rest[0], Failure(reason), debug=self.debug)
+                yield rest[0], Failure(reason), None, None
                 return
             half = len(rest) // 2
             yield from self.score(ray, rest[:half])

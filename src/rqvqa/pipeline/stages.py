@@ -70,5 +70,6 @@ class Sampler:
     mode: str = "official"
     seed: int = 0
 
-    def __call__(self, path: str | os.PathLike[str]) -> VideoSample:
-        return sample_for(path, set(self.needs), self.mode, self.seed)
+    def __call__(self, path: str | os.PathLike[str], needs: frozenset[str] | None = None) -> VideoSample:
+        """Decode `path` for `needs` (default: the sampler's own, the most any video needs)."""
+        return sample_for(path, set(self.needs if needs is None else needs), self.mode, self.seed)
