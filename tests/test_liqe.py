@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -346,7 +347,9 @@ def test_prompt_features_are_cached_on_disk(tmp_path, monkeypatch):
     source = source_module.LiqeSource(weights=weights)
     config = source.config()
     first = source.extract(sample)
-    assert source.config() == config == {"weights": "LIQE.pt", "dtype": "float32"}  # loading changes no key
+    # loading changes no key; the key follows the weights' content, not only their name
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert source.config() == config == {"weights": "LIQE.pt", "dtype": "float32", "sha256": sha}
     cached = list((tmp_path / "home" / "liqe").glob("text-*.safetensors"))
     assert len(cached) == 1
 

@@ -308,3 +308,44 @@ def test_predict_many_yields_as_videos_finish_and_predict_frames(clips):
     assert model.predict_frames(frames, fps=10).score == prediction.score  # same frames, same bytes
     with pytest.raises(Exception, match="uint8 RGB"):
         model.predict_frames(frames[..., 0], fps=10)
+
+
+# ---------------------------------------------------------------------------------- cross-video batching
+
+
+@pytest.mark.slow  # tiny networks, but every spawned worker imports torch and timm: minutes on 2 loaded cores
+def test_kvq_batched_model_stage_equals_one_video_at_a_time(clips, tmp_path):
+    """One ensemble forward over several videos gives each video's one-at-a-time result (fp32, CPU, 1e-5),
+    and the local engine with --batch-size 3 gives the sequential rows."""
+    import torch
+
+    from rqvqa.kvq_predictor import RQVQAKVQ
+    from rqvqa.model import RQVQA, ModelConfig, parse_sources
+    from rqvqa.nets.remap import save_model
+    from rqvqa.nets.swin_bot import BaseNetConfig
+
+    config = ModelConfig(
+        sources=parse_sources(["stats"]), base=BaseNetConfig.tiny(pooling="bot", img_size=64)
+    )
+    for seed in range(2):
+        torch.manual_seed(seed)
+        save_model(RQVQA(config).eval(), tmp_path / f"member{seed}.safetensors")
+    model = RQVQAKVQ(weights=tmp_path)
+    videos = sorted(str(p) for p in clips.rglob("clip0[0-4].mp4"))
+    decoded = [model.cpu_stage()(v) for v in videos]
+    batched = model.finish_many(decoded)
+    assert batched[0].extra["batch"] == len(videos)
+    for one, video in zip(batched, videos, strict=True):
+        alone = model.predict(video)
+        assert alone.extra["batch"] == 1
+        assert one.score == pytest.approx(alone.score, abs=1e-5)
+        np.testing.assert_allclose(one.per_second, alone.per_second, atol=1e-5)
+    assert len({round(p.score, 4) for p in batched}) > 1  # the videos really differ
+    rows = list(score_collection(model, videos, engine="local", workers=2, batch_size=3))
+    seq = list(score_collection(model, videos, engine="sequential"))
+
+    def scores(rs):
+        return sorted((r["path"], r["score"], tuple(r["per_second"])) for r in rs)
+
+    for (p1, s1, ps1), (p2, s2, ps2) in zip(scores(rows), scores(seq), strict=True):
+        assert p1 == p2 and s1 == pytest.approx(s2, abs=1e-5) and np.allclose(ps1, ps2, atol=1e-5)

@@ -420,3 +420,26 @@ def test_reduced_precision_load_runs_and_stays_close(tmp_path, tokenizer):
     f32 = QAlign(model32, tokenizer).frame_features(frames)
     assert f16.dtype == np.float32 and np.isfinite(f16).all()
     assert np.abs(f16 - f32).max() < 0.05 * np.abs(f32).max()
+
+
+def test_int8_path_on_the_tiny_config(tokenizer):
+    """LLM.int8 (what the released KVQ heads saw) through bitsandbytes, wherever it runs on this machine."""
+    bnb = pytest.importorskip("bitsandbytes", reason="bitsandbytes not installed (pip install 'rqvqa[int8]')")
+    from rqvqa.nets.owl2_weights import quantize_8bit
+
+    exact = QAlign(_random_model(seed=5), tokenizer)
+    model = _random_model(seed=5)
+    try:
+        quantize_8bit(model)
+    except ConfigError as exc:
+        pytest.skip(f"no LLM.int8 on this machine: {exc}")
+    int8 = QAlign(model.eval(), tokenizer)
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear8bitLt)]
+    assert layers and not isinstance(model.lm_head, bnb.nn.Linear8bitLt)
+    assert all(layer.weight.dtype == torch.int8 for layer in layers)
+    frames = _frames()[:2]
+    want, got = exact.frame_features(frames), int8.frame_features(frames)
+    assert got.shape == want.shape and np.isfinite(got).all()
+    # 8-bit weights move the features a little, not a lot
+    relative = np.abs(got - want).max() / np.abs(want).max()
+    assert 0 < relative < 0.1, relative

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from rqvqa.errors import InputError
+from rqvqa.errors import ConfigError, InputError
 from rqvqa.sources.base import available_sources, create_source
 from rqvqa.sources.stats import frame_statistics
 from rqvqa.store import FeatureStore, video_id
@@ -173,8 +173,8 @@ def test_video_id_of_absolute_paths_inside_the_root(tmp_path):
 def test_store_key_depends_on_sampling_mode_and_fragment_seed(tmp_path):
     from typing import ClassVar
 
-    from rqvqa.cli.extract import extract_manifest
     from rqvqa.data.manifest import read_manifest
+    from rqvqa.pipeline.extract import extract_manifest
     from rqvqa.sources.base import FeatureSource, Granularity
     from rqvqa.video.synth import make_video
 
@@ -206,3 +206,55 @@ def test_store_key_depends_on_sampling_mode_and_fragment_seed(tmp_path):
     seed0 = store.load("fragmean", keys["official", 0]["fragmean"], "clips/a")
     seed1 = store.load("fragmean", keys["official", 1]["fragmean"], "clips/a")
     assert not np.array_equal(seed0, seed1)
+
+
+def test_keyframes_after_second_999_are_read_in_order(tmp_path):
+    store = FeatureStore(tmp_path)
+    frames = [np.full((4, 6, 3), i % 256, np.uint8) for i in range(1002)]
+    store.save_keyframes("long", frames, "short384-full")
+    names = [p.name for p in store.keyframe_paths("long", "short384-full")]
+    assert len(names) == 1002 and names[998:] == ["998.png", "999.png", "1000.png", "1001.png"]
+
+
+def test_temporary_leftovers_of_killed_runs_are_cleaned(tmp_path):
+    store = FeatureStore(tmp_path)
+    kept = store.save("stats", "abc", "v", np.zeros((2, 3), np.float32))
+    old_file = kept.parent / ".v.npy.x1y2.npy.tmp"
+    old_file.write_bytes(b"half")
+    old_dir = tmp_path / "keyframes" / "short384-official" / ".w.k3j4.tmp"
+    old_dir.mkdir(parents=True)
+    (old_dir / "000.png").write_bytes(b"half")
+    fresh = kept.parent / ".u.npy.z9.npy.tmp"  # a run may still be writing this one
+    fresh.write_bytes(b"busy")
+    for path in (old_file, old_dir):
+        os.utime(path, (0, 0))
+    assert store.clean_temporary() == 2
+    assert not old_file.exists() and not old_dir.exists() and fresh.exists() and kept.is_file()
+
+
+def test_build_sources_passes_weights_dir_and_precision_through_kwargs_constructors(tmp_path):
+    """SlowFast, LIQE and FAST-VQA take (*args, **kwargs) and forward them to CheckpointSource: the options
+    must still reach them (they used to be dropped, so --weights-dir was ignored)."""
+    import torch
+
+    from rqvqa.pipeline.stages import build_sources
+
+    sources = build_sources(
+        ["slowfast", "liqe", "fastvqa", "qalign"], "cpu", tmp_path, "bfloat16", qalign_8bit=True
+    )
+    by_name = {s.name: s for s in sources}
+    for name in ("slowfast", "liqe", "fastvqa"):
+        assert by_name[name].weights_dir == tmp_path and by_name[name].dtype == torch.bfloat16, name
+    qalign = by_name["qalign"]
+    assert qalign._weights_dir == tmp_path and qalign.config()["precision"] == "int8"
+    per_source = build_sources(["liqe", "fastvqa"], "cpu", None, {"liqe": "float16"})
+    assert [s.dtype for s in per_source] == [torch.float16, torch.float32]
+    with pytest.raises(ConfigError, match="unknown dtype 'float8'"):
+        build_sources(["liqe"], "cpu", None, "float8")
+
+
+def test_predict_refuses_options_a_model_does_not_take(tmp_path, capsys):
+    from rqvqa.cli import main
+
+    assert main(["predict", str(tmp_path / "x.mp4"), "--model", "lite", "--mode", "full"]) == 1
+    assert "model lite does not take --mode" in capsys.readouterr().err

@@ -129,8 +129,8 @@ def test_kvq_predictor_names_missing_sources(tmp_path):
 def test_kvq_predictor_is_the_mean_of_the_members(tmp_path, small_video):
     from rqvqa.kvq_predictor import RQVQAKVQ
     from rqvqa.model import RQVQA
+    from rqvqa.model_inputs import align_rows, prepare_frames
     from rqvqa.sources.stats import FrameStatistics
-    from rqvqa.train import align_rows, prepare_frames
     from rqvqa.video.sampling import sample_video
     from rqvqa.zoo import available_predictors
 
@@ -206,3 +206,64 @@ def test_init_backbone_from_an_official_lsvq_layout_checkpoint(tmp_path):
     for k, v in lsvq.base.swin.state_dict().items():
         assert torch.equal(full.base.swin.state_dict()[k], v), k
     assert torch.equal(full.head.quality[0].weight, head_before)  # the regressor is discarded
+
+
+def test_head_only_cli_defaults_and_validation_before_training(tmp_path, capsys):
+    from rqvqa.cli.train import _train_config
+    from rqvqa.train import HEAD_ONLY_DEFAULTS
+
+    features, manifest = _linear_data(n=3)
+    lines = ["video,mos,group"] + [f"{r.video},{r.mos},{r.group}" for r in manifest]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    np.save(tmp_path / "feat.npy", features["feat"])
+    out = tmp_path / "out"
+    argv = ["train", str(tmp_path / "m.csv"), "--features", str(tmp_path / "feat.npy"), "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 1
+    assert "training needs at least 4" in capsys.readouterr().err
+    assert not (out / "split0").exists()  # refused before the first epoch
+
+    import argparse
+
+    from rqvqa.cli import train as cli_train
+
+    parser = argparse.ArgumentParser()
+    cli_train.register(parser.add_subparsers())
+    head = _train_config(parser.parse_args(argv))
+    assert (head.lr, head.epochs, head.batch_size, head.standardise) == tuple(HEAD_ONLY_DEFAULTS.values())
+    video = _train_config(parser.parse_args(["train", "m.csv", "--out", "o", "--store", "s"]))
+    assert (video.lr, video.epochs, video.batch_size, video.standardise) == (1e-5, 30, 6, False)
+    given = _train_config(parser.parse_args(["train", *argv[1:], "--lr", "0.5", "--no-standardise"]))
+    assert (given.lr, given.standardise, given.epochs) == (0.5, False, 50)
+
+
+def test_split_parts_too_small_are_refused():
+    from rqvqa.data.splits import Split
+    from rqvqa.train import check_splits
+
+    check_splits([Split("a", [0, 1, 2], [3, 4])], 5)
+    with pytest.raises(ConfigError, match="split b has 1 validation video"):
+        check_splits([Split("b", [0, 1, 2, 3], [4])], 5)
+
+
+def test_trained_ensemble_carries_its_own_card(tmp_path, small_video):
+    from rqvqa.kvq_predictor import RQVQAKVQ
+    from rqvqa.model import RQVQA
+
+    torch.manual_seed(0)
+    model = RQVQA(_tiny_config()).eval()
+    save_model(model, tmp_path / "m.safetensors")
+    card = {
+        "name": "rqvqa-trained:run1",
+        "scale": "training labels (0 to 1; raw regressor output, unbounded)",
+        "score_range": [0.0, 1.0],
+        "training": "full, sources stats",
+        "splits": "1 seeded group-aware splits, ratio 0.8, seed 10",
+        "metrics": {"SRCC": 0.5},
+    }
+    spec = {"model": model.config.to_dict(), "members": ["m.safetensors"], "scalers": None, "card": card}
+    (tmp_path / "ensemble.json").write_text(json.dumps(spec))
+    predictor = RQVQAKVQ(weights=tmp_path)
+    assert (predictor.name, predictor.score_range) == ("rqvqa-trained:run1", (0.0, 1.0))
+    assert RQVQAKVQ.name == "rqvqa-kvq"  # the class (the released model's card) is untouched
+    prediction = predictor.predict(small_video)
+    assert prediction.extra["card"]["metrics"] == {"SRCC": 0.5} and np.isfinite(prediction.score)

@@ -29,6 +29,10 @@ class ServerState:
     no_range: set[str] = field(default_factory=set)
     #: paths answered with an HTML page
     html: set[str] = field(default_factory=set)
+    #: paths answered without Content-Length (the body ends when the connection closes)
+    no_length: set[str] = field(default_factory=set)
+    #: path -> Location of a 302 redirect
+    redirects: dict[str, str] = field(default_factory=dict)
     #: (path, Range header or None) of every request
     log: list[tuple[str, str | None]] = field(default_factory=list)
 
@@ -43,6 +47,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         state = self.server.state  # type: ignore[attr-defined]
         range_header = self.headers.get("Range")
         state.log.append((self.path, range_header))
+        if self.path in state.redirects:
+            self.send_response(302)
+            self.send_header("Location", state.redirects[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path in state.html:
             body = b"<html>confirm download</html>"
             self.send_response(200)
@@ -71,7 +81,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
         body = data[start:]
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        if self.path in state.no_length:
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         cut = state.drop_after.pop(self.path, None)
         self.wfile.write(body if cut is None else body[:cut])
@@ -296,16 +309,20 @@ def test_lookup_order_weights_dir_env_cache(tmp_path, add_entry, monkeypatch):
     cache_file = weights.cache_dir() / "sub" / "l.pth"
     cache_file.parent.mkdir(parents=True)
     cache_file.write_bytes(b"cache")
-    assert weights.resolve("t-l") == cache_file
+    assert weights.find("t-l") == cache_file
     env_dir = tmp_path / "env"
     (env_dir / "inner").mkdir(parents=True)
     (env_dir / "inner" / "l.pth").write_bytes(b"env")  # the archive layout is recognised too
     monkeypatch.setenv("RQVQA_WEIGHTS_DIR", str(tmp_path / "empty") + ":" + str(env_dir))
-    assert weights.resolve("t-l") == env_dir / "inner" / "l.pth"
+    assert weights.find("t-l") == env_dir / "inner" / "l.pth"
     hand = tmp_path / "hand"
     hand.mkdir()
     (hand / entry.filename).write_bytes(b"hand")  # bare file name
+    assert weights.find("t-l", weights_dir=hand) == hand / "l.pth"
+    # the files differ: the first one used is pinned and the others are refused (trust on first use)
     assert weights.resolve("t-l", weights_dir=hand) == hand / "l.pth"
+    with pytest.raises(WeightsError, match="differs from the pinned"):
+        weights.resolve("t-l")
 
 
 def test_found_file_with_wrong_size_is_refused(tmp_path, add_entry):
@@ -352,7 +369,8 @@ def test_verify_statuses(tmp_path, add_entry):
     bad = weights.verify("t-bad", tmp_path)
     assert (bad.status, bad.failed, bad.sha256) == ("bad-sha256", True, _sha(b"bad bytes!"))
     unk = weights.verify("t-unk", tmp_path)
-    assert (unk.status, unk.failed, unk.sha256) == ("unchecked", False, _sha(good))
+    assert (unk.status, unk.failed, unk.sha256) == ("pinned-now", False, _sha(good))
+    assert weights.verify("t-unk", tmp_path).status == "pinned"
     assert weights.verify("t-none", tmp_path).status == "missing"
 
 
@@ -460,3 +478,183 @@ def test_member_is_extracted_from_an_archive_fetched_by_hand(tmp_path, add_entry
         weights.resolve("t-m2", weights_dir=hand)  # no download allowed: the archive is not unpacked
     path = weights.resolve("t-m2", weights_dir=hand, download=True, progress=False)
     assert path == weights.cache_dir() / "p" / "m2.pth" and path.read_bytes() == member
+
+
+# ------------------------------------------------------------------------- verification of what arrives
+
+
+def test_body_of_unknown_length_is_not_promoted_without_a_hash(server, add_entry):
+    base, state = server
+    data = _payload(40_000)
+    state.files["/n.bin"] = data
+    state.no_length.add("/n.bin")
+    add_entry(name="t-n", filename="n.bin", urls=(base + "/n.bin",))
+    with pytest.raises(WeightsError, match="length is unknown"):
+        weights.download("t-n", progress=False)
+    assert _cache_files(weights.cache_dir()) == []  # neither a final file nor a .part that looks complete
+    add_entry(name="t-n", filename="n.bin", urls=(base + "/n.bin",), sha256=_sha(data))
+    assert weights.download("t-n", progress=False).read_bytes() == data  # a known hash proves it
+
+
+def test_full_length_stale_part_is_fetched_again_without_a_hash(server, add_entry):
+    base, state = server
+    data = _payload(30_000)
+    state.files["/f.bin"] = data
+    add_entry(name="t-f", filename="f.bin", urls=(base + "/f.bin",))
+    part = weights.cache_dir() / "f.bin.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"\x01" * len(data))  # right size, other content (an older version of the file)
+    assert weights.download("t-f", progress=False).read_bytes() == data
+    assert state.log == [("/f.bin", "bytes=30000-"), ("/f.bin", None)]
+    assert weights.pinned("t-f")["sha256"] == _sha(data)
+
+
+def test_https_to_http_redirect_is_refused_and_others_followed(server, add_entry):
+    import urllib.error
+    import urllib.request
+
+    handler = weights._NoDowngradeRedirects()
+    request = urllib.request.Request("https://example.invalid/w.pth")
+    with pytest.raises(urllib.error.URLError, match="refused a redirect from https to http"):
+        handler.redirect_request(request, None, 302, "Found", {}, "http://127.0.0.1/w.pth")
+    assert handler.redirect_request(request, None, 302, "Found", {}, "https://cdn.invalid/w.pth") is not None
+    base, state = server
+    data = _payload(10_000)
+    state.files["/real.bin"] = data
+    state.redirects["/moved.bin"] = "/real.bin"
+    add_entry(name="t-r", filename="r.bin", urls=(base + "/moved.bin",), size=len(data))
+    assert weights.download("t-r", progress=False).read_bytes() == data
+
+
+def test_first_use_pins_and_later_uses_are_checked(server, add_entry, monkeypatch):
+    base, state = server
+    data = _payload(20_000)
+    state.files["/t.bin"] = data
+    add_entry(name="t-t", filename="t.bin", urls=(base + "/t.bin",))
+    path = weights.download("t-t", progress=False)
+    record = json.loads(weights.lock_file().read_text())["t-t"]
+    assert (record["size"], record["sha256"]) == (len(data), _sha(data))
+    assert record["origin"].startswith("downloaded from http://127.0.0.1")
+
+    hashed = []
+    real = weights.sha256_file
+    monkeypatch.setattr(weights, "sha256_file", lambda p: hashed.append(p) or real(p))
+    assert weights.resolve("t-t") == path and hashed == []  # unchanged file: the cached hash serves
+    path.write_bytes(bytes(b ^ 1 for b in data))  # same size, other content, new mtime
+    with pytest.raises(WeightsError, match=r"differs from the pinned .*verify --repin t-t"):
+        weights.resolve("t-t")
+    assert len(hashed) == 1
+    assert weights.verify("t-t").status == "bad-sha256"
+    assert weights.verify("t-t", repin=True).status == "pinned-now"
+    assert weights.resolve("t-t") == path
+
+
+def test_hand_placed_file_is_pinned_on_first_use(tmp_path, add_entry):
+    add_entry(name="t-h", filename="h.pth", pages=("https://example.invalid/h",))
+    (tmp_path / "h.pth").write_bytes(b"first")
+    weights.resolve("t-h", tmp_path)
+    assert weights.pinned("t-h")["sha256"] == _sha(b"first")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "h.pth").write_bytes(b"other")
+    with pytest.raises(WeightsError, match="differs from the pinned"):
+        weights.resolve("t-h", other)
+
+
+def test_symlink_archive_member_is_a_clean_error(tmp_path, add_entry):
+    hand = tmp_path / "hand"
+    hand.mkdir()
+    with tarfile.open(hand / "links.tar", mode="w") as tar:
+        info = tarfile.TarInfo("ckpts/link.pth")
+        info.type, info.linkname = tarfile.SYMTYPE, "../absent.pth"
+        tar.addfile(info)
+    add_entry(name="t-links", filename="links.tar", pages=("https://example.invalid/l",))
+    add_entry(name="t-link", filename="link.pth", subdir="l", archive="t-links", member="ckpts/link.pth")
+    with pytest.raises(WeightsError, match="not a regular file"):
+        weights.resolve("t-link", weights_dir=hand, download=True, progress=False)
+
+
+@pytest.fixture()
+def hf_cache(tmp_path, monkeypatch):
+    """A Hugging Face cache as huggingface_hub lays it out (refs/main -> snapshots/<rev>/file), offline."""
+    from huggingface_hub import constants
+
+    root = tmp_path / "hf"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(root))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    def add(repo: str, files: dict[str, bytes], revision: str = "0123456789abcdef") -> Path:
+        folder = root / f"models--{repo.replace('/', '--')}"
+        (folder / "refs").mkdir(parents=True, exist_ok=True)
+        (folder / "refs" / "main").write_text(revision)
+        snapshot = folder / "snapshots" / revision
+        snapshot.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            blob = folder / "blobs" / _sha(data)
+            blob.parent.mkdir(exist_ok=True)
+            blob.write_bytes(data)
+            (snapshot / name).symlink_to(blob)
+        return snapshot
+
+    return add
+
+
+def test_hub_files_come_from_the_shared_hf_cache(hf_cache, capsys):
+    files = {
+        "pytorch_model-00001-of-00002.bin": b"shard one",
+        "pytorch_model-00002-of-00002.bin": b"shard two",
+        "config.json": b"{}",
+        "tokenizer.model": b"spm",
+    }
+    snapshot = hf_cache("q-future/one-align", files)
+    assert weights.expand("qalign") == [
+        "qalign-one-align-1",
+        "qalign-one-align-2",
+        "qalign-one-align-config",
+        "qalign-one-align-tokenizer",
+    ]
+    assert weights.find("qalign-one-align-config") == snapshot / "config.json"
+    from rqvqa.sources.qalign import one_align_dir
+
+    assert one_align_dir() == snapshot
+    assert _cli(["weights", "download", "qalign", "--json", "--no-progress"]) == 0
+    paths = json.loads(capsys.readouterr().out)
+    assert Path(paths.pop("qalign")) == snapshot  # the group's folder: what --weights-dir takes
+    assert {Path(p).parent for p in paths.values()} == {snapshot} and len(paths) == 4
+    assert weights.pinned("qalign-one-align-2")["sha256"] == _sha(b"shard two")
+    assert _cli(["weights", "path", "qalign"]) == 0
+    assert capsys.readouterr().out.strip() == str(snapshot)
+
+
+def test_kvq_group_folder_is_found_without_weights_argument(tmp_path):
+    names = weights.GROUPS["rqvqa-kvq"]
+    assert len(names) == 10
+    for name in names[:9]:
+        (tmp_path / weights.get_entry(name).filename).write_bytes(b"x")
+    assert weights.group_folder("rqvqa-kvq", tmp_path) is None  # one member missing
+    (tmp_path / weights.get_entry(names[9]).filename).write_bytes(b"x")
+    assert weights.group_folder("rqvqa-kvq", tmp_path) == tmp_path
+
+
+def test_hub_download_failure_is_one_clean_line(hf_cache):
+    hf_cache("chaofengc/IQA-PyTorch-Weights", {"other.pt": b"x"})
+    with pytest.raises(WeightsError, match="could not download liqe_mix.pt from the Hugging Face Hub") as err:
+        weights.resolve("liqe-mix", download=True, progress=False)
+    assert "\n" not in str(err.value)
+
+
+class _Opaque:
+    """Not a tensor: a checkpoint holding it must be refused by safe loading."""
+
+
+def test_checkpoint_with_python_objects_is_refused_in_one_line(tmp_path):
+    import torch
+
+    from rqvqa.checkpoints import read_checkpoint
+
+    path = tmp_path / "obj.pth"
+    torch.save({"state_dict": {}, "extra": _Opaque()}, path)
+    with pytest.raises(WeightsError, match=r"holds Python objects \(.*_Opaque\) besides tensors") as err:
+        read_checkpoint(path)
+    message = str(err.value)
+    assert "\n" not in message and "weights_only=False" not in message and "weights_only" not in message

@@ -6,7 +6,11 @@ Never unpickles arbitrary objects: `.pth`/`.pt`/`.pyth`/`.bin` go through `torch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +34,19 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise WeightsError(f"not a readable safetensors file ({exc})", path) from exc
     try:
         return torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...
-        raise WeightsError(f"not a readable checkpoint ({type(exc).__name__}: {exc})", path) from exc
+    except pickle.UnpicklingError as exc:
+        # torch's message goes on for lines and advises retrying with weights_only=False, which would run
+        # whatever code the file carries: say what happened in one line instead, and never that
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        held = f" ({found.group(1).rstrip('.')})" if found else ""
+        raise WeightsError(
+            f"refused: the checkpoint holds Python objects{held} besides tensors, and rqvqa only loads "
+            "tensors (safe loading); a file with the expected tensors is needed",
+            path,
+        ) from None
+    except Exception as exc:  # RuntimeError, EOFError, zip errors...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WeightsError(f"not a readable checkpoint ({type(exc).__name__}: {first})", path) from None
 
 
 def extract_state_dict(
@@ -93,3 +108,16 @@ def save_safetensors(
     tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
     save_file(tensors, str(path), metadata={k: str(v) for k, v in (metadata or {}).items()})
     return path
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """write(tmp) then move the finished file into place, so a kill never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -97,6 +98,24 @@ class FeatureStore:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+
+    def clean_temporary(self, older_than_s: float = 3600.0) -> int:
+        """Remove the hidden temporary files and folders (``.<name>.<random>...tmp``) left by runs killed
+        while writing; younger ones may belong to a run still writing and are kept. Returns the count."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in sorted(self.root.rglob(".*.tmp"), key=lambda p: len(p.parts), reverse=True):
+            try:
+                if path.lstat().st_mtime > cutoff:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed += 1
+            except FileNotFoundError:  # a concurrent cleaner or writer got there first
+                continue
+        return removed
 
     # ---- features -------------------------------------------------------------------------------------
     def _folder(self, source: str, config_hash: str) -> Path:
@@ -182,8 +201,10 @@ class FeatureStore:
         return target
 
     def keyframe_paths(self, video: str, tag: str = KEYFRAME_TAG) -> list[Path]:
+        """The cached frames in second order: 000.png ... 999.png, then 1000.png ... (full mode)."""
         folder = self.keyframe_dir(video, tag)
-        paths = sorted(folder.glob("[0-9][0-9][0-9].png"))
+        numbered = [p for p in folder.glob("*.png") if p.stem.isdigit()] if folder.is_dir() else []
+        paths = sorted(numbered, key=lambda p: int(p.stem))
         if not paths:
             raise InputError(f"no cached key frames for video {video!r}", folder)
         return paths

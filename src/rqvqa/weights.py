@@ -17,20 +17,33 @@ name in the cache never holds a half-written file. A ``.part`` left by an interr
 never a usable file: the next download continues it, and it is deleted when the finished file fails its
 checks (and the transfer is then restarted once from scratch, in case the ``.part`` was stale).
 
-Only the standard library is used for HTTP (no hub client); a URL that answers with a web page instead of
-the file (Google Drive confirmation pages and the like) is rejected.
+Files hosted on the Hugging Face Hub (`WeightsEntry.hf_repo`: one-align, the LIQE mix weights) are fetched
+with ``huggingface_hub`` into the standard HF cache, which is also searched (after the folders above), so a
+user who already has ``q-future/one-align`` is served at once and the hub client's etag / sha256 checks apply.
+The other hosts (GitHub releases, Dropbox, fbaipublicfiles) go through the standard library's HTTP client with
+Range resumption; a URL that answers with a web page instead of the file (Google Drive confirmation pages and
+the like) is rejected, and so is a redirect from https to plain http.
+
+Verification: a ``.part`` is promoted only when its expected length is known (registry size, or the length
+the server announced) and met, or a known sha256 matches. No official file has a published sha256, so
+trust-on-first-use applies: the size and sha256 of the first file used under a name (downloaded or found)
+are recorded in ``$RQVQA_HOME/weights.lock.json``; every later use is checked against that record (the hash
+of a file is cached by path, size and mtime, so unchanged files are hashed once), and
+``rqvqa weights verify`` reports both.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import sys
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,6 +86,9 @@ class WeightsEntry:
     #: registry name of the archive that holds this file, and the file's path inside it
     archive: str | None = None
     member: str | None = None
+    #: Hugging Face Hub repository and path inside it: fetched with huggingface_hub into the HF cache
+    hf_repo: str | None = None
+    hf_filename: str | None = None
 
     @property
     def relpath(self) -> Path:
@@ -80,12 +96,14 @@ class WeightsEntry:
 
     @property
     def downloadable(self) -> bool:
-        return bool(self.urls) or self.archive is not None
+        return bool(self.urls) or self.archive is not None or self.hf_repo is not None
 
     def where_from(self) -> str:
         """Human-readable origin, for error messages."""
         if self.archive is not None:
             return f"the archive {self.archive!r} (member {self.member})"
+        if self.hf_repo is not None:
+            return f"the Hugging Face Hub ({self.hf_repo}, {self.hf_filename or self.filename})"
         return " or ".join(self.urls + self.pages) or "no known URL"
 
 
@@ -110,9 +128,30 @@ def list_weights() -> list[WeightsEntry]:
     return list(_REGISTRY.values())
 
 
+#: names that stand for several files a model needs together (`rqvqa weights download qalign`)
+GROUPS: dict[str, tuple[str, ...]] = {}
+
+
+def expand(name: str) -> list[str]:
+    """The entry names behind `name`: a group's members, or the name itself."""
+    if name in GROUPS:
+        return list(GROUPS[name])
+    get_entry(name)
+    return [name]
+
+
+def group_folder(group: str, weights_dir: str | Path | None = None) -> Path | None:
+    """The one folder holding every file of `group` (e.g. the 10 KVQ models), or None when some are missing
+    or they are spread over several folders."""
+    found = [find(name, weights_dir) for name in GROUPS[group]]
+    folders = {p.parent for p in found if p is not None}
+    return folders.pop() if None not in found and len(folders) == 1 else None
+
+
 def get_entry(name: str) -> WeightsEntry:
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown weights {name!r}; known: {', '.join(_REGISTRY)}")
+        groups = f"; groups: {', '.join(GROUPS)}" if GROUPS else ""
+        raise ConfigError(f"unknown weights {name!r}; known: {', '.join(_REGISTRY)}{groups}")
     return _REGISTRY[name]
 
 
@@ -160,7 +199,17 @@ def find(name: str, weights_dir: str | Path | None = None) -> Path | None:
         for path in _candidates(entry, folder):
             if path.is_file():
                 return path
-    return None
+    return _hf_cached(entry)
+
+
+def _hf_cached(entry: WeightsEntry) -> Path | None:
+    """The file in the standard Hugging Face cache (``$HF_HUB_CACHE``), if a hub download put it there."""
+    if entry.hf_repo is None:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(entry.hf_repo, entry.hf_filename or entry.filename)
+    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
 
 
 def _check_size(entry: WeightsEntry, path: Path) -> None:
@@ -172,7 +221,12 @@ def _check_size(entry: WeightsEntry, path: Path) -> None:
 
 def _missing_message(entry: WeightsEntry, weights_dir: str | Path | None) -> str:
     looked = ", ".join(str(d) for d in search_dirs(weights_dir))
-    if entry.downloadable:
+    if entry.hf_repo is not None:
+        looked += ", the Hugging Face cache"
+    group = next((g for g, names in GROUPS.items() if entry.name in names), None)
+    if entry.downloadable and group is not None:
+        hint = f"run `rqvqa weights download {group}` (all files of {group})"
+    elif entry.downloadable:
         hint = f"run `rqvqa weights download {entry.name}`, or fetch it from {entry.where_from()}"
     else:
         hint = f"no direct download exists: fetch it by hand from {entry.where_from()}"
@@ -187,8 +241,8 @@ def resolve(
 ) -> Path:
     """Path of the checkpoint `name`, downloading it into the cache when allowed and missing.
 
-    Files found on disk get a size check when the size is known (cheap); the sha256 is checked on download
-    and by `verify` (hashing multi-GB files on every load would dominate start-up).
+    Files found on disk get a size check when the size is known and are checked against the published or
+    pinned sha256 (`check_pinned`; hashed once per path, size and mtime, so an unchanged file costs nothing).
     """
     entry = get_entry(name)
     path = find(name, weights_dir)
@@ -197,6 +251,7 @@ def resolve(
             raise WeightsError(_missing_message(entry, weights_dir))
         return _download(entry, progress=progress, restart=False, weights_dir=weights_dir)
     _check_size(entry, path)
+    check_pinned(entry, path)
     return path
 
 
@@ -217,6 +272,91 @@ def sha256_file(path: Path) -> str:
         while block := fh.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------ content hashes and first-use pins
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False))
+    os.replace(tmp, path)  # atomic: readers see the old or the new record
+
+
+def content_sha256(path: str | Path) -> str:
+    """sha256 of a file's content, computed once per (absolute path, size, mtime) and remembered in
+    ``$RQVQA_HOME/sha256-cache.json`` (multi-GB checkpoints are hashed once, not on every load)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    cache_file = rqvqa_home() / "sha256-cache.json"
+    hit = _read_json(cache_file).get(str(path))
+    if isinstance(hit, dict) and (hit.get("size"), hit.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
+        return str(hit["sha256"])
+    digest = sha256_file(path)
+    cache = _read_json(cache_file)  # re-read: another process may have added entries meanwhile
+    cache[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+    _write_json(cache_file, cache)
+    return digest
+
+
+def lock_file() -> Path:
+    """The trust-on-first-use record: name -> size and sha256 of the first file used under that name."""
+    return rqvqa_home() / "weights.lock.json"
+
+
+def pinned(name: str) -> dict | None:
+    record = _read_json(lock_file()).get(name)
+    return record if isinstance(record, dict) and "sha256" in record else None
+
+
+def pin(entry: WeightsEntry, path: Path, digest: str, origin: str) -> None:
+    records = _read_json(lock_file())
+    records[entry.name] = {
+        "filename": entry.filename,
+        "size": path.stat().st_size,
+        "sha256": digest,
+        "origin": origin,
+        "pinned": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    _write_json(lock_file(), records)
+
+
+def unpin(name: str) -> None:
+    records = _read_json(lock_file())
+    if records.pop(name, None) is not None:
+        _write_json(lock_file(), records)
+
+
+def expected_sha256(entry: WeightsEntry) -> tuple[str | None, str]:
+    """(sha256, where it comes from: "published" or "pinned") or (None, "")."""
+    if entry.sha256 is not None:
+        return entry.sha256.lower(), "published"
+    record = pinned(entry.name)
+    return (str(record["sha256"]), "pinned") if record else (None, "")
+
+
+def check_pinned(entry: WeightsEntry, path: Path, origin: str | None = None) -> None:
+    """Refuse `path` when it differs from the published or pinned sha256; pin it when neither exists."""
+    digest = content_sha256(path)
+    expected, kind = expected_sha256(entry)
+    if expected is None:
+        pin(entry, path, digest, origin or f"found at {path}")
+    elif digest != expected:
+        raise WeightsError(
+            f"sha256 {digest[:16]}... differs from the {kind} {expected[:16]}... of {entry.name} (a "
+            f"different or damaged file); if it replaces the old file on purpose, run "
+            f"`rqvqa weights verify --repin {entry.name}`",
+            path,
+        )
 
 
 @contextlib.contextmanager
@@ -255,6 +395,19 @@ def _progress_bar(total: int | None, initial: int, label: str, enabled: bool):
     )
 
 
+class _NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, except from https to anything else (a downgrade would expose the transfer)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+        old = urllib.parse.urlsplit(req.full_url).scheme
+        new = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl)).scheme
+        if old == "https" and new != "https":
+            raise urllib.error.URLError(f"refused a redirect from https to {new}: {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_NoDowngradeRedirects)
+
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
 
@@ -270,7 +423,7 @@ def _fetch(url: str, part: Path, label: str, progress: bool) -> int | None:
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
+        response = _OPENER.open(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # nothing after `offset`: complete if the size matches, else stale
             match = _UNSATISFIED_RANGE.fullmatch(exc.headers.get("Content-Range", ""))
@@ -305,14 +458,24 @@ def _fetch(url: str, part: Path, label: str, progress: bool) -> int | None:
 
 
 def _check_complete(entry: WeightsEntry, part: Path, total: int | None) -> str | None:
-    """Why the finished `part` is not the expected file, or None if it passes."""
+    """Why the finished `part` is not the expected file, or None if it passes.
+
+    A file passes when its expected length is known (registry size or the server's announced length) and
+    met, and it matches the published or pinned sha256 where one exists; a body of unknown length passes only
+    through a known sha256 (a connection that drops cleanly would otherwise look like a complete file)."""
     size = part.stat().st_size
     if entry.size is not None and size != entry.size:
         return f"got {size} bytes, expected {entry.size}"
     if total is not None and size != total:
         return f"got {size} bytes, the server announced {total}"
-    if entry.sha256 is not None and (digest := sha256_file(part)) != entry.sha256.lower():
-        return f"sha256 mismatch: got {digest}, expected {entry.sha256.lower()}"
+    expected, kind = expected_sha256(entry)
+    if expected is not None and (digest := sha256_file(part)) != expected:
+        return f"sha256 mismatch: got {digest}, expected the {kind} {expected}"
+    if expected is None and entry.size is None and total is None:
+        return (
+            "the length is unknown (no registry size, no length from the server): cannot tell it from a "
+            "truncated file"
+        )
     return None
 
 
@@ -321,7 +484,8 @@ def _download_url(entry: WeightsEntry, url: str, part: Path, progress: bool) -> 
     restarted = False
     attempt = 0
     while True:
-        resumed = part.exists() and part.stat().st_size > 0
+        before = part.stat().st_size if part.exists() else 0
+        resumed = before > 0
         try:
             total = _fetch(url, part, entry.filename, progress)
         except _TransferBroken as exc:
@@ -338,6 +502,12 @@ def _download_url(entry: WeightsEntry, url: str, part: Path, progress: bool) -> 
             continue
         except (urllib.error.URLError, OSError) as exc:
             return f"{url}: {getattr(exc, 'reason', None) or exc}"
+        if resumed and not restarted and part.stat().st_size == before and expected_sha256(entry)[0] is None:
+            # a .part that was already full length comes from an earlier run, maybe of another version of the
+            # file; with no sha256 to check it against, its length alone is no proof: fetch it again
+            restarted = True
+            part.unlink(missing_ok=True)
+            continue
         problem = _check_complete(entry, part, total)
         if problem is None:
             return None
@@ -355,14 +525,17 @@ def _extract_member(entry: WeightsEntry, archive: Path, part: Path) -> str | Non
                 info = tar.getmember(str(entry.member))
             except KeyError:
                 return f"{archive} has no member {entry.member}"
-            source = tar.extractfile(info)
+            # a link member would make extractfile follow it inside the archive (KeyError when its target
+            # is absent) or hand out another member's bytes: only regular files are taken
+            source = tar.extractfile(info) if info.isfile() else None
             if source is None:
-                return f"{archive}: member {entry.member} is not a regular file"
+                return f"{archive}: member {entry.member} is not a regular file (a link or a folder)"
             with source, part.open("wb") as fh:
                 _copy(source, fh)
+            size = info.size
     except (tarfile.TarError, OSError) as exc:
         return f"cannot read {archive} ({exc})"
-    problem = _check_complete(entry, part, None)
+    problem = _check_complete(entry, part, size)
     if problem is not None:
         part.unlink(missing_ok=True)
     return problem
@@ -384,8 +557,11 @@ def download(name: str, progress: bool = True, restart: bool = False) -> Path:
 def _download(
     entry: WeightsEntry, progress: bool, restart: bool, weights_dir: str | Path | None = None
 ) -> Path:
+    if entry.hf_repo is not None:
+        return _hf_download(entry, progress)
     dest = cache_dir() / entry.relpath
-    if dest.is_file() and _check_complete(entry, dest, None) is None:
+    if dest.is_file() and (entry.size is None or dest.stat().st_size == entry.size):
+        check_pinned(entry, dest)
         return dest
     if not entry.downloadable:
         raise WeightsError(_missing_message(entry, None))
@@ -403,7 +579,27 @@ def _download(
                 dest,
             )
         os.replace(part, dest)
+    check_pinned(entry, dest, origin=f"downloaded from {entry.where_from()}")
     return dest
+
+
+def _hf_download(entry: WeightsEntry, progress: bool) -> Path:
+    """Fetch a hub file into the standard HF cache (shared with every HF tool; etag and sha256 checked by the
+    hub client), then pin it like any other file."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        path = Path(hf_hub_download(entry.hf_repo, entry.hf_filename or entry.filename))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(
+            f"could not download {entry.filename} from the Hugging Face Hub ({entry.hf_repo}): {reason}; "
+            f"download it by hand from {' or '.join(entry.urls) or entry.hf_repo} and put it in a folder "
+            f"given with --weights-dir or ${ENV_WEIGHTS_DIR}"
+        ) from None
+    check_pinned(entry, path, origin=f"Hugging Face Hub {entry.hf_repo}")
+    return path
 
 
 def _obtain(entry: WeightsEntry, part: Path, progress: bool, weights_dir: str | Path | None) -> list[str]:
@@ -427,7 +623,8 @@ def _obtain(entry: WeightsEntry, part: Path, progress: bool, weights_dir: str | 
 @dataclass(frozen=True)
 class Verification:
     name: str
-    #: "ok", "unchecked" (present, no published checksum), "missing", "bad-size", "bad-sha256"
+    #: "ok" (matches the published sha256), "pinned" (matches the sha256 pinned on first use), "pinned-now"
+    #: (no sha256 known: this file's is recorded), "missing", "bad-size", "bad-sha256"
     status: str
     path: Path | None
     sha256: str | None = None
@@ -438,8 +635,10 @@ class Verification:
         return self.status in ("bad-size", "bad-sha256")
 
 
-def verify(name: str, weights_dir: str | Path | None = None) -> Verification:
-    """Hash the file `resolve` would use and compare size and sha256 with the registry."""
+def verify(name: str, weights_dir: str | Path | None = None, repin: bool = False) -> Verification:
+    """Hash the file `resolve` would use and compare size and sha256 with the registry or the first-use pin.
+
+    ``repin`` forgets the pin first (the user replaced the file on purpose) and records the present file."""
     entry = get_entry(name)
     path = find(name, weights_dir)
     if path is None:
@@ -449,12 +648,21 @@ def verify(name: str, weights_dir: str | Path | None = None) -> Verification:
     size = path.stat().st_size
     if entry.size is not None and size != entry.size:
         return Verification(name, "bad-size", path, detail=f"{size} bytes, expected {entry.size}")
-    digest = sha256_file(path)
-    if entry.sha256 is None:
-        return Verification(name, "unchecked", path, digest, "no published sha256; compare by hand")
-    if digest != entry.sha256.lower():
-        return Verification(name, "bad-sha256", path, digest, f"expected {entry.sha256.lower()}")
-    return Verification(name, "ok", path, digest)
+    if repin:
+        unpin(name)
+    digest = sha256_file(path)  # verify always reads the file, whatever the hash cache holds
+    expected, kind = expected_sha256(entry)
+    if expected is None:
+        pin(entry, path, digest, f"found at {path}")
+        return Verification(
+            name, "pinned-now", path, digest, f"no published sha256: pinned on first use in {lock_file()}"
+        )
+    if digest != expected:
+        hint = "" if kind == "published" else f" (replaced on purpose? `rqvqa weights verify --repin {name}`)"
+        return Verification(name, "bad-sha256", path, digest, f"expected the {kind} {expected}{hint}")
+    pinned_at = (pinned(name) or {}).get("pinned", "")
+    detail = "matches the published sha256" if kind == "published" else f"matches the pin of {pinned_at}"
+    return Verification(name, "ok" if kind == "published" else "pinned", path, digest, detail)
 
 
 # ------------------------------------------------------------------------------------------------ registry
@@ -556,6 +764,7 @@ def _builtin_entries() -> list[WeightsEntry]:
             licence="CC BY-NC-SA 4.0 (pyiqa weights repository)",
             used_by=("liqe source (weights='liqe-mix')", "liqe predictor"),
             subdir="liqe",
+            hf_repo="chaofengc/IQA-PyTorch-Weights",
         ),
         WeightsEntry(
             name="fastvqa-b",
@@ -596,6 +805,7 @@ def _builtin_entries() -> list[WeightsEntry]:
                 licence="MIT (model card); LLaMA 2 licence applies",
                 used_by=("qalign source",),
                 subdir="one-align",
+                hf_repo="q-future/one-align",
             )
         )
     return entries
@@ -603,3 +813,9 @@ def _builtin_entries() -> list[WeightsEntry]:
 
 for _entry in _builtin_entries():
     register_weights(_entry)
+GROUPS.update(
+    {
+        "qalign": tuple(e.name for e in list_weights() if e.hf_repo == "q-future/one-align"),
+        "rqvqa-kvq": tuple(e.name for e in list_weights() if re.fullmatch(r"rqvqa-kvq-\d+", e.name)),
+    }
+)

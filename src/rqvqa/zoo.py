@@ -36,6 +36,7 @@ the user, is accepted too; it is then listed only once its module is imported).
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -136,6 +137,21 @@ class LazyRegistry(Generic[T]):
 
     def create(self, name: str, **kwargs: Any) -> T:
         return self.get(name)(**kwargs)
+
+
+def accepted_options(cls: type) -> set[str]:
+    """Keyword parameters a class's constructor accepts (a model's or a feature source's), following
+    ``**kwargs`` up the class hierarchy (a subclass that forwards ``*args, **kwargs`` accepts what its base
+    class takes)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return names - {"self"}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rqvqa.cli.source_options import add_precision_options
 from rqvqa.data.manifest import read_manifest
 from rqvqa.errors import ConfigError
 from rqvqa.pipeline.engines import ENGINES
@@ -46,6 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device for network sources (cpu, cuda, cuda:1)")
     p.add_argument("--weights-dir", type=Path, help="folder of pre-trained weights for the sources")
     p.add_argument("--seed", type=int, default=0, help="seed of random sampling (FAST-VQA fragments)")
+    add_precision_options(p)
     p.add_argument("--no-keyframes", action="store_true", help="do not write the key-frame cache")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(FEATURE_SOURCES.names())}), or --keyframes-only to fill only the key-frame cache"
         )
     manifest = read_manifest(args.manifest)
-    sources = build_sources(names, args.device, args.weights_dir)
+    sources = build_sources(names, args.device, args.weights_dir, args.dtype, bool(args.qalign_8bit))
     with video_limits(max_pixels=args.max_pixels):
         report = extract_manifest(
             manifest,

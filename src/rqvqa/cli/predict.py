@@ -19,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+from rqvqa.cli.source_options import add_precision_options
 from rqvqa.errors import ConfigError
 from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json
 from rqvqa.video.reader import parse_pixels, video_limits
@@ -40,6 +41,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights", default=None, help="weights folder or file (models that need weights)")
     p.add_argument("--device", default="cpu", help="torch device for neural models (cpu, cuda, cuda:1...)")
+    p.add_argument(
+        "--weights-dir",
+        default=None,
+        help="folder of the feature sources' checkpoints (else $RQVQA_WEIGHTS_DIR, then the download cache)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("official", "full"),
+        default=None,
+        help="key-frame sampling: official (the first 8 seconds, as the models were trained; the default) "
+        "or full (one key frame per second of the whole video)",
+    )
+    add_precision_options(p)
     p.add_argument(
         "--max-frames",
         type=int,
@@ -76,9 +90,22 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _predictor(args: argparse.Namespace):
-    from rqvqa.zoo import create_predictor
+    from rqvqa.zoo import MODELS, accepted_options, create_predictor
 
     options: dict[str, Any] = {"weights": args.weights, "device": args.device}
+    flags = {
+        "weights_dir": "--weights-dir",
+        "mode": "--mode",
+        "dtype": "--dtype",
+        "qalign_8bit": "--qalign-8bit",
+    }
+    given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    if given:
+        cls = MODELS.get(args.model)  # imports that model only; an unknown name is refused here
+        refused = [flags[name] for name in given if name not in accepted_options(cls)]
+        if refused:
+            raise ConfigError(f"model {args.model} does not take {', '.join(refused)}")
+        options.update(given)
     if args.max_frames is not None:
         if args.max_frames < 1:
             raise ConfigError("--max-frames must be at least 1")
@@ -112,7 +139,7 @@ def _list_models(as_json: bool, weights_dir: str | None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.list_models:
-        return _list_models(args.json, args.weights)
+        return _list_models(args.json, args.weights_dir)
     if not args.videos:
         raise ConfigError("no video given (rqvqa predict INPUT... [--model NAME])")
     from tqdm import tqdm

@@ -17,6 +17,7 @@ from rqvqa.losses import LOSSES
 from rqvqa.model import PRESETS, config_from_options
 from rqvqa.store import FeatureStore
 from rqvqa.train import (
+    HEAD_ONLY_DEFAULTS,
     SELECTIONS,
     StoreDataset,
     TrainConfig,
@@ -54,17 +55,37 @@ def register(subparsers) -> None:
     p.add_argument("--splits", type=int, default=DEFAULTS.splits)
     p.add_argument("--ratio", type=float, default=DEFAULTS.ratio, help="training share of the groups")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="split i uses seed (i+1)*SEED")
-    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
-    p.add_argument("--lr", type=float, default=DEFAULTS.lr)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"default {DEFAULTS.epochs} (head-only: {HEAD_ONLY_DEFAULTS['epochs']})",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help=f"default {DEFAULTS.lr} (head-only: {HEAD_ONLY_DEFAULTS['lr']})",
+    )
     p.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
     p.add_argument("--step-size", type=int, default=DEFAULTS.step_size, help="StepLR period in epochs")
     p.add_argument("--gamma", type=float, default=DEFAULTS.gamma, help="StepLR factor")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"default {DEFAULTS.batch_size} (head-only: {HEAD_ONLY_DEFAULTS['batch_size']})",
+    )
     p.add_argument("--crop", type=int, default=DEFAULTS.crop, help="Swin input crop (224/320/384)")
     p.add_argument("--resize", type=int, help="short side before cropping (default: the crop)")
     p.add_argument("--loss", choices=sorted(LOSSES), default=DEFAULTS.loss)
     p.add_argument("--select", choices=SELECTIONS, default=DEFAULTS.select, help="epoch kept per split")
-    p.add_argument("--standardise", action="store_true", help="standardise features on the training part")
+    p.add_argument(
+        "--standardise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="standardise features on the training part (default: on for head-only, off otherwise)",
+    )
     p.add_argument("--mode", choices=MODES, default="official", help="key-frame cache to read")
     p.add_argument(
         "--max-frames", type=int, default=DEFAULTS.max_frames, help="key frames per video (0: all)"
@@ -86,13 +107,21 @@ def register(subparsers) -> None:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The video protocol's defaults, or with --features head-only's (`HEAD_ONLY_DEFAULTS`); flags win."""
+    defaults = {
+        name: getattr(DEFAULTS, name) if args.features is None else HEAD_ONLY_DEFAULTS[name]
+        for name in HEAD_ONLY_DEFAULTS
+    }
+    chosen = {
+        name: defaults[name] if getattr(args, name) is None else getattr(args, name) for name in defaults
+    }
     return TrainConfig(
-        epochs=args.epochs,
-        lr=args.lr,
+        epochs=chosen["epochs"],
+        lr=chosen["lr"],
         weight_decay=args.weight_decay,
         step_size=args.step_size,
         gamma=args.gamma,
-        batch_size=args.batch_size,
+        batch_size=chosen["batch_size"],
         crop=args.crop,
         resize=args.resize,
         loss=args.loss,
@@ -101,7 +130,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         ratio=args.ratio,
         select=args.select,
         max_frames=args.max_frames or None,
-        standardise=args.standardise,
+        standardise=chosen["standardise"],
         amp=args.amp,
         multi_gpu=args.multi_gpu,
         device=args.device,

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rqvqa import weights as registry
+from rqvqa.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=run_list)
 
     a = actions.add_parser("download", parents=[common], help="download into the cache (resumes .part files)")
-    a.add_argument("names", nargs="+", metavar="NAME")
+    a.add_argument("names", nargs="+", metavar="NAME", help="entries or groups (qalign, rqvqa-kvq)")
     a.add_argument("--restart", action="store_true", help="discard a partial download instead of resuming it")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
     a.set_defaults(func=run_download)
@@ -35,9 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "verify", parents=[common], help="check size and sha256 (default: every file found)"
     )
     a.add_argument("names", nargs="*", metavar="NAME")
+    a.add_argument(
+        "--repin", action="store_true", help="forget the first-use sha256 of NAME and pin the present file"
+    )
     a.set_defaults(func=run_verify)
 
-    a = actions.add_parser("path", parents=[common], help="print the path of a checkpoint (error if missing)")
+    a = actions.add_parser(
+        "path",
+        parents=[common],
+        help="print the path of a checkpoint, or a group's folder (error if missing)",
+    )
     a.add_argument("name", metavar="NAME")
     a.set_defaults(func=run_path)
 
@@ -77,26 +85,35 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(given: list[str]) -> list[str]:
+    return list(dict.fromkeys(name for group in given for name in registry.expand(group)))
+
+
 def run_download(args: argparse.Namespace) -> int:
     done = {}
-    for name in args.names:
+    for name in _names(args.names):
         if args.restart:
             done[name] = registry.download(name, progress=not args.no_progress, restart=True)
         else:
             done[name] = registry.resolve(
                 name, args.weights_dir, download=True, progress=not args.no_progress
             )
+    groups = {g: registry.group_folder(g, args.weights_dir) for g in args.names if g in registry.GROUPS}
     if args.json:
-        _print_json({name: str(path) for name, path in done.items()})
+        _print_json({name: str(path) for name, path in {**done, **groups}.items()})
     else:
-        for name, path in done.items():
+        for name, path in {**done, **groups}.items():
             print(f"{name}: {path}")
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    names = args.names or [e.name for e in registry.list_weights() if registry.find(e.name, args.weights_dir)]
-    results = [registry.verify(name, args.weights_dir) for name in names]
+    if args.repin and not args.names:
+        raise ConfigError("--repin needs the NAME of the file to pin again")
+    names = _names(args.names) or [
+        e.name for e in registry.list_weights() if registry.find(e.name, args.weights_dir)
+    ]
+    results = [registry.verify(name, args.weights_dir, repin=args.repin) for name in names]
     # a file the user named explicitly must exist; in the default sweep only present files are checked
     failed = any(r.failed or r.status == "missing" for r in results)
     if args.json:
@@ -105,7 +122,7 @@ def run_verify(args: argparse.Namespace) -> int:
         print("no checkpoint found (nothing to verify)")
     else:
         _print_table(
-            "verification",
+            f"verification (first-use pins: {registry.lock_file()})",
             ["name", "status", "path", "sha256", "detail"],
             [[r.name, r.status, str(r.path or "-"), r.sha256 or "-", r.detail] for r in results],
         )
@@ -113,7 +130,13 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_path(args: argparse.Namespace) -> int:
-    path = registry.resolve(args.name, args.weights_dir)
+    """A group's path is the folder holding all of its files (what --weights / --weights-dir take)."""
+    paths = [registry.resolve(name, args.weights_dir) for name in registry.expand(args.name)]
+    path = (
+        paths[0] if args.name not in registry.GROUPS else registry.group_folder(args.name, args.weights_dir)
+    )
+    if path is None:
+        raise ConfigError(f"the files of {args.name} are spread over several folders: put them in one")
     if args.json:
         _print_json({"name": args.name, "path": str(path)})
     else:

@@ -154,14 +154,15 @@ def load_owl2(
 
 def quantize_8bit(model: MplugOwl2, threshold: float = 6.0) -> None:
     """Swap every ``nn.Linear`` but ``lm_head`` for ``bitsandbytes.nn.Linear8bitLt`` (weights quantised on
-    their CUDA device; activations stay float16)."""
+    their device; activations keep the model's dtype, float16 on CUDA as upstream). CUDA is the official
+    setting; bitsandbytes >= 0.45 also runs LLM.int8 on the CPU (checked here with a one-row probe)."""
     try:
         import bitsandbytes as bnb
     except ImportError as exc:
-        raise ConfigError("8-bit loading needs the bitsandbytes package (pip install bitsandbytes)") from exc
+        raise ConfigError("8-bit loading needs bitsandbytes: pip install 'rqvqa[int8]'") from exc
     device = model.lm_head.weight.device
     if device.type != "cuda":
-        raise ConfigError("8-bit loading (bitsandbytes LLM.int8) needs a CUDA device")
+        _probe_cpu_int8(bnb)
     for parent in list(model.modules()):
         for child_name, child in list(parent.named_children()):
             if not isinstance(child, nn.Linear) or child is model.lm_head:
@@ -179,3 +180,19 @@ def quantize_8bit(model: MplugOwl2, threshold: float = 6.0) -> None:
             if child.bias is not None:
                 layer.bias = nn.Parameter(child.bias.data.to(torch.float16), requires_grad=False)
             setattr(parent, child_name, layer.to(device))
+
+
+def _probe_cpu_int8(bnb) -> None:  # noqa: ANN001 (module)
+    """Refuse early, with a clear message, where this bitsandbytes has no CPU LLM.int8 kernels."""
+    try:
+        layer = bnb.nn.Linear8bitLt(8, 4, bias=False, has_fp16_weights=False, threshold=6.0)
+        layer.weight = bnb.nn.Int8Params(torch.ones(4, 8, dtype=torch.float16), requires_grad=False)
+        layer = layer.to("cpu")
+        out = layer(torch.ones(1, 8))
+    except Exception as exc:  # bitsandbytes raises several types when a backend is missing
+        raise ConfigError(
+            f"bitsandbytes {getattr(bnb, '__version__', '?')} cannot run LLM.int8 on the CPU "
+            f"({type(exc).__name__}); use a CUDA device or bitsandbytes >= 0.45"
+        ) from None
+    if not torch.allclose(out.float(), torch.full((1, 4), 8.0), atol=0.1):
+        raise ConfigError("bitsandbytes' CPU LLM.int8 path gives wrong results here; use a CUDA device")

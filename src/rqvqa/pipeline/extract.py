@@ -29,9 +29,17 @@ class ExtractReport:
     skipped: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # name -> config hash
+    #: temporary files of killed runs removed from the store
+    cleaned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "sources": self.sources}
+        return {
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "sources": self.sources,
+            "cleaned": self.cleaned,
+        }
 
 
 class Extraction:
@@ -129,7 +137,7 @@ def extract_manifest(
 
     work = Extraction(manifest, sources, store, mode, seed, keyframes)
     work.describe()
-    report = ExtractReport(sources=dict(work.hashes))
+    report = ExtractReport(sources=dict(work.hashes), cleaned=store.clean_temporary())
     names = {os.fspath(manifest.path(i)): row.video for i, row in enumerate(manifest)}
     bar = tqdm(total=len(manifest), desc="extract", unit="video", disable=not progress)
 

@@ -6,8 +6,8 @@ them lives in the CLI.
 
 from __future__ import annotations
 
-import inspect
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,28 +15,41 @@ from typing import Any
 import numpy as np
 
 from rqvqa.errors import ConfigError, InputError
-from rqvqa.sources.base import FeatureSource, Granularity, available_sources, create_source
+from rqvqa.sources.base import FEATURE_SOURCES, FeatureSource, Granularity, create_source
 from rqvqa.video.sampling import VideoSample, sample_video
+from rqvqa.zoo import accepted_options
 
 SAMPLER_PRODUCTS = frozenset({"keyframes", "keyframes_384", "chunks", "fragments"})
 
 
 def build_sources(
-    names: list[str], device: str = "cpu", weights_dir: str | os.PathLike[str] | None = None
+    names: list[str],
+    device: str = "cpu",
+    weights_dir: str | os.PathLike[str] | None = None,
+    dtype: str | Mapping[str, str] | None = None,
+    qalign_8bit: bool = False,
 ) -> list[FeatureSource]:
-    """Create the named sources, passing `device` / `weights_dir` to those whose constructor takes them."""
+    """Create the named sources, passing `device`, `weights_dir`, `dtype` (a torch dtype name, or one per
+    source name) and Q-Align's 8-bit switch to those whose constructor takes them."""
+    import torch
+
+    dtypes = dtype if isinstance(dtype, Mapping) else dict.fromkeys(names, dtype)
+    for value in dtypes.values():
+        if value is not None and not isinstance(getattr(torch, value, None), torch.dtype):
+            raise ConfigError(f"unknown dtype {value!r} (e.g. float32, float16, bfloat16)")
     sources = []
-    registry = available_sources()
     for name in names:
-        cls = registry.get(name)
-        if cls is None:
-            create_source(name)  # raises the registry's ConfigError listing the available sources
-        params = inspect.signature(cls.__init__).parameters
+        cls = FEATURE_SOURCES.get(name)  # an unknown name raises the registry's ConfigError
+        params = accepted_options(cls)
         kwargs: dict[str, Any] = {}
         if "device" in params:
             kwargs["device"] = device
         if "weights_dir" in params and weights_dir is not None:
             kwargs["weights_dir"] = weights_dir
+        if "dtype" in params and dtypes.get(name) is not None:
+            kwargs["dtype"] = getattr(torch, dtypes[name])
+        if "load_8bit" in params and qalign_8bit:
+            kwargs["load_8bit"] = True
         sources.append(create_source(name, **kwargs))
     return sources
 

@@ -34,12 +34,33 @@ class CheckpointSource(FeatureSource):
         self.dtype = dtype
         self._model = model
         self._injected = model is not None
+        self._sha256: str | None = None
 
     def config(self) -> dict[str, Any]:
         # fixed at construction, so loading the weights lazily never changes the feature-store key; the
-        # compute dtype is part of it because fp16/bf16 move the features measurably
-        weights = "injected" if self._injected else Path(self.weights).name
-        return {"weights": weights, "dtype": str(self.dtype).removeprefix("torch.")}
+        # compute dtype is part of it because fp16/bf16 move the features measurably, and the weights' content
+        # hash because another file under the same name (a retrained LIQE.pt) gives other features
+        config: dict[str, Any] = {
+            "weights": "injected" if self._injected else Path(self.weights).name,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+        digest = None if self._injected else self._content_sha256()
+        if digest is not None:
+            config["sha256"] = digest
+        return config
+
+    def _content_sha256(self) -> str | None:
+        """sha256 of the checkpoint (hashed once per path, size and mtime), None while it cannot be found
+        (no feature is computed then, so no store entry can carry that key)."""
+        if self._sha256 is None:
+            from rqvqa.errors import WeightsError
+            from rqvqa.weights import content_sha256
+
+            try:
+                self._sha256 = content_sha256(self.weights_path())
+            except (WeightsError, OSError):
+                return None
+        return self._sha256
 
     def weights_path(self) -> Path:
         path = Path(self.weights)

@@ -17,6 +17,7 @@ predictor of the model zoo (`rqvqa.sources.qalign_predictor`) uses it on videos.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -233,11 +234,24 @@ class QAlign:
         return float(s15[0]), float(s01[0])
 
 
-def one_align_dir(weights_dir: str | Path | None = None) -> Path:
-    """Folder of the one-align checkpoint, found through the weights registry (shard 1 locates it)."""
+def one_align_files(weights_dir: str | Path | None = None) -> list[Path]:
+    """The one-align files (both shards, config.json, tokenizer.model), found and checked through the weights
+    registry (group ``qalign``); they must sit in one folder, as the hub and the cache hold them."""
     from rqvqa import weights
 
-    return weights.resolve("qalign-one-align-1", weights_dir).parent
+    files = [weights.resolve(name, weights_dir) for name in weights.GROUPS["qalign"]]
+    folders = sorted({str(p.parent) for p in files})
+    if len(folders) > 1:
+        raise WeightsError(
+            f"the one-align files are spread over {', '.join(folders)}: put both shards, config.json and "
+            "tokenizer.model in one folder"
+        )
+    return files
+
+
+def one_align_dir(weights_dir: str | Path | None = None) -> Path:
+    """Folder of the one-align checkpoint."""
+    return one_align_files(weights_dir)[0].parent
 
 
 @register_source
@@ -262,6 +276,9 @@ class QAlignSource(FeatureSource):
         self._weights_dir = weights_dir
         self._device, self._dtype, self._load_8bit, self._batch_size = device, dtype, load_8bit, batch_size
         self._engine = engine
+        self._injected = engine is not None
+        #: content hash of the weights; an injected engine (tests, benchmarks) has none
+        self._weights_sha256: str | None = None
 
     @property
     def engine(self) -> QAlign:
@@ -276,11 +293,30 @@ class QAlignSource(FeatureSource):
 
         _, dtype = default_device_dtype(self._device, self._dtype)
         # Precision changes the numbers slightly (the released RQ-VQA head was trained on int8 features).
-        return {
+        config = {
             "weights": "q-future/one-align",
             "precision": "int8" if self._load_8bit else str(dtype).removeprefix("torch."),
             "prompt": "template, BOS first",
         }
+        if not self._injected:
+            digest = self._content_sha256()
+            if digest is not None:
+                config["sha256"] = digest
+        return config
+
+    def _content_sha256(self) -> str | None:
+        """One hash over the contents of the four one-align files (None while they cannot be found); each
+        file is hashed once per path, size and mtime."""
+        if self._weights_sha256 is None:
+            from rqvqa.weights import content_sha256
+
+            try:
+                files = one_align_files(self._weights_dir)
+            except (WeightsError, OSError):
+                return None
+            joined = "".join(f"{p.name}:{content_sha256(p)};" for p in files)
+            self._weights_sha256 = hashlib.sha256(joined.encode()).hexdigest()
+        return self._weights_sha256
 
     def extract(self, sample: VideoSample) -> np.ndarray:
         frames = sample.keyframes

@@ -1,0 +1,27 @@
+"""Options shared by the commands that run feature sources (`extract`, `predict`), kept free of heavy imports
+so that registering the parsers stays fast."""
+
+from __future__ import annotations
+
+import argparse
+
+#: compute precisions a source can be asked for (`--dtype`)
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def add_precision_options(p: argparse.ArgumentParser) -> None:
+    """`--dtype` and `--qalign-8bit` (shared by `extract` and `predict`)."""
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default=None,
+        help="compute precision of the network sources (default float32; rqvqa-kvq on CUDA: what the "
+        "released heads saw, LIQE float16 and Q-Align int8)",
+    )
+    p.add_argument(
+        "--qalign-8bit",
+        action="store_true",
+        default=None,
+        help="run Q-Align in LLM.int8 (bitsandbytes, CUDA; needs `pip install rqvqa[int8]`), as the released "
+        "KVQ heads were trained",
+    )
