@@ -349,3 +349,25 @@ def test_kvq_batched_model_stage_equals_one_video_at_a_time(clips, tmp_path):
 
     for (p1, s1, ps1), (p2, s2, ps2) in zip(scores(rows), scores(seq), strict=True):
         assert p1 == p2 and s1 == pytest.approx(s2, abs=1e-5) and np.allclose(ps1, ps2, atol=1e-5)
+
+
+def test_library_code_imports_neither_the_cli_nor_training_code():
+    """Layering: only `rqvqa.cli` imports the CLI, only the CLI and `rqvqa.train` import training code."""
+    import ast
+
+    src = REPO / "src" / "rqvqa"
+    offenders = []
+    for path in src.rglob("*.py"):
+        module = ".".join(path.relative_to(src.parent).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                cli = name == "rqvqa.cli" or name.startswith("rqvqa.cli.")
+                train = name == "rqvqa.train" or name.startswith("rqvqa.train.")
+                if cli and not (module.startswith("rqvqa.cli") or module == "rqvqa.__main__"):
+                    offenders.append(f"{module} imports {name}")
+                if train and not module.startswith(("rqvqa.cli", "rqvqa.train")):
+                    offenders.append(f"{module} imports {name}")
+    assert not offenders, offenders
