@@ -163,7 +163,9 @@ def test_sequential_rows_one_per_input_with_provenance(sequential_rows, clips):
             assert 1.0 <= row["score"] <= 5.0 and row["per_second"] and row["timings"]["cpu_s"] > 0
     single = create_predictor("lite").predict(str(clips / "a" / "clip01.mp4"))
     row = next(r for r in sequential_rows if r["path"].endswith("clip01.mp4"))
-    assert row["score"] == single.score and row["per_second"] == single.per_second
+    # engines run CPU stages with one BLAS thread, a direct call with the default: last-bit differences
+    assert row["score"] == pytest.approx(single.score, abs=1e-9)
+    assert row["per_second"] == pytest.approx(single.per_second, abs=1e-9)
 
 
 def test_local_engine_gives_the_sequential_rows(clips, sequential_rows, tmp_path):

@@ -126,11 +126,24 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-def run_stage(stage: Any, path: str, options: dict[str, Any] | None = None) -> tuple[Any, float]:
-    """Run a CPU stage on one video, never raising: (payload or Failure, seconds)."""
+def run_stage(
+    stage: Any, path: str, options: dict[str, Any] | None = None, *, one_thread: bool = True
+) -> tuple[Any, float]:
+    """Run a CPU stage on one video, never raising: (payload or Failure, seconds).
+
+    `one_thread`: with one BLAS/OpenMP thread. Engines get their parallelism from processes; several BLAS
+    threads per process only oversubscribe the cores, and a different thread count can change the last bit
+    of a sum, so every engine runs CPU stages this way and gives the same bytes. (A whole `predict` run where
+    the networks live keeps the library's threads: `one_thread=False`.)"""
+    from threadpoolctl import threadpool_limits
+
     start = time.perf_counter()
     try:
-        payload = stage(path, **(options or {}))
+        if one_thread:
+            with threadpool_limits(limits=1):
+                payload = stage(path, **(options or {}))
+        else:
+            payload = stage(path, **(options or {}))
     except Exception as exc:  # noqa: BLE001 - isolation: any failure becomes this video's row
         payload = Failure(one_line(exc, path), traceback.format_exc())
     return payload, time.perf_counter() - start
@@ -158,7 +171,7 @@ def run_sequential(predictor: Stages, jobs: Iterable[Job], batch_size: int = 1) 
     stage = predictor.cpu_stage()
     for job in jobs:
         if stage is None:
-            outcome, cpu_s = run_stage(predictor.predict, job.path)
+            outcome, cpu_s = run_stage(predictor.predict, job.path, one_thread=False)
             yield job, outcome, cpu_s, 0.0
             continue
         payload, cpu_s = run_stage(stage, job.path, job.options)

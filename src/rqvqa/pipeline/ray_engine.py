@@ -66,7 +66,7 @@ class _ModelStage:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         payloads = [pickle.loads(b) for b in batch["payload"]]
         if self.whole:
-            timed = [run_stage(self.predictor.predict, path) for path in batch["path"]]
+            timed = [run_stage(self.predictor.predict, path, one_thread=False) for path in batch["path"]]
             return {
                 **{k: batch[k] for k in ("index", "path", "cpu_s")},
                 "outcome": [pickle.dumps(o) for o, _ in timed],
