@@ -67,6 +67,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--workers", type=int, default=None, metavar="N", help="decoding workers (default: all cores)"
     )
+    p.add_argument("--address", default=None, help="Ray cluster for --engine ray (auto, ray://host:port)")
     p.set_defaults(func=run)
 
 
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             debug=args.debug,
             engine=args.engine,
             workers=args.workers,
+            address=args.address,
         )
     if args.json:
         print(dumps_json(report.to_dict(), indent=1))

@@ -127,10 +127,11 @@ def extract_manifest(
     debug: bool = False,
     engine: str = "sequential",
     workers: int | None = None,
+    address: str | None = None,
 ) -> ExtractReport:
     """Fill `store` for every video of `manifest` (see the module docstring). `engine`: "sequential",
-    "local" (decoding in `workers` processes) or "ray". With `debug`, a failed video's traceback goes to
-    stderr."""
+    "local" (decoding in `workers` processes) or "ray" (at `address`; the store must then be on a filesystem
+    the model actors see). With `debug`, a failed video's traceback goes to stderr."""
     import sys
 
     from tqdm import tqdm
@@ -154,7 +155,7 @@ def extract_manifest(
             index += 1
 
     with bar:
-        for job, outcome, _, _ in run_engine(work, jobs(), engine, workers):
+        for job, outcome, _, _ in run_engine(work, jobs(), engine, workers, address=address):
             if isinstance(outcome, Failure):
                 if debug and outcome.traceback:
                     print(outcome.traceback, file=sys.stderr)
