@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from rqvqa.errors import ConfigError
 from rqvqa.pipeline.inputs import iter_inputs
 from rqvqa.pipeline.keys import content_key
-from rqvqa.pipeline.outputs import open_writer, row_key
+from rqvqa.pipeline.outputs import open_writer, resume_key
 from rqvqa.results import error_row, ok_row, one_line
 from rqvqa.video.reader import Limits, current_limits, video_limits
 from rqvqa.zoo import Prediction, Predictor
@@ -343,7 +343,7 @@ def iter_jobs(videos: Any, skip: set[tuple[str, str, str]] | None, predictor: Pr
     index = 0
     for path in iter_inputs(videos):
         job = make_job(index, path)
-        if skip and (job.content_key or f"path:{job.path}", model, weights) in skip:
+        if skip and resume_key(job.content_key, job.path, model, weights) in skip:
             continue
         yield job
         index += 1
@@ -425,4 +425,4 @@ def score_collection(
         yield held[index]
 
 
-__all__ = ["ENGINES", "Job", "make_row", "row_key", "score_collection"]
+__all__ = ["ENGINES", "Job", "make_row", "run_engine", "score_collection"]

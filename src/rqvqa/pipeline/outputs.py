@@ -36,9 +36,13 @@ COLLECTION_COLUMNS = ["weights", "size", "content_key", "cpu_s", "model_s"]
 FORMATS = (".parquet", ".csv", ".jsonl")
 
 
-def row_key(row: dict[str, Any]) -> tuple[str, str, str]:
+def resume_key(content_key: str | None, path: str, model: str, weights: str | None) -> tuple[str, str, str]:
     """What `--resume` matches on: the content (the path when the file could not be read), model, weights."""
-    return (row.get("content_key") or f"path:{row['path']}", row["model"], row.get("weights") or "default")
+    return (content_key or f"path:{path}", model, weights or "default")
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return resume_key(row.get("content_key"), row["path"], row["model"], row.get("weights"))
 
 
 def _fsync_append(path: Path, data: bytes) -> None:
