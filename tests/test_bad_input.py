@@ -10,6 +10,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,7 +32,6 @@ from rqvqa.video.synth import (
 )
 
 MODELS = ("lite", "brisque", "niqe")
-COMMANDS = ("info", *MODELS, "extract")
 #: an error reason that is a Python exception's name, not a sentence for a user ("ZeroDivisionError: ...")
 INTERNAL = re.compile(r"\b[A-Z]\w*(Error|Exception)\b: ")
 
@@ -372,3 +373,123 @@ def test_fast_corpus(tmp_path, capsys):
 @pytest.mark.slow
 def test_full_corpus(tmp_path, capsys):
     _run_corpus(CASES, tmp_path, capsys)
+
+
+# ------------------------------------------------------------------------------------------------ extract
+
+
+def test_extract_goes_on_after_any_exception_of_a_source(tmp_path, capsys):
+    from typing import ClassVar
+
+    from rqvqa.cli.extract import extract_manifest
+    from rqvqa.data.manifest import read_manifest
+    from rqvqa.sources.base import FeatureSource, Granularity
+    from rqvqa.store import FeatureStore, keyframe_tag
+
+    class Fragile(FeatureSource):
+        """Runs out of (GPU) memory on the second video, as a network source can."""
+
+        name: ClassVar[str] = "fragile"
+        dim: ClassVar[int] = 1
+        granularity: ClassVar[Granularity] = Granularity.VIDEO
+        needs: ClassVar[frozenset[str]] = frozenset({"keyframes"})
+
+        def extract(self, sample):
+            if "b.mp4" in sample.info.path:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB\nsee the documentation")
+            return np.ones(1, np.float32)
+
+    for name in ("a", "b", "c"):
+        _clip(tmp_path, f"{name}.mp4", n_frames=12)
+    (tmp_path / "m.csv").write_text("video,mos,group\na.mp4,1,a\nb.mp4,2,b\nc.mp4,3,c\n")
+    store = FeatureStore(tmp_path / "st")
+    report = extract_manifest(read_manifest(tmp_path / "m.csv"), [Fragile()], store, progress=False)
+    assert report.done == 2 and report.failed == [
+        {
+            "video": "b.mp4",
+            "error": f"{tmp_path / 'b.mp4'}: RuntimeError: CUDA out of memory. Tried to allocate 20.00 GiB",
+        }
+    ]
+    assert store.has_keyframes("a", keyframe_tag()) and store.has_keyframes("c", keyframe_tag())
+    assert not store.has_keyframes("b", keyframe_tag())  # nothing half-written for the failed video
+
+
+def test_extract_without_sources_is_an_error_unless_keyframes_only(tmp_path, capsys):
+    _clip(tmp_path, "a.mp4", n_frames=12)
+    (tmp_path / "m.csv").write_text("video,mos,group\na.mp4,1,a\n")
+    argv = ["extract", str(tmp_path / "m.csv"), "--store", str(tmp_path / "st"), "--no-progress"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no --sources given" in err and "stats" in err and "--keyframes-only" in err
+    assert not (tmp_path / "st").exists()  # refused before any work
+    assert main([*argv, "--keyframes-only", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["done"] == 1
+    assert main([*argv, "--keyframes-only", "--sources", "stats"]) == 1
+    assert "--keyframes-only takes neither" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- permissions
+
+
+def test_folder_without_search_permission_is_a_clean_error(tmp_path, monkeypatch, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    video = _clip(locked, "a.mp4", n_frames=5)
+    if os.geteuid() != 0:  # root searches any folder: simulate what a user meets
+        locked.chmod(0o600)
+    else:
+        real_stat = Path.stat
+
+        def stat(self, *args, **kwargs):
+            if self == video:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_stat(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "stat", stat)
+    try:
+        assert main(["predict", "--json", str(video)]) == 1
+    finally:
+        locked.chmod(0o700)
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["error"] == f"{video}: permission denied (a folder on the path cannot be searched)"
+
+
+# ------------------------------------------------------------------------------------------------ memory
+
+
+#: run as `python -c`: the rqvqa command, then its own peak resident memory (kB) on stderr's last line. The
+#: process reads it itself: a parent's ru_maxrss would count the pages the child inherited at fork.
+_MEASURED = (
+    "import atexit, runpy, sys; "
+    "atexit.register(lambda: print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], "
+    "file=sys.stderr)); sys.argv = ['rqvqa', *sys.argv[1:]]; runpy.run_module('rqvqa', run_name='__main__')"
+)
+
+
+def _peak_rss_mb(args: list[str]) -> tuple[float, int, str]:
+    """Run `rqvqa ARGS` and return (its peak resident memory in MB, exit status, stdout)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    run = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *args], capture_output=True, text=True, env=env, timeout=1800
+    )
+    return int(run.stderr.strip().splitlines()[-1]) / 1024, run.returncode, run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_memory_stays_bounded_over_the_corpus(model, tmp_path):
+    from conftest import SHARED
+
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("peak memory is read from /proc (Linux)")
+    built = _build(tmp_path / "corpus", CASES)
+    paths = [str(p) for _, p in built]
+    real = SHARED / "data" / "videos" / "5115335471.mp4"
+    if real.is_file():
+        paths.append(str(real))
+    peak, code, out = _peak_rss_mb(["predict", "--model", model, "--json", *paths])
+    rows = json.loads(out)
+    assert code == 1 and [r["path"] for r in rows] == paths
+    assert all(r["status"] == "ok" for r in rows if r["path"] == str(real))
+    print(f"peak RSS of `rqvqa predict --model {model}` over {len(paths)} files: {peak:.0f} MB")
+    assert peak < 2048

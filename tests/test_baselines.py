@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from rqvqa.baselines import nss
 from rqvqa.baselines.brisque import N_FEATURES, brisque_features, brisque_score
-from rqvqa.baselines.matlab import imresize
-from rqvqa.baselines.niqe import niqe_score
-from rqvqa.baselines.nss import aggd_fit, ggd_fit
+from rqvqa.baselines.matlab import filter2_same, fspecial_gaussian, imresize
+from rqvqa.baselines.matlab import gaussian_filter as mscn_filter
+from rqvqa.baselines.niqe import niqe_block_features, niqe_score
+from rqvqa.baselines.nss import aggd_fit, ggd_fit, shifted_product
 from rqvqa.baselines.video import protocol_frames, subsample
+from rqvqa.errors import UnmeasurableError
 
 OFFICIAL_ID = 5115335471
 
@@ -56,6 +59,85 @@ def test_ggd_and_aggd_fits_recover_gaussian_shape():
     assert abs(shape * 1000 - round(shape * 1000)) < 1e-6
 
 
+def test_fspecial_gaussian_and_filter2_semantics():
+    h = fspecial_gaussian(7, 7 / 6)
+    assert h.shape == (7, 7) and abs(h.sum() - 1) < 1e-15 and np.array_equal(h, h.T)
+    # centre 1 / (1 + 2 (e^-0.367 + e^-1.469 + e^-3.306))^2; the window is the outer product up to rounding
+    np.testing.assert_allclose(h[3, 3], 0.117396, atol=1e-6)
+    np.testing.assert_allclose(h, np.outer(h[3] / h[3].sum(), h[3] / h[3].sum()), rtol=1e-14, atol=0)
+    # filter2(h, X, 'same') is one 2-D correlation with zero borders: bit-identical to a per-pixel loop
+    # (scipy.ndimage.correlate), on integer frames and on arbitrary doubles (the second BRISQUE scale).
+    rng = np.random.default_rng(3)
+    for image in (rng.integers(0, 256, (37, 53)).astype(np.float64), rng.normal(100, 40, (40, 31))):
+        from scipy.ndimage import correlate
+
+        assert np.array_equal(filter2_same(image, h), correlate(image, h, mode="constant", cval=0.0))
+        assert np.array_equal(mscn_filter(image, "zero"), filter2_same(image, h))
+    with pytest.raises(ValueError, match="border"):
+        mscn_filter(np.zeros((8, 8)), "wrap")
+
+
+def test_grid_lookup_equals_full_argmin():
+    rng = np.random.default_rng(4)
+    rho = rng.uniform(0.5, 60.0, 2000)
+    full = np.argmin(np.abs(rho[:, None] - nss._GGD_RATIO[None, :]), axis=1)
+    assert np.array_equal(nss._nearest_grid_index(nss._GGD_RATIO, rho, squared=False), full)
+    r = rng.uniform(0.01, 1.5, 2000)
+    full = np.argmin((nss._AGGD_RATIO[None, :] - r[:, None]) ** 2, axis=1)
+    assert np.array_equal(nss._nearest_grid_index(nss._AGGD_RATIO, r, squared=True), full)
+
+
+def test_shifted_product_is_circshift_product():
+    s = np.random.default_rng(5).normal(size=(2, 6, 9))
+    out = np.empty_like(s)
+    for shift in nss.SHIFTS + nss.NIQE_SHIFTS:
+        expected = s * np.roll(s, shift, axis=(1, 2))
+        assert np.array_equal(shifted_product(s, shift, out), expected)
+
+
+def test_fits_never_divide_by_zero():
+    with pytest.raises(UnmeasurableError, match="cannot fit the"):
+        ggd_fit(np.zeros(100))
+    for vec in (np.zeros(100), np.abs(np.random.default_rng(0).normal(size=100)), -np.ones(10)):
+        with pytest.raises(UnmeasurableError, match="cannot fit the"):
+            aggd_fit(vec)
+    shape, left, right = aggd_fit(np.array([-1.0, 0.0, 2.0, 0.5]))
+    assert all(np.isfinite([shape, left, right])) and left == 1.0
+
+
+# ------------------------------------------------------------------------------------ flat content
+
+
+@pytest.mark.parametrize("value", [0.0, 16.0, 235.0])
+def test_brisque_flat_frame_is_unmeasurable(value):
+    with pytest.raises(UnmeasurableError, match="flat frame"):
+        brisque_score(np.full((192, 192), value))
+
+
+def test_niqe_flat_frame_is_unmeasurable():
+    with pytest.raises(UnmeasurableError, match="every 96x96 block is flat"):
+        niqe_score(np.zeros((192, 288)))
+
+
+def test_niqe_leaves_flat_blocks_out():
+    img = natural_image(192, 384)
+    full = niqe_block_features(img)
+    assert full.shape == (8, 36)
+    img[96:, 288:] = 16.0  # one perfectly flat block (row 1, column 3): the last in column-major order
+    feats = niqe_block_features(img)
+    assert feats.shape == (7, 36) and np.all(np.isfinite(feats))
+    # blocks far from the flat one keep their features (the filters and the resize are local)
+    np.testing.assert_allclose(feats[:4], full[:4], rtol=1e-12, atol=1e-12)
+    assert np.isfinite(niqe_score(img))
+
+
+@pytest.mark.parametrize("shape", [(96, 96), (120, 160)])
+def test_niqe_single_block_uses_zero_covariance(shape):
+    # one 96x96 block: MATLAB's cov of one observation is 0, so the score is finite (numpy's would be NaN)
+    score = niqe_score(natural_image(*shape))
+    assert np.isfinite(score) and score > 0
+
+
 # ------------------------------------------------------------------------------------ image properties
 
 
@@ -85,8 +167,8 @@ def test_niqe_rises_with_blur_and_noise():
 
 
 def test_niqe_rejects_tiny_and_colour_input():
-    with pytest.raises(ValueError, match="at least 96x96"):
-        niqe_score(np.zeros((50, 200)))
+    with pytest.raises(UnmeasurableError, match="frame 200x50 is below NIQE's minimum 96x96"):
+        niqe_score(natural_image(50, 200))
     with pytest.raises(ValueError, match="2-D"):
         brisque_features(np.zeros((32, 32, 3)))
 
@@ -130,7 +212,9 @@ def test_video_features_match_official_konvid_row(shared_data):
     vf = video_features(video, brisque=True, niqe=True)
     assert vf.frame_indices == [14, 44, 74, 104, 134, 164, 194, 224]
     ours = vf.brisque_video
-    ok = (np.abs(ours - official) <= 0.05 * np.abs(official)) | (np.abs(ours - official) <= 0.005)
+    # With MATLAB's 2-D filter2 every feature is within 0.6 % (largest: feature 33, -0.02088 vs -0.02100);
+    # the two-pass separable filter was 7.4 % off (feature 17), so 2 % pins the filter2 semantics.
+    ok = np.abs(ours - official) <= 0.02 * np.abs(official)
     assert ok.all(), f"features off: {np.where(~ok)[0]} ours {ours[~ok]} official {official[~ok]}"
     # The GGD fits of both scales are reproduced exactly (shape on the 0.001 grid, variance to 1e-4).
     np.testing.assert_allclose(ours[[0, 1, 18, 19]], official[[0, 1, 18, 19]], atol=1e-4)

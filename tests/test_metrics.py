@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -290,3 +291,34 @@ def test_mse_mae_and_registry():
     assert get_loss("plcc") is plcc_loss and get_loss("MSE") is mse_loss and get_loss("mae") is mae_loss
     with pytest.raises(ConfigError, match="unknown loss"):
         get_loss("huber")
+
+
+def _official_logistic(x, b1, b2, b3, b4):
+    # the official performance_fit's logistic_func, operation by operation
+    part = 1 + np.exp(np.negative(np.divide(x - b3, np.abs(b4))))
+    return b2 + np.divide(b1 - b2, part)
+
+
+@pytest.mark.parametrize("seed", [0, 9, 35])
+def test_logistic4_fit_follows_the_official_floating_point_path(seed):
+    # seed 9 moved 4.5e-6 away from the official fit when logistic4 used special.expit
+    from scipy.optimize import curve_fit
+
+    rng = np.random.default_rng(seed)
+    mos = rng.uniform(1, 5, 200)
+    pred = mos * rng.uniform(0.5, 2) + rng.normal(0, 0.6, 200) + rng.uniform(-3, 3)
+    with np.errstate(over="ignore"):
+        popt, _ = curve_fit(
+            _official_logistic, pred, mos, p0=[mos.max(), mos.min(), pred.mean(), 0.5], maxfev=100_000_000
+        )
+        official = _official_logistic(pred, *popt)
+    fitted, curve = metrics.fit_predictions(pred, mos, "logistic4")
+    assert curve.kind == "logistic4"
+    np.testing.assert_allclose(fitted, official, rtol=0, atol=1e-12)
+
+
+def test_logistic4_far_out_predictions_reach_the_floor_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # exp() overflows here; the warning must not escape
+        y = metrics.logistic4(np.array([-1e4, 0.0, 1e4]), 4.5, 1.2, 0.0, 0.5)
+    assert y[0] == 1.2 and y[1] == pytest.approx(2.85) and y[2] == 4.5

@@ -245,3 +245,17 @@ def test_no_measurable_frame_is_an_error_row_with_the_reason(tmp_path, dark_is_u
         row = score_video(create_predictor(model), black)
         assert row["status"] == "error" and row["score"] is None
         assert row["error"] == f"{black}: no measurable content: every sampled frame: the frame is flat"
+
+
+def test_evaluate_json_is_strict_when_a_correlation_is_undefined(tmp_path, capsys):
+    # constant predictions: every correlation is undefined (NaN inside), the JSON says null
+    (tmp_path / "pred.csv").write_text("filename,score\n" + "".join(f"v{i}.mp4,3.0\n" for i in range(20)))
+    (tmp_path / "lab.csv").write_text(
+        "filename,score\n" + "".join(f"v{i}.mp4,{1 + i / 5}\n" for i in range(20))
+    )
+    assert main(["evaluate", str(tmp_path / "pred.csv"), str(tmp_path / "lab.csv"), "--json"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))[
+        "metrics"
+    ]
+    assert metrics["SRCC"] is None and metrics["PLCC"] is None and metrics["n"] == 20

@@ -127,33 +127,48 @@ def test_kvq_predictor_names_missing_sources(tmp_path):
 
 
 def test_kvq_predictor_is_the_mean_of_the_members(tmp_path, small_video):
+    # The expectation comes from the predictor's public behaviour, not from its internals: the ensemble's
+    # scores must be the mean of what each member, loaded alone, predicts.
     from rqvqa.kvq_predictor import RQVQAKVQ
     from rqvqa.model import RQVQA
-    from rqvqa.model_inputs import align_rows, prepare_frames
-    from rqvqa.sources.stats import FrameStatistics
-    from rqvqa.video.sampling import sample_video
     from rqvqa.zoo import available_predictors
 
     assert "rqvqa-kvq" in available_predictors()
-    members = []
+    (tmp_path / "all").mkdir()
     for seed in range(3):
         torch.manual_seed(seed)
-        members.append(RQVQA(_tiny_config()).eval())
-        save_model(members[-1], tmp_path / f"member{seed}.safetensors")
-    predictor = RQVQAKVQ(weights=tmp_path)
-    prediction = predictor.predict(small_video)
-    sample = sample_video(small_video, keyframes_384=True)
-    frames = prepare_frames(sample.keyframes_384, 64, 384).unsqueeze(0)
-    stats = torch.from_numpy(align_rows(FrameStatistics().extract(sample), 8)).unsqueeze(0)
+        member = RQVQA(_tiny_config()).eval()
+        save_model(member, tmp_path / "all" / f"member{seed}.safetensors")
+        (tmp_path / f"alone{seed}").mkdir()
+        save_model(member, tmp_path / f"alone{seed}" / f"member{seed}.safetensors")
+    ensemble = RQVQAKVQ(weights=tmp_path / "all").predict(small_video)
+    alone = [RQVQAKVQ(weights=tmp_path / f"alone{seed}").predict(small_video) for seed in range(3)]
+    scores = [p.score for p in alone]
+    assert max(scores) - min(scores) > 1e-3  # the members really differ
+    assert ensemble.score == pytest.approx(np.mean(scores), abs=1e-5)
+    assert len(ensemble.per_second) == 3  # a 2.5-s clip has 3 distinct seconds
+    np.testing.assert_allclose(ensemble.per_second, np.mean([p.per_second for p in alone], axis=0), atol=1e-5)
+    assert ensemble.extra["members"] == 3 and {p.extra["members"] for p in alone} == {1}
+
+
+def test_ensemble_averages_frame_and_video_scores_and_needs_a_member():
+    from rqvqa.model import RQVQA
+
+    config = ModelConfig(sources=parse_sources(["stats:12"]), base=None)
+    members = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        members.append(RQVQA(config).eval())
+    features = {"stats": torch.randn(2, 8, 12, generator=torch.Generator().manual_seed(5))}
     with torch.no_grad():
-        outputs = [m(frames, {"stats": stats}) for m in members]
-    expected = torch.stack([o[1] for o in outputs]).mean()
-    assert prediction.score == pytest.approx(float(expected), abs=1e-5)
-    assert len({round(float(o[1]), 4) for o in outputs}) == 3  # the members really differ
-    assert len(prediction.per_second) == 3  # a 2.5-s clip has 3 distinct seconds
-    frame_mean = torch.stack([o[0] for o in outputs]).mean(0)[0, :3]
-    assert np.allclose(prediction.per_second, frame_mean.numpy(), atol=1e-5)
-    assert isinstance(Ensemble(members), Ensemble)
+        outputs = [m(None, features) for m in members]
+        frame_scores, scores = Ensemble(members)(None, features)
+    assert frame_scores.shape == outputs[0][0].shape and scores.shape == (2,)
+    assert not torch.allclose(outputs[0][1], outputs[1][1])
+    torch.testing.assert_close(scores, (outputs[0][1] + outputs[1][1]) / 2)
+    torch.testing.assert_close(frame_scores, (outputs[0][0] + outputs[1][0]) / 2)
+    with pytest.raises(ConfigError, match="at least one model"):
+        Ensemble([])
 
 
 def test_train_cli_head_only_and_errors(tmp_path, capsys):
@@ -267,3 +282,21 @@ def test_trained_ensemble_carries_its_own_card(tmp_path, small_video):
     assert RQVQAKVQ.name == "rqvqa-kvq"  # the class (the released model's card) is untouched
     prediction = predictor.predict(small_video)
     assert prediction.extra["card"]["metrics"] == {"SRCC": 0.5} and np.isfinite(prediction.score)
+
+
+def test_object_npy_is_a_clean_error_in_train_and_benchmark_features(tmp_path, capsys):
+    features, manifest = _linear_data(n=20)
+    lines = ["video,mos,group"] + [f"{r.video},{r.mos},{r.group}" for r in manifest]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "mos.csv").write_text("\n".join(f"{r.video},{r.mos}" for r in manifest) + "\n")
+    objects = np.empty((20, 5), dtype=object)
+    objects[:] = 1.0
+    np.save(tmp_path / "objects.npy", objects, allow_pickle=True)
+    feats = str(tmp_path / "objects.npy")
+    assert main(["train", str(tmp_path / "m.csv"), "--features", feats, "--out", str(tmp_path / "o")]) == 1
+    train_err = capsys.readouterr().err
+    assert main(["benchmark-features", feats, str(tmp_path / "mos.csv")]) == 1
+    bench_err = capsys.readouterr().err
+    for err in (train_err, bench_err):
+        assert err.startswith(f"rqvqa: error: {feats}: cannot read features (Object arrays cannot be loaded")
+        assert err.count("\n") == 1 and "Traceback" not in err

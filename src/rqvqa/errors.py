@@ -32,5 +32,5 @@ class ConfigError(RqvqaError):
 
 class UnmeasurableError(RqvqaError):
     """Content a model cannot measure: a perfectly flat (e.g. black) frame or block, or a frame below the
-    model's minimum size. Raised per frame by the frame-level feature code; the predictors skip such frames
+    model's minimum size. Raised per frame by the frame-level feature code; the predictors skip such frames,
     and a video with no measurable frame at all becomes a per-video error with this reason."""

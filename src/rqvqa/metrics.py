@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from rqvqa.errors import ConfigError, InputError
@@ -72,10 +72,17 @@ def krcc(pred, mos) -> float:
 
 
 def logistic4(x, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
-    """VQEG 4-parameter logistic with the |beta4| slope of the official performance_fit."""
+    """VQEG 4-parameter logistic with the |beta4| slope of the official performance_fit.
+
+    The operations are the official ones in the official order,
+    b2 + (b1 - b2) / (1 + exp(-((x - b3) / |b4|))): any other form (e.g. `special.expit`) rounds differently,
+    and Levenberg-Marquardt amplifies that into fitted values ~1e-5 away from the official ones. exp()
+    overflows to inf for far-out trial parameters, which gives the right limit (b2); the warning is silenced,
+    not the arithmetic changed."""
     x = np.asarray(x, dtype=np.float64)
-    # expit(z) = 1 / (1 + exp(-z)) without overflow warnings for far-out predictions
-    return b2 + (b1 - b2) * special.expit((x - b3) / abs(b4))
+    with np.errstate(over="ignore"):
+        logistic_part = 1 + np.exp(np.negative(np.divide(x - b3, np.abs(b4))))
+    return b2 + np.divide(b1 - b2, logistic_part)
 
 
 def logistic5(x, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:

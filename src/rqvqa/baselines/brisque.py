@@ -1,8 +1,12 @@
 """BRISQUE (Mittal, Moorthy, Bovik, TIP 2012): 36 spatial NSS features and the LIVE-trained quality score.
 
 Faithful to the official MATLAB release (`brisque_feature.m`): features of the image as given (double, 0-255
-luma), MSCN with a 7x7 Gaussian (sigma 7/6) applied by `filter2(..., 'same')` (zero borders), paired products
-with `circshift` (wrap-around borders), two scales with `imresize(im, 0.5)` (bicubic, antialiased).
+luma), MSCN with a 7x7 Gaussian (sigma 7/6) applied by `filter2(..., 'same')` (one 2-D correlation, zero
+borders), paired products with `circshift` (wrap-around borders), two scales with `imresize(im, 0.5)`
+(bicubic, antialiased).
+
+A perfectly flat image (every pixel equal, e.g. black) has no statistics to fit: it raises
+`rqvqa.errors.UnmeasurableError`, as does any image whose coefficients cannot be fitted.
 
 The quality score applies the official LIVE release's libsvm model (`allmodel`, RBF epsilon-SVR, gamma 0.05)
 after `svm-scale` with the release's `allrange` to [-1, 1]; see `rqvqa/assets/PROVENANCE.md`. Lower is better;
@@ -20,6 +24,7 @@ import numpy as np
 from rqvqa.baselines.matlab import imresize
 from rqvqa.baselines.nss import mscn, nss_features
 from rqvqa.baselines.svr import RbfSVR
+from rqvqa.errors import UnmeasurableError
 
 N_FEATURES = 36
 #: feature names in official order (scale 1 then scale 2)
@@ -36,6 +41,9 @@ def brisque_features(gray: np.ndarray) -> np.ndarray:
     image = np.asarray(gray, dtype=np.float64)
     if image.ndim != 2:
         raise ValueError(f"BRISQUE expects a 2-D greyscale image, got shape {image.shape}")
+    if image.size == 0 or image.min() == image.max():
+        value = f" (every pixel is {image.flat[0]:g})" if image.size else ""
+        raise UnmeasurableError(f"flat frame{value}")
     feats: list[float] = []
     for scale in range(2):
         struct, _ = mscn(image, border="zero")

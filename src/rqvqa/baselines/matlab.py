@@ -1,33 +1,71 @@
-"""MATLAB image primitives that BRISQUE and NIQE depend on, reproduced in numpy/scipy.
+"""MATLAB image primitives that BRISQUE and NIQE depend on, reproduced in numpy/scipy/OpenCV.
 
-Only what the two models use: `fspecial('gaussian', 7, 7/6)`, correlation with zero borders (`filter2(...,
-'same')`) or replicated borders (`imfilter(..., 'replicate')`), and `imresize(im, 0.5)` (bicubic with
+Only what the two models use: `fspecial('gaussian', 7, 7/6)`, `filter2(..., 'same')` (a single 2-D correlation
+with zero borders, BRISQUE), `imfilter(..., 'replicate')` (replicated borders, NIQE; kept as two 1-D passes,
+which MATLAB's `imfilter` can also use for a rank-1 kernel), and `imresize(im, 0.5)` (bicubic with
 antialiasing, symmetric borders, computed in double precision without rounding).
+
+Why the filtering semantics matter: flat regions give MSCN coefficients that are either exactly 0 or a few
+ulps away from it, and the official AGGD fit counts only strictly negative / positive values. Which of them
+round to exactly zero depends on the window's last bits and on the order of the sums, and moves the
+pair-product variances by several per cent (docs/baselines.md, "filter2 semantics").
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
+import cv2
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
 
 
 @lru_cache(maxsize=8)
 def gaussian_taps(size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
-    """1-D factor of `fspecial('gaussian', size, sigma)`: the 2-D window is `np.outer(g, g)` (it is separable
-    and its normalisation factors into the two 1-D sums)."""
+    """1-D factor of the Gaussian window: `np.outer(g, g)` equals `fspecial` up to rounding (the separable
+    `imfilter` path)."""
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
 
+@lru_cache(maxsize=8)
+def fspecial_gaussian(size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
+    """`fspecial('gaussian', size, sigma)` bit for bit: exp(-(x.*x + y.*y) / (2*sigma*sigma)) on the 2-D grid,
+    divided by its sum (correctly rounded, which is what reproduces the official BRISQUE rows)."""
+    half = (size - 1) / 2
+    x, y = np.meshgrid(np.arange(-half, half + 1), np.arange(-half, half + 1))
+    h = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
+    h[h < np.finfo(np.float64).eps * h.max()] = 0
+    h = h / math.fsum(h.ravel())
+    h.setflags(write=False)
+    return h
+
+
+def filter2_same(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """MATLAB `filter2(window, image, 'same')`: 2-D correlation, zero borders, float64.
+
+    OpenCV's direct `filter2D` sums the taps of each pixel in row-major order, as a per-pixel loop
+    (`scipy.ndimage.correlate`) does: the results are bit-identical (tested), about 4x faster. OpenCV switches
+    to a DFT for windows of 50 taps or more, so this is only used with small windows.
+    """
+    if window.size >= 50:
+        raise ValueError("filter2_same keeps the direct summation order only for windows under 50 taps")
+    image = np.ascontiguousarray(image, dtype=np.float64)
+    return cv2.filter2D(image, cv2.CV_64F, window, borderType=cv2.BORDER_CONSTANT)
+
+
 def gaussian_filter(image: np.ndarray, border: str, size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
-    """Correlate with the normalised Gaussian window; `border` is "zero" (filter2 'same') or "replicate"."""
-    mode = {"zero": "constant", "replicate": "nearest"}[border]
+    """The MSCN Gaussian: `border` "zero" is BRISQUE's `filter2(fspecial(...), im, 'same')` (one 2-D pass);
+    "replicate" is NIQE's `imfilter(im, window, 'replicate')` (two 1-D passes, kept as before)."""
+    if border == "zero":
+        return filter2_same(image, fspecial_gaussian(size, sigma))
+    if border != "replicate":
+        raise ValueError(f"border must be 'zero' or 'replicate', not {border!r}")
     g = gaussian_taps(size, sigma)
-    out = ndimage.correlate1d(image, g, axis=0, mode=mode, cval=0.0)
-    return ndimage.correlate1d(out, g, axis=1, mode=mode, cval=0.0)
+    out = ndimage.correlate1d(image, g, axis=0, mode="nearest")
+    return ndimage.correlate1d(out, g, axis=1, mode="nearest")
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -61,11 +99,14 @@ def _resize_weights(in_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
     return w[:, keep], src[:, keep]
 
 
-def _resize_axis(image: np.ndarray, scale: float, axis: int) -> np.ndarray:
-    w, src = _resize_weights(image.shape[axis], scale)
-    moved = np.moveaxis(image, axis, 0)
-    out = np.einsum("ot,ot...->o...", w, moved[src])
-    return np.moveaxis(out, 0, axis)
+@lru_cache(maxsize=32)
+def _resize_matrix(in_len: int, scale: float) -> sparse.csr_matrix:
+    """The (out_len, in_len) sparse resampling matrix of one axis: each row holds its taps in order, so the
+    product sums them one after the other as MATLAB's `resizeAlongDim` does (bit-identical to a dense
+    gather-and-sum, about 3x cheaper and without the taps x image temporary)."""
+    w, src = _resize_weights(in_len, scale)
+    indptr = np.arange(0, w.size + 1, w.shape[1])
+    return sparse.csr_matrix((w.ravel(), src.ravel(), indptr), shape=(w.shape[0], in_len))
 
 
 def imresize(image: np.ndarray, scale: float = 0.5) -> np.ndarray:
@@ -73,5 +114,8 @@ def imresize(image: np.ndarray, scale: float = 0.5) -> np.ndarray:
 
     MATLAB resizes the dimension with the smaller scale first; with equal scales that is rows (dim 1) first.
     """
-    out = _resize_axis(np.asarray(image, dtype=np.float64), scale, 0)
-    return _resize_axis(out, scale, 1)
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2:
+        raise ValueError(f"imresize expects a 2-D image, got shape {image.shape}")
+    rows = _resize_matrix(image.shape[0], scale) @ image
+    return np.ascontiguousarray((_resize_matrix(image.shape[1], scale) @ rows.T).T)

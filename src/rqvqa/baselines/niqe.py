@@ -10,6 +10,11 @@ The official quality computation uses every block; the sharpness selection (bloc
 at least `sharpness_threshold` x the maximum) is how the pristine model was *trained*, and is offered here as
 an option (`sharpness_threshold`), off by default.
 
+Flat content (contract of `rqvqa.errors.UnmeasurableError`): a block whose 96x96 pixels are all equal is left
+out of the block set, and so is a block whose statistics cannot be fitted (the official code gets NaN features
+there and drops them with `nanmean` / `nancov`). With one block left its covariance is zero (MATLAB's `cov` of
+a single observation). An image smaller than 96x96, or with no block left, raises `UnmeasurableError`.
+
 The pristine parameters (`niqe_pristine.npz`: mu 36, cov 36x36) are the official `modelparameters.mat`
 values; provenance in `rqvqa/assets/PROVENANCE.md`.
 """
@@ -23,6 +28,7 @@ import numpy as np
 
 from rqvqa.baselines.matlab import imresize
 from rqvqa.baselines.nss import mscn, niqe_nss_features
+from rqvqa.errors import UnmeasurableError
 
 BLOCK = 96
 
@@ -35,54 +41,55 @@ def pristine_model() -> tuple[np.ndarray, np.ndarray]:
         return z["mu"].copy(), z["cov"].copy()
 
 
+def _blocks(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(rows * cols, b, b) blocks of an image made of rows x cols blocks, column-major (MATLAB `blkproc`)."""
+    b = image.shape[0] // rows
+    return image.reshape(rows, b, cols, b).transpose(2, 0, 1, 3).reshape(rows * cols, b, b)
+
+
 def niqe_block_features(gray: np.ndarray, sharpness_threshold: float | None = None) -> np.ndarray:
-    """(n_blocks, 36) NSS features of the 96x96 blocks of a greyscale image, blocks in column-major order
-    (MATLAB `blkproc`); with `sharpness_threshold` only the sharp blocks are kept."""
+    """(n_blocks, 36) NSS features of the measurable 96x96 blocks of a greyscale image, blocks in column-major
+    order (MATLAB `blkproc`); flat and unfittable blocks are left out (module docstring); with
+    `sharpness_threshold` only the sharp blocks are kept."""
     image = np.asarray(gray, dtype=np.float64)
     if image.ndim != 2:
         raise ValueError(f"NIQE expects a 2-D greyscale image, got shape {image.shape}")
     rows, cols = image.shape[0] // BLOCK, image.shape[1] // BLOCK
     if rows == 0 or cols == 0:
-        raise ValueError(f"NIQE needs an image of at least {BLOCK}x{BLOCK} pixels, got {image.shape}")
+        height, width = image.shape
+        raise UnmeasurableError(f"frame {width}x{height} is below NIQE's minimum {BLOCK}x{BLOCK}")
     image = image[: rows * BLOCK, : cols * BLOCK]
+    blocks = _blocks(image, rows, cols)
+    keep = blocks.min(axis=(1, 2)) != blocks.max(axis=(1, 2))
     per_scale = []
-    sharpness = None
     for scale in (1, 2):
         struct, sigma = mscn(image, border="replicate")
-        b = BLOCK // scale
-        feats = [
-            niqe_nss_features(struct[r * b : (r + 1) * b, c * b : (c + 1) * b])
-            for c in range(cols)
-            for r in range(rows)
-        ]
-        per_scale.append(np.asarray(feats, dtype=np.float64))
+        feats, fitted = niqe_nss_features(_blocks(struct, rows, cols))
+        per_scale.append(feats)
+        keep &= fitted
         if scale == 1:
-            sharpness = np.array(
-                [
-                    sigma[r * b : (r + 1) * b, c * b : (c + 1) * b].mean()
-                    for c in range(cols)
-                    for r in range(rows)
-                ]
-            )
+            sharpness = _blocks(sigma, rows, cols).mean(axis=(1, 2))
             image = imresize(image, 0.5)
+    if not keep.any():
+        raise UnmeasurableError(f"every {BLOCK}x{BLOCK} block is flat")
     feats = np.concatenate(per_scale, axis=1)
-    if sharpness_threshold is not None and sharpness is not None:
-        feats = feats[sharpness >= sharpness_threshold * sharpness.max()]
-    return feats
+    if sharpness_threshold is not None:
+        keep &= sharpness >= sharpness_threshold * sharpness[keep].max()
+    return feats[keep]
 
 
 def niqe_from_features(feats: np.ndarray) -> float:
     """NIQE distance of a set of block features (n_blocks, 36) to the pristine model."""
     mu_p, cov_p = pristine_model()
-    good = feats[np.all(np.isfinite(feats), axis=1)]
-    if good.shape[0] < 2:
-        return float("nan")
-    mu = good.mean(axis=0)
-    cov = np.cov(good, rowvar=False)
+    if feats.shape[0] == 0 or not np.all(np.isfinite(feats)):
+        raise ValueError("NIQE needs at least one block of finite features")
+    mu = feats.mean(axis=0)
+    # MATLAB's cov of a single observation is zero (it normalises by N there), numpy's is NaN.
+    cov = np.cov(feats, rowvar=False) if feats.shape[0] > 1 else np.zeros_like(cov_p)
     diff = mu_p - mu
     return float(np.sqrt(diff @ np.linalg.pinv((cov_p + cov) / 2) @ diff))
 
 
 def niqe_score(gray: np.ndarray, sharpness_threshold: float | None = None) -> float:
-    """NIQE of one greyscale image (lower is better)."""
+    """NIQE of one greyscale image (lower is better); `UnmeasurableError` for flat or too small images."""
     return niqe_from_features(niqe_block_features(gray, sharpness_threshold))

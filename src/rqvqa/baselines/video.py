@@ -20,8 +20,8 @@ features of the nearest sampled frame.
 from __future__ import annotations
 
 import os
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,11 +135,17 @@ def video_features(
         return b, n
 
     futures = {}
+    in_flight: deque[Future] = deque()
+    workers = _workers()
     # Features of one frame run while the decoder moves on to the next (numpy and FFmpeg release the GIL).
-    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for index, frame in decode_frames(path):
             if index in todo:
                 futures[index] = pool.submit(compute, frame_to_gray(frame, info.rotation))
+                in_flight.append(futures[index])
+                # a decoder faster than the features must not queue up frames: memory stays a few frames
+                while len(in_flight) > 2 * workers:
+                    in_flight.popleft().result()
             if index >= last:
                 break
         results = {i: f.result() for i, f in futures.items()}

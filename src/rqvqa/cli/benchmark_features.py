@@ -8,7 +8,6 @@ median (std) SRCC / KRCC / PLCC / RMSE over the splits (see `rqvqa.baselines.ben
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -28,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rqvqa.baselines.benchmark import METRICS, load_features, load_mos, run_benchmark
     from rqvqa.errors import ConfigError
+    from rqvqa.results import dumps_json
 
     if args.splits < 1:
         raise ConfigError("--splits must be at least 1")
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     ) as bar:
         result = run_benchmark(x, y, n_splits=args.splits, n_jobs=min(jobs, args.splits), progress=bar.update)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(dumps_json(result, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table

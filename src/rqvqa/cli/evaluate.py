@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rqvqa.data.labels import read_rank_pairs, read_scores
 from rqvqa.errors import InputError
 from rqvqa.metrics import FITS, ntire2024_score, performance, plcc
+from rqvqa.results import dumps_json
 
 
 def register(subparsers) -> None:
@@ -98,7 +98,7 @@ def _print_table(report: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     report = evaluate(args.predictions, args.labels, args.rank_pairs, args.fit)
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(dumps_json(report, indent=1))
     else:
         _print_table(report)
     return 0

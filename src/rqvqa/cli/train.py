@@ -8,13 +8,13 @@ manifest order). See docs/training.md.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rqvqa.data.manifest import read_manifest
-from rqvqa.errors import ConfigError
+from rqvqa.errors import ConfigError, InputError
 from rqvqa.losses import LOSSES
 from rqvqa.model import PRESETS, config_from_options
+from rqvqa.results import dumps_json
 from rqvqa.store import FeatureStore
 from rqvqa.train import (
     HEAD_ONLY_DEFAULTS,
@@ -145,7 +145,12 @@ def run(args: argparse.Namespace) -> int:
     if args.features is not None:
         if args.store or args.preset or args.sources or args.init_backbone or args.init_imagenet:
             raise ConfigError("--features (head-only) excludes --store, --preset, --sources and --init-*")
-        matrix = load_feature_matrix(args.features, len(manifest))
+        try:
+            matrix = load_feature_matrix(args.features, len(manifest))
+        except (ValueError, TypeError, OSError) as exc:
+            # an object array (pickles are never loaded), a corrupt or non-numeric file: one line, as
+            # benchmark-features says it
+            raise InputError(f"cannot read features ({str(exc).splitlines()[0]})", args.features) from None
         features = {args.features.stem.removesuffix("_feats").replace("-", "_") or "features": matrix}
         summary = train_head_only(manifest, features, cfg, args.out, extra={"features": str(args.features)})
         return _report(summary, args)
@@ -203,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(summary: dict, args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(dumps_json(summary, indent=1))
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -167,7 +167,10 @@ def _stat_reason(p: Path, e: OSError) -> str:
     if e.errno == errno.ELOOP:
         return "symbolic link loop"
     if e.errno == errno.ENOENT:
-        return f"broken symbolic link (to {os.readlink(p)})" if p.is_symlink() else "file not found"
+        try:
+            return f"broken symbolic link (to {os.readlink(p)})"
+        except OSError:  # not a link: the file itself is missing
+            return "file not found"
     if e.errno == errno.EACCES:
         return "permission denied (a folder on the path cannot be searched)"
     if e.errno == errno.ENOTDIR:
@@ -200,7 +203,10 @@ def _open(p: Path) -> av.container.InputContainer:
         kind = _signature(p)
         if kind is not None:
             # it starts like a video container, so its header is what is broken
-            raise VideoError(f"truncated or damaged {kind} header ({_ffmpeg_reason(e)})", p) from None
+            raise VideoError(
+                f"truncated or damaged {kind} file: its header or index does not parse ({_ffmpeg_reason(e)})",
+                p,
+            ) from None
         raise VideoError(f"not a readable video file ({_ffmpeg_reason(e)})", p) from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise VideoError(f"cannot open ({e})", p) from None
