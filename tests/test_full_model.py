@@ -153,3 +153,15 @@ def test_full_mode_scores_every_second_of_a_20_s_video(setup, fusion_inputs, cap
     assert fused.shape == (1, 20, 6639)
     # the loop repeats the content: second k and second k + 8 see (nearly) the same frame
     np.testing.assert_allclose(row["per_second"][:4], row["per_second"][8:12], atol=0.05)
+
+
+def test_bench_script_runs_on_cpu(setup, small_video):
+    """bench/full_model.py on the same weights and a short generated clip, so it is known to work before the
+    first GPU run (`--device cuda --dtype bfloat16 ...`)."""
+    argv = ["--weights-dir", str(setup["weights"]), "--kvq", str(setup["kvq"]), "--video", str(small_video)]
+    (report,) = _bench().main([*argv, "--repeats", "0", "--threads", "2", "--json"])
+    stages = ["decode+sampling", *SOURCES, "base+head", "total"]
+    assert list(report["seconds"]) == list(report["cpu_seconds"]) == stages
+    assert all(v >= 0 for v in report["seconds"].values()) and report["seconds"]["total"] > 0
+    assert report["per_second"] == 3 and np.isfinite(report["score"]) and report["peak_memory_mb"] > 0
+    assert report["runs"].startswith("cold")

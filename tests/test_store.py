@@ -258,3 +258,29 @@ def test_predict_refuses_options_a_model_does_not_take(tmp_path, capsys):
 
     assert main(["predict", str(tmp_path / "x.mp4"), "--model", "lite", "--mode", "full"]) == 1
     assert "model lite does not take --mode" in capsys.readouterr().err
+
+
+def test_predict_maps_source_options_to_each_predictor(tmp_path, monkeypatch):
+    import argparse
+
+    import torch
+
+    from rqvqa.cli import predict as predict_cli
+    from rqvqa.zoo import create_predictor
+
+    captured = {}
+
+    def create(name, **options):
+        captured[name] = options
+        return create_predictor(name, **options)
+
+    monkeypatch.setattr("rqvqa.zoo.create_predictor", create)
+    parser = argparse.ArgumentParser()
+    predict_cli.register(parser.add_subparsers())
+    common = ["predict", "v.mp4", "--weights-dir", str(tmp_path), "--dtype", "float16"]
+    qalign = predict_cli._predictor(parser.parse_args([*common, "--model", "qalign", "--qalign-8bit"]))
+    expected = {"weights": str(tmp_path), "device": "cpu", "dtype": "float16", "load_8bit": True}
+    assert captured["qalign"] == expected and qalign._dtype is torch.float16
+    liqe = predict_cli._predictor(parser.parse_args([*common, "--model", "liqe", "--mode", "official"]))
+    assert liqe.source.weights_dir == tmp_path and liqe.source.dtype is torch.float16
+    assert liqe.mode == "official"

@@ -300,3 +300,62 @@ def test_object_npy_is_a_clean_error_in_train_and_benchmark_features(tmp_path, c
     for err in (train_err, bench_err):
         assert err.startswith(f"rqvqa: error: {feats}: cannot read features (Object arrays cannot be loaded")
         assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_inference_imports_no_training_code():
+    import subprocess
+    import sys
+
+    code = "import sys, rqvqa.kvq_predictor; print([m for m in sys.modules if m.startswith('rqvqa.train')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_kvq_predictor_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
+    from rqvqa.errors import WeightsError
+    from rqvqa.kvq_predictor import RQVQAKVQ
+
+    monkeypatch.setenv("RQVQA_HOME", str(tmp_path))
+    monkeypatch.delenv("RQVQA_WEIGHTS_DIR", raising=False)
+    with pytest.raises(WeightsError, match="run `rqvqa weights download rqvqa-kvq`"):
+        RQVQAKVQ()
+
+
+def test_training_that_will_not_fit_is_refused_with_what_would(monkeypatch):
+    from types import SimpleNamespace
+
+    from rqvqa.nets.swin_bot import BaseNetConfig
+    from rqvqa.train import loop
+
+    swin_b = SimpleNamespace(
+        config=SimpleNamespace(base=BaseNetConfig()),
+        parameters=lambda: [torch.zeros(1).expand(94_000_000)],  # numel without the memory
+    )
+    cfg = TrainConfig(batch_size=6)  # 48 frames per batch
+    need = loop.training_memory_mb(swin_b, cfg)
+    per_frame = loop.FRAME_ACTIVATION_MB[False]
+    assert need == pytest.approx(16 * 94_000_000 / 2**20 + 48 * per_frame)
+    monkeypatch.setattr(loop, "available_memory_mb", lambda device: 4 * per_frame * 8 + 2000)
+    with pytest.raises(
+        ConfigError, match=r"will not fit.*use --batch-size 4 or less, or add --grad-checkpointing"
+    ):
+        loop.check_memory(swin_b, cfg, torch.device("cpu"))
+    monkeypatch.setattr(loop, "available_memory_mb", lambda device: need + 1)
+    loop.check_memory(swin_b, cfg, torch.device("cpu"))  # fits: no error
+    tiny = SimpleNamespace(config=SimpleNamespace(base=BaseNetConfig.tiny()), parameters=lambda: [])
+    assert loop.training_memory_mb(tiny, cfg) is None  # not measured: never refused
+    assert loop.FRAME_ACTIVATION_MB[True] < per_frame
+
+
+def test_kvq_source_precision_defaults_to_what_the_released_heads_saw(monkeypatch):
+    import importlib.util
+
+    from rqvqa.kvq_predictor import source_precision
+
+    assert source_precision("cpu", None, None) == (None, False)
+    assert source_precision("cpu", "bfloat16", True) == ("bfloat16", True)
+    has_bnb = importlib.util.find_spec("bitsandbytes") is not None
+    assert source_precision("cuda", None, None) == ({"liqe": "float16", "qalign": "float16"}, has_bnb)
+    assert source_precision("cuda:1", "float32", False) == ("float32", False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert source_precision("cuda", None, None)[1] is False  # no bitsandbytes: fp16 Q-Align

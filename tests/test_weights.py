@@ -658,3 +658,10 @@ def test_checkpoint_with_python_objects_is_refused_in_one_line(tmp_path):
         read_checkpoint(path)
     message = str(err.value)
     assert "\n" not in message and "weights_only=False" not in message and "weights_only" not in message
+
+
+def test_missing_group_member_names_the_group_download(hf_cache):
+    hf_cache("q-future/one-align", {"config.json": b"{}"})
+    with pytest.raises(WeightsError, match=r"`rqvqa weights download qalign` \(all files of qalign\)") as e:
+        weights.resolve("qalign-one-align-1")
+    assert "Hugging Face cache" in str(e.value) and "--weights-dir" in str(e.value)

@@ -81,12 +81,6 @@ class RQVQAKVQ(Predictor):
         super().__init__(weights, device)
         from rqvqa.ensemble import Ensemble, load_ensemble
 
-        wanted = config or preset("rqvqa")
-        absent = missing_sources(wanted)
-        if absent:
-            raise ConfigError(
-                f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
-            )
         if weights is None:
             from rqvqa.weights import group_folder
 
@@ -100,6 +94,13 @@ class RQVQAKVQ(Predictor):
         folder = Path(weights)
         if not folder.is_dir():
             raise WeightsError("not a folder of checkpoints", folder)
+        # checked after the weights (a missing folder is reported at once, before the sources are imported)
+        wanted = config or preset("rqvqa")
+        absent = missing_sources(wanted)
+        if absent:
+            raise ConfigError(
+                f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
+            )
         self.spec: dict[str, Any] = {}
         if (folder / "ensemble.json").is_file():
             self.ensemble, self.spec = load_ensemble(folder, device)

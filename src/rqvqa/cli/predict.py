@@ -102,7 +102,14 @@ def _predictor(args: argparse.Namespace):
     given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     if given:
         cls = MODELS.get(args.model)  # imports that model only; an unknown name is refused here
-        refused = [flags[name] for name in given if name not in accepted_options(cls)]
+        takes = accepted_options(cls)
+        # single-network predictors name these differently: their weights folder is `weights`, Q-Align's
+        # int8 switch `load_8bit`
+        if "weights_dir" in given and "weights_dir" not in takes and args.weights is None:
+            options["weights"] = given.pop("weights_dir")
+        if "qalign_8bit" in given and "qalign_8bit" not in takes and "load_8bit" in takes:
+            options["load_8bit"] = given.pop("qalign_8bit")
+        refused = [flags[name] for name in given if name not in takes]
         if refused:
             raise ConfigError(f"model {args.model} does not take {', '.join(refused)}")
         options.update(given)

@@ -20,8 +20,8 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--qalign-8bit",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="run Q-Align in LLM.int8 (bitsandbytes, CUDA; needs `pip install rqvqa[int8]`), as the released "
-        "KVQ heads were trained",
+        help="run Q-Align in LLM.int8 (bitsandbytes; `pip install rqvqa[int8]`), as the released KVQ heads "
+        "were trained (default: on for rqvqa-kvq on CUDA when bitsandbytes is installed, else off)",
     )

@@ -99,6 +99,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
+    p.add_argument(
+        "--grad-checkpointing",
+        action="store_true",
+        help="recompute Swin activations in the backward pass: half the memory per frame, ~30%% more compute",
+    )
     p.add_argument("--multi-gpu", action="store_true", help="DataParallel over all visible GPUs")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
@@ -132,6 +137,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         max_frames=args.max_frames or None,
         standardise=chosen["standardise"],
         amp=args.amp,
+        grad_checkpointing=args.grad_checkpointing,
         multi_gpu=args.multi_gpu,
         device=args.device,
         num_workers=args.num_workers,

@@ -9,7 +9,18 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from rqvqa.errors import ConfigError
 from rqvqa.sources.base import FeatureSource
+
+
+def torch_dtype(value: torch.dtype | str | None) -> torch.dtype | None:
+    """A torch dtype from itself or its name ("float16", "bfloat16", "float32"; what `--dtype` gives)."""
+    if value is None or isinstance(value, torch.dtype):
+        return value
+    dtype = getattr(torch, str(value).removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConfigError(f"unknown dtype {value!r} (float32, float16, bfloat16)")
+    return dtype
 
 
 class CheckpointSource(FeatureSource):
@@ -25,13 +36,13 @@ class CheckpointSource(FeatureSource):
         weights: str | Path | None = None,
         weights_dir: str | Path | None = None,
         device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | str = torch.float32,
         model: nn.Module | None = None,
     ):
         self.weights = str(weights or self.default_weights)
         self.weights_dir = weights_dir
         self.device = torch.device(device)
-        self.dtype = dtype
+        self.dtype = torch_dtype(dtype)
         self._model = model
         self._injected = model is not None
         self._sha256: str | None = None

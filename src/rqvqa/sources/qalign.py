@@ -268,13 +268,16 @@ class QAlignSource(FeatureSource):
         self,
         weights_dir: str | Path | None = None,
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         load_8bit: bool = False,
         batch_size: int = 16,
         engine: QAlign | None = None,
     ):
+        from rqvqa.sources.checkpoint import torch_dtype
+
         self._weights_dir = weights_dir
-        self._device, self._dtype, self._load_8bit, self._batch_size = device, dtype, load_8bit, batch_size
+        self._device, self._dtype = device, torch_dtype(dtype)
+        self._load_8bit, self._batch_size = load_8bit, batch_size
         self._engine = engine
         self._injected = engine is not None
         #: content hash of the weights; an injected engine (tests, benchmarks) has none

@@ -27,12 +27,14 @@ class QAlignPredictor(Predictor):
         self,
         weights: str | os.PathLike[str] | None = None,
         device: str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         load_8bit: bool = False,
         engine: QAlign | None = None,
     ):
+        from rqvqa.sources.checkpoint import torch_dtype
+
         super().__init__(weights=weights, device=device or "cpu")
-        self._device, self._dtype, self._load_8bit = device, dtype, load_8bit
+        self._device, self._dtype, self._load_8bit = device, torch_dtype(dtype), load_8bit
         self._engine = engine
 
     @property

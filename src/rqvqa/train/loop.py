@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +60,9 @@ class TrainConfig:
     #: standardise source features with the training part's mean/std (head-only runs; not official)
     standardise: bool = False
     amp: bool = False
+    #: recompute the Swin's activations in the backward pass (timm's gradient checkpointing): about half the
+    #: memory per frame for about 30 % more compute
+    grad_checkpointing: bool = False
     multi_gpu: bool = False
     device: str = "cpu"
     num_workers: int = 0
@@ -86,6 +90,54 @@ class TrainConfig:
 HEAD_ONLY_DEFAULTS = {"lr": 1e-3, "epochs": 50, "batch_size": 32, "standardise": True}
 #: fewest items a split part may have: validation correlations need two, and so does a PLCC-loss batch
 MIN_PART_ITEMS = 2
+
+
+#: activation memory of one training frame (key frame at 384) through the official Swin-B + BoT, fp32, MB:
+#: measured on the CPU as the peak-RSS slope over frames per batch (docs/training.md, "Memory")
+FRAME_ACTIVATION_MB = {False: 956.0, True: 501.0}
+
+
+def training_memory_mb(model: RQVQA, cfg: TrainConfig, videos: int | None = None) -> float | None:
+    """Estimated peak memory of training `model` with `cfg` on `videos` training videos (weights, gradients
+    and Adam moments, plus the activations of one batch of frames), or None for base networks it was not
+    measured on."""
+    from rqvqa.nets.swin_bot import BaseNetConfig
+
+    if model.config.base is None or model.config.base.arch != BaseNetConfig().arch:
+        return None
+    state = 4 * 4 * sum(p.numel() for p in model.parameters()) / 2**20  # fp32 weights, grads, Adam m and v
+    frames = min(cfg.batch_size, videos or cfg.batch_size) * (cfg.max_frames or 8)
+    scale = (cfg.crop / 384) ** 2  # fp32 figures: with --amp this over-estimates
+    return state + frames * FRAME_ACTIVATION_MB[cfg.grad_checkpointing] * scale
+
+
+def available_memory_mb(device: torch.device) -> float | None:
+    """Free memory of the device: CUDA's free memory, or the host's MemAvailable (Linux); None if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] / 2**20
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(model: RQVQA, cfg: TrainConfig, device: torch.device, videos: int | None = None) -> None:
+    """Refuse a set-up that will not fit, before the first epoch, saying what would."""
+    need, free = training_memory_mb(model, cfg, videos), available_memory_mb(device)
+    if need is None or free is None or need <= free:
+        return
+    frames = min(cfg.batch_size, videos or cfg.batch_size) * (cfg.max_frames or 8)
+    per_frame = FRAME_ACTIVATION_MB[cfg.grad_checkpointing] * (cfg.crop / 384) ** 2
+    fits = max(0, int((free - (need - frames * per_frame)) // (per_frame * (cfg.max_frames or 8))))
+    hint = "" if cfg.grad_checkpointing else ", or add --grad-checkpointing"
+    raise ConfigError(
+        f"training will not fit: about {need / 1024:.1f} GB needed ({frames} frames per batch at "
+        f"~{per_frame:.0f} MB each, plus weights and Adam state) but {free / 1024:.1f} GB are free on "
+        f"{device}; use --batch-size {fits} or less{hint}, or a GPU with at least {need / 1024:.0f} GB"
+        if fits
+        else f"training will not fit: about {need / 1024:.1f} GB needed but {free / 1024:.1f} GB are free on "
+        f"{device}, not even for one video per batch{hint}; use a GPU with at least {need / 1024:.0f} GB"
+    )
 
 
 def check_splits(splits: Sequence[Split], n_items: int) -> None:
@@ -251,6 +303,9 @@ def train_split(
         scaler.save(out / "scaler.safetensors")
         train_set.scaler = val_set.scaler = scaler
     model = RQVQA(model_config)
+    if cfg.grad_checkpointing and model.base is not None:
+        model.base.swin.set_grad_checkpointing(True)
+    check_memory(model, cfg, device, len(train_set))
     if init is not None:
         init(model)
     model.to(device)
