@@ -46,6 +46,8 @@ def test_inputs_folders_globs_manifests_stdin(clips, tmp_path):
     deep = list(iter_inputs(str(clips / "**" / "clip0[02].mp4")))
     assert [Path(p).name for p in deep] == ["clip00.mp4", "clip02.mp4"]
     assert list(iter_inputs(["missing.mp4", "nomatch*.mp4"])) == ["missing.mp4", "nomatch*.mp4"]
+    (tmp_path / "empty").mkdir()
+    assert list(iter_inputs([str(tmp_path / "empty")])) == [str(tmp_path / "empty")]  # its own error row
     (tmp_path / "m.csv").write_text("video,mos,group\na/clip01.mp4,3.0,g1\nb/junk.mp4,2.0,g2\n")
     assert list(iter_inputs(tmp_path / "m.csv")) == [
         str(tmp_path / "a/clip01.mp4"),

@@ -4,7 +4,7 @@
 
 - `-`: one path per non-empty line of standard input (lines starting with `#` are comments);
 - a folder: every file below it (recursively, sorted) whose extension is a video's (`VIDEO_EXTENSIONS`,
-  case-insensitive);
+  case-insensitive); a folder without any is yielded itself, so it gets an error row (never silently nothing);
 - a `.csv` or `.parquet` file: a manifest with a `video` column (as `rqvqa manifest` writes it; other
   columns are ignored), relative paths resolved against the manifest's folder;
 - a name with `*`, `?` or `[` that is not an existing file: a glob (`**` recurses), sorted;
@@ -100,7 +100,12 @@ def _expand(spec: str, stdin: TextIO) -> Iterator[str]:
                 yield line
         return
     if os.path.isdir(spec):
-        yield from walk_videos(spec)
+        found = False
+        for video in walk_videos(spec):
+            found = True
+            yield video
+        if not found:  # one row per input: a folder without videos becomes its own error row
+            yield spec
     elif os.path.isfile(spec) and os.path.splitext(spec)[1].lower() in MANIFEST_EXTENSIONS:
         yield from manifest_videos(spec)
     elif not os.path.exists(spec) and _GLOB_CHARS & set(spec):
