@@ -51,3 +51,12 @@ def small_video(video_dir) -> Path:
     from rqvqa.video.synth import make_video
 
     return make_video(video_dir / "small.mp4", width=320, height=240, fps=30, n_frames=75)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_rqvqa_home(tmp_path_factory):
+    """Every test session gets its own $RQVQA_HOME (download cache, first-use weight pins, hash and prompt
+    caches), so tests never read or pin files in the user's real cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RQVQA_HOME", str(tmp_path_factory.mktemp("rqvqa_home")))
+        yield

@@ -281,6 +281,18 @@ def test_predict_maps_source_options_to_each_predictor(tmp_path, monkeypatch):
     qalign = predict_cli._predictor(parser.parse_args([*common, "--model", "qalign", "--qalign-8bit"]))
     expected = {"weights": str(tmp_path), "device": "cpu", "dtype": "float16", "load_8bit": True}
     assert captured["qalign"] == expected and qalign._dtype is torch.float16
+    kvq_argv = [*common, "--model", "rqvqa-kvq", "--mode", "full", "--no-qalign-8bit"]
+    monkeypatch.setattr("rqvqa.zoo.create_predictor", lambda name, **kw: captured.update({name: kw}))
+    predict_cli._predictor(parser.parse_args(kvq_argv))
+    assert captured["rqvqa-kvq"] == {
+        "weights": None,
+        "device": "cpu",
+        "weights_dir": str(tmp_path),
+        "mode": "full",
+        "dtype": "float16",
+        "qalign_8bit": False,
+    }
+    monkeypatch.setattr("rqvqa.zoo.create_predictor", create)
     liqe = predict_cli._predictor(parser.parse_args([*common, "--model", "liqe", "--mode", "official"]))
     assert liqe.source.weights_dir == tmp_path and liqe.source.dtype is torch.float16
     assert liqe.mode == "official"
