@@ -110,7 +110,7 @@ def _write_manifest(tmp_path, names):
 def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, capsys):
     import json
 
-    import rqvqa.cli.extract as extract_cli
+    import rqvqa.pipeline.stages as stages
     from rqvqa.cli import main
     from rqvqa.video.synth import make_video
 
@@ -120,14 +120,15 @@ def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, 
     (tmp_path / "clips" / "bad.mp4").write_bytes(b"not a video")
     _write_manifest(tmp_path, ["clips/a.mp4", "clips/bad.mp4", "clips/b.mp4"])
     calls = []
-    real = extract_cli.sample_video
+    real = stages.sample_video
 
     def counting(path, **kwargs):
         calls.append((path.name, {k for k, v in kwargs.items() if v is True}))
         return real(path, **kwargs)
 
-    monkeypatch.setattr(extract_cli, "sample_video", counting)
+    monkeypatch.setattr(stages, "sample_video", counting)
     argv = ["extract", str(tmp_path / "m.csv"), "--sources", "stats", "--store", str(tmp_path / "st")]
+    argv += ["--engine", "sequential"]  # the decodes are counted in this process
     assert main([*argv, "--no-progress", "--json"]) == 1  # one bad video: reported, the batch went on
     report = json.loads(capsys.readouterr().out)
     assert report["done"] == 2 and [f["video"] for f in report["failed"]] == ["clips/bad.mp4"]
@@ -172,8 +173,8 @@ def test_video_id_of_absolute_paths_inside_the_root(tmp_path):
 def test_store_key_depends_on_sampling_mode_and_fragment_seed(tmp_path):
     from typing import ClassVar
 
-    from rqvqa.cli.extract import extract_manifest
     from rqvqa.data.manifest import read_manifest
+    from rqvqa.pipeline.extract import extract_manifest
     from rqvqa.sources.base import FeatureSource, Granularity
     from rqvqa.video.synth import make_video
 
@@ -236,7 +237,7 @@ def test_build_sources_passes_weights_dir_and_precision_through_kwargs_construct
     must still reach them (they used to be dropped, so --weights-dir was ignored)."""
     import torch
 
-    from rqvqa.cli.extract import build_sources
+    from rqvqa.pipeline.stages import build_sources
 
     sources = build_sources(
         ["slowfast", "liqe", "fastvqa", "qalign"], "cpu", tmp_path, "bfloat16", qalign_8bit=True

@@ -223,22 +223,6 @@ def test_init_backbone_from_an_official_lsvq_layout_checkpoint(tmp_path):
     assert torch.equal(full.head.quality[0].weight, head_before)  # the regressor is discarded
 
 
-def test_object_npy_is_a_clean_error_in_train_and_benchmark_features(tmp_path, capsys):
-    features, manifest = _linear_data(n=20)
-    lines = ["video,mos,group"] + [f"{r.video},{r.mos},{r.group}" for r in manifest]
-    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "mos.csv").write_text("\n".join(f"{r.video},{r.mos}" for r in manifest) + "\n")
-    objects = np.empty((20, 5), dtype=object)
-    objects[:] = 1.0
-    np.save(tmp_path / "objects.npy", objects, allow_pickle=True)
-    feats = str(tmp_path / "objects.npy")
-    assert main(["train", str(tmp_path / "m.csv"), "--features", feats, "--out", str(tmp_path / "o")]) == 1
-    train_err = capsys.readouterr().err
-    assert main(["benchmark-features", feats, str(tmp_path / "mos.csv")]) == 1
-    bench_err = capsys.readouterr().err
-    for err in (train_err, bench_err):
-        assert err.startswith(f"rqvqa: error: {feats}: cannot read features (Object arrays cannot be loaded")
-        assert err.count("\n") == 1 and "Traceback" not in err
 def test_head_only_cli_defaults_and_validation_before_training(tmp_path, capsys):
     from rqvqa.cli.train import _train_config
     from rqvqa.train import HEAD_ONLY_DEFAULTS
@@ -298,6 +282,24 @@ def test_trained_ensemble_carries_its_own_card(tmp_path, small_video):
     assert RQVQAKVQ.name == "rqvqa-kvq"  # the class (the released model's card) is untouched
     prediction = predictor.predict(small_video)
     assert prediction.extra["card"]["metrics"] == {"SRCC": 0.5} and np.isfinite(prediction.score)
+
+
+def test_object_npy_is_a_clean_error_in_train_and_benchmark_features(tmp_path, capsys):
+    features, manifest = _linear_data(n=20)
+    lines = ["video,mos,group"] + [f"{r.video},{r.mos},{r.group}" for r in manifest]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "mos.csv").write_text("\n".join(f"{r.video},{r.mos}" for r in manifest) + "\n")
+    objects = np.empty((20, 5), dtype=object)
+    objects[:] = 1.0
+    np.save(tmp_path / "objects.npy", objects, allow_pickle=True)
+    feats = str(tmp_path / "objects.npy")
+    assert main(["train", str(tmp_path / "m.csv"), "--features", feats, "--out", str(tmp_path / "o")]) == 1
+    train_err = capsys.readouterr().err
+    assert main(["benchmark-features", feats, str(tmp_path / "mos.csv")]) == 1
+    bench_err = capsys.readouterr().err
+    for err in (train_err, bench_err):
+        assert err.startswith(f"rqvqa: error: {feats}: cannot read features (Object arrays cannot be loaded")
+        assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_inference_imports_no_training_code():

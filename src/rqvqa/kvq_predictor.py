@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,8 @@ import torch
 
 from rqvqa.errors import ConfigError, WeightsError
 from rqvqa.model import RQVQA, ModelConfig, preset
+from rqvqa.pipeline.stages import Sampler, build_sources, check_shape
+from rqvqa.video.sampling import VideoSample
 from rqvqa.zoo import Prediction, Predictor, register_predictor
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
@@ -59,12 +62,6 @@ def _members(folder: Path, config: ModelConfig | None) -> tuple[list[RQVQA], Mod
 @register_predictor
 class RQVQAKVQ(Predictor):
     name: ClassVar[str] = "rqvqa-kvq"
-    lower_better: ClassVar[bool] = False
-    score_range: ClassVar[tuple[float | None, float | None]] = (1.0, 5.0)
-    scale: ClassVar[str] = "KVQ MOS (1-5; raw regressor output, unbounded)"
-    description: ClassVar[str] = (
-        "RQ-VQA (NTIRE 2024 winner): Swin-B+BoT with SlowFast, Q-Align, LIQE, FAST-VQA"
-    )
 
     def __init__(
         self,
@@ -122,8 +119,6 @@ class RQVQAKVQ(Predictor):
             raise ConfigError(
                 f"model {self.name} needs feature sources that are not available yet: {', '.join(absent)}"
             )
-        from rqvqa.cli.extract import build_sources
-
         dtypes, self.qalign_8bit = source_precision(device, dtype, qalign_8bit)
         self.sources = build_sources(
             self.config.source_names,
@@ -138,44 +133,98 @@ class RQVQAKVQ(Predictor):
         self.crop = base.img_size if base is not None else None
         self.resize = int(self.spec.get("resize", 384))
 
-    def predict(self, path: str | os.PathLike[str]) -> Prediction:
-        from rqvqa.cli.extract import check_shape, sample_for
-        from rqvqa.model_inputs import align_rows, prepare_frames
-
+    def cpu_stage(self) -> _Decode:
+        """Decode + sampling for every source and the base network, runnable in a CPU worker."""
         needs = set().union(*(s.needs for s in self.sources)) if self.sources else set()
         if self.config.needs_frames:
             needs.add("keyframes_384")
-        timings: dict[str, float] = {}
-        clock = _Clock(self.device)
-        sample = sample_for(Path(path), needs, self.mode, self.seed)
+        return _Decode(Sampler(frozenset(needs), self.mode, self.seed))
+
+    def predict(self, path: str | os.PathLike[str]) -> Prediction:
+        return self.finish(self.cpu_stage()(path))
+
+    def finish(self, decoded: _Decoded) -> Prediction:
+        return self.finish_many([decoded])[0]
+
+    def _inputs(
+        self, sample: VideoSample, clock: _Clock, timings: dict[str, float], cpu: dict[str, float]
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor], int]:
+        """One video's network inputs (frames (rows, 3, H, W), features per source) and its row count."""
+        from rqvqa.model_inputs import align_rows, prepare_frames
+
+        path = str(sample.info.path)
         rows = len(sample.keyframe_indices)
-        device = torch.device(self.device)
         frames = None
         if self.config.needs_frames:
-            frames = prepare_frames(sample.keyframes_384, self.crop, self.resize).unsqueeze(0).to(device)
-            rows = frames.shape[1]
-        timings["decode+sampling"] = clock.lap("decode+sampling")
+            frames = prepare_frames(sample.keyframes_384, self.crop, self.resize)
+            rows = frames.shape[0]
         features = {}
         for source in self.sources:
-            array = align_rows(check_shape(source, np.asarray(source.extract(sample)), str(path)), rows)
-            features[source.name] = torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0).to(device)
-            timings[source.name] = clock.lap(source.name)
-        with torch.no_grad():
-            frame_scores, score = self.ensemble(frames, features)
-        timings["base+head"] = clock.lap("base+head")
-        seconds = len(dict.fromkeys(sample.keyframe_indices))
-        return Prediction(
-            score=float(score[0]),
-            per_second=[float(x) for x in frame_scores[0, :seconds]],
-            extra={
-                "members": len(self.ensemble.members),
-                "mode": self.mode,
-                "rows": rows,
-                "timings": {k: round(v, 4) for k, v in timings.items()},
-                "cpu_seconds": clock.cpu,
-                **({"card": self.spec["card"]} if "card" in self.spec else {}),
-            },
-        )
+            array = align_rows(check_shape(source, np.asarray(source.extract(sample)), path), rows)
+            features[source.name] = torch.from_numpy(np.ascontiguousarray(array))
+            timings[source.name] = round(clock.lap(source.name), 4)
+            cpu[source.name] = clock.cpu[source.name]
+        return frames, features, rows
+
+    def finish_many(self, decoded: list[_Decoded]) -> list[Prediction]:
+        """The model stage of several videos: the sources per video, then one ensemble forward over every
+        video with the same row count (official mode: always 8). Same results as one video at a time."""
+        device = torch.device(self.device)
+        clock = _Clock(self.device)
+        timings = [{"decode+sampling": round(d.seconds, 4)} for d in decoded]
+        cpu = [{"decode+sampling": round(d.cpu_seconds, 4)} for d in decoded]
+        inputs = [self._inputs(d.sample, clock, t, c) for d, t, c in zip(decoded, timings, cpu, strict=True)]
+        out: list[Prediction | None] = [None] * len(decoded)
+        for rows in dict.fromkeys(r for _, _, r in inputs):
+            group = [i for i, (_, _, r) in enumerate(inputs) if r == rows]
+            frames = None
+            if self.config.needs_frames:
+                frames = torch.stack([inputs[i][0] for i in group]).to(device)
+            features = {
+                name: torch.stack([inputs[i][1][name] for i in group]).to(device)
+                for name in inputs[group[0]][1]
+            }
+            with torch.no_grad():
+                frame_scores, scores = self.ensemble(frames, features)
+            head = clock.lap("base+head") / len(group)  # the batch's forward, shared evenly
+            head_cpu = clock.cpu["base+head"] / len(group)
+            for k, i in enumerate(group):
+                seconds = len(dict.fromkeys(decoded[i].sample.keyframe_indices))
+                out[i] = Prediction(
+                    score=float(scores[k]),
+                    per_second=[float(x) for x in frame_scores[k, :seconds]],
+                    extra={
+                        "members": len(self.ensemble.members),
+                        "mode": self.mode,
+                        "rows": rows,
+                        "batch": len(group),
+                        "timings": {**timings[i], "base+head": round(head, 4)},
+                        "cpu_seconds": {**cpu[i], "base+head": round(head_cpu, 4)},
+                        **({"card": self.spec["card"]} if "card" in self.spec else {}),
+                    },
+                )
+        return out  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A video's sample and what decoding it cost (wall and CPU seconds of the process that decoded it)."""
+
+    sample: VideoSample
+    seconds: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class _Decode:
+    """The CPU stage: the sampler, timed."""
+
+    sampler: Sampler
+
+    def __call__(self, path: str | os.PathLike[str]) -> _Decoded:
+        wall, cpu = time.perf_counter(), time.process_time()
+        sample = self.sampler(path)
+        return _Decoded(sample, time.perf_counter() - wall, time.process_time() - cpu)
 
 
 class _Clock:

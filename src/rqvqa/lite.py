@@ -108,11 +108,6 @@ def _packaged_v1() -> LiteModel:
 class LitePredictor(VidevalFeaturePredictor):
     name = "lite"
     variant = LITE_VARIANT
-    score_range = MOS_RANGE
-    scale = "MOS (1 bad - 5 excellent), VIDEVAL All-Combined scale"
-    description = (
-        "VIDEVAL_light480_3fps features -> released All-Combined VIDEVAL_light SVR; flags out-of-distribution"
-    )
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, device: str = "cpu"):
         super().__init__(weights=weights, device=device)
@@ -124,10 +119,9 @@ class LitePredictor(VidevalFeaturePredictor):
 @register_predictor
 class LiteV1Predictor(FramePredictor):
     name = "lite-v1"
-    lower_better = False
-    score_range = MOS_RANGE
-    scale = "MOS (1 bad - 5 excellent), KoNViD-1k scale"
-    description = "the first lite model: BRISQUE + bit budget -> SVR on KoNViD-1k (fast; misranks re-encodes)"
+    # the bit-budget feature reads the coded stream: in-memory frames are coded as a typical upload would be
+    # (H.264 CRF 23), not losslessly, whose bit budget the model never saw
+    frames_codec = {"codec": "libx264", "crf": 23}
 
     def __init__(
         self,

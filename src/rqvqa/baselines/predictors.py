@@ -22,6 +22,9 @@ class FramePredictor(Predictor):
     of decoded-and-scored frames; frames the model cannot measure are skipped (contract in `docs/video.md`):
     their seconds are None and the video score is the mean over the measured frames."""
 
+    # light CPU work: collection engines run the whole prediction in their worker processes
+    cpu_only = True
+
     def __init__(
         self,
         weights: str | os.PathLike[str] | None = None,
@@ -56,10 +59,6 @@ def unmeasured_extra(vf: VideoFeatures) -> dict:
 @register_predictor
 class BrisquePredictor(FramePredictor):
     name = "brisque"
-    lower_better = True
-    score_range = (0.0, 100.0)
-    scale = "BRISQUE (LIVE DMOS-like, 0 best; can leave 0-100)"
-    description = "BRISQUE with the official LIVE-trained SVR, mean over one frame per second"
 
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
         vf = video_features(path, brisque=True, max_frames=self.max_frames)
@@ -69,10 +68,6 @@ class BrisquePredictor(FramePredictor):
 @register_predictor
 class NiqePredictor(FramePredictor):
     name = "niqe"
-    lower_better = True
-    score_range = (0.0, None)
-    scale = "NIQE distance to the pristine model (0 best)"
-    description = "NIQE with the official pristine model, mean over one frame per second"
 
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
         vf = video_features(path, brisque=False, niqe=True, max_frames=self.max_frames)

@@ -1,9 +1,9 @@
 """`rqvqa extract MANIFEST --sources a,b --store DIR`: fill the feature store and the key-frame cache.
 
-Each video is decoded once (`sample_video`) for the union of what its still-missing entries need; entries
-already in the store are skipped, so an interrupted run resumes where it stopped. Any failure while handling
-one video (an unreadable file, a source's torch RuntimeError, out of memory) is reported as that video's
-`failed` entry and the batch goes on; the exit status is 1 when any video failed.
+The work is `rqvqa.pipeline.extract` (one decode per video in `--workers` processes, the sources where the
+networks live; present entries skipped, so an interrupted run resumes where it stopped). Any failure while
+handling one video (an unreadable file, a source's torch RuntimeError, out of memory) is reported as that
+video's `failed` entry and the batch goes on; the exit status is 1 when any video failed.
 
 `--sources` is required: without it the command would only cache key frames, which is rarely what a user
 means, so that has its own flag (`--keyframes-only`).
@@ -12,22 +12,19 @@ means, so that has its own flag (`--keyframes-only`).
 from __future__ import annotations
 
 import argparse
-import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from rqvqa.cli.source_options import DTYPES, accepted_options, add_precision_options
-from rqvqa.data.manifest import Manifest, read_manifest
-from rqvqa.errors import ConfigError, InputError
-from rqvqa.results import dumps_json, one_line
-from rqvqa.sources.base import FeatureSource, Granularity, available_sources, create_source
-from rqvqa.store import FeatureStore, keyframe_tag, video_id
+from rqvqa.cli.source_options import add_precision_options
+from rqvqa.data.manifest import read_manifest
+from rqvqa.errors import ConfigError
+from rqvqa.pipeline.engines import ENGINES
+from rqvqa.pipeline.extract import ExtractReport, extract_manifest
+from rqvqa.pipeline.stages import build_sources
+from rqvqa.results import dumps_json
+from rqvqa.sources.base import FEATURE_SOURCES
+from rqvqa.store import FeatureStore
 from rqvqa.video.reader import parse_pixels, video_limits
-from rqvqa.video.sampling import MODES, VideoSample, sample_video
+from rqvqa.video.sampling import MODES
 
 
 def register(subparsers) -> None:
@@ -61,142 +58,17 @@ def register(subparsers) -> None:
         metavar="N|WxH",
         help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="scheduler: local (decoding in --workers processes, default), sequential, ray",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="decoding workers (default: all cores)"
+    )
+    p.add_argument("--address", default=None, help="Ray cluster for --engine ray (auto, ray://host:port)")
     p.set_defaults(func=run)
-
-
-def build_sources(
-    names: list[str],
-    device: str = "cpu",
-    weights_dir: Path | None = None,
-    dtype: str | Mapping[str, str] | None = None,
-    qalign_8bit: bool = False,
-) -> list[FeatureSource]:
-    """Create the named sources, passing `device`, `weights_dir`, `dtype` (a torch dtype name, or one per
-    source name) and Q-Align's 8-bit switch to those whose constructor takes them."""
-    import torch
-
-    dtypes = dtype if isinstance(dtype, Mapping) else dict.fromkeys(names, dtype)
-    for value in dtypes.values():
-        if value is not None and value not in DTYPES:
-            raise ConfigError(f"unknown dtype {value!r} (one of {', '.join(DTYPES)})")
-    sources = []
-    registry = available_sources()
-    for name in names:
-        cls = registry.get(name)
-        if cls is None:
-            create_source(name)  # raises the registry's ConfigError listing the available sources
-        params = accepted_options(cls)
-        kwargs: dict[str, Any] = {}
-        if "device" in params:
-            kwargs["device"] = device
-        if "weights_dir" in params and weights_dir is not None:
-            kwargs["weights_dir"] = weights_dir
-        if "dtype" in params and dtypes.get(name) is not None:
-            kwargs["dtype"] = getattr(torch, dtypes[name])
-        if "load_8bit" in params and qalign_8bit:
-            kwargs["load_8bit"] = True
-        sources.append(create_source(name, **kwargs))
-    return sources
-
-
-def check_shape(source: FeatureSource, array: np.ndarray, path: str) -> np.ndarray:
-    """A source's output must follow the interface: (rows, dim) per frame/chunk, (dim,) per video."""
-    expected_ndim = 1 if source.granularity == Granularity.VIDEO else 2
-    if array.ndim != expected_ndim or array.shape[-1] != source.dim or array.size == 0:
-        raise InputError(
-            f"source {source.name} returned shape {array.shape}, expected dim {source.dim}", path
-        )
-    if not np.isfinite(array).all():
-        raise InputError(f"source {source.name} returned non-finite values", path)
-    return array
-
-
-def sample_for(path: Path, needs: set[str], mode: str, seed: int) -> VideoSample:
-    """One decode producing every product in `needs` ("keyframes", "keyframes_384", "chunks", "fragments")."""
-    unknown = needs - {"keyframes", "keyframes_384", "chunks", "fragments"}
-    if unknown:
-        raise ConfigError(f"unknown sampler products: {', '.join(sorted(unknown))}")
-    return sample_video(path, mode=mode, seed=seed, **{need: True for need in needs})
-
-
-@dataclass
-class ExtractReport:
-    done: int = 0
-    skipped: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # name -> config hash
-    #: temporary files of killed runs removed from the store
-    cleaned: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "done": self.done,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "sources": self.sources,
-            "cleaned": self.cleaned,
-        }
-
-
-def extract_manifest(
-    manifest: Manifest,
-    sources: list[FeatureSource],
-    store: FeatureStore,
-    mode: str = "official",
-    seed: int = 0,
-    keyframes: bool = True,
-    progress: bool = True,
-    debug: bool = False,
-) -> ExtractReport:
-    """Fill `store` for every video of `manifest`; see the module docstring. With `debug`, a failed video's
-    traceback goes to stderr."""
-    from tqdm import tqdm
-
-    report = ExtractReport()
-    report.cleaned = store.clean_temporary()  # leftovers of runs killed mid-write
-    hashes = {}
-    for source in sources:
-        # the fragment seed only matters to sources that read fragments
-        sampling = {"mode": mode, **({"seed": seed} if "fragments" in source.needs else {})}
-        hashes[source.name] = source.config_hash(sampling)
-        store.describe(
-            source.name,
-            hashes[source.name],
-            {
-                "name": source.name,
-                "version": source.version,
-                "dim": source.dim,
-                "granularity": str(source.granularity),
-                "config": source.config(),
-                "mode": mode,
-            },
-        )
-    report.sources = dict(hashes)
-    tag = keyframe_tag(mode)
-    for index in tqdm(range(len(manifest)), desc="extract", unit="video", disable=not progress):
-        path = manifest.path(index)
-        vid = video_id(manifest[index].video, manifest.base_dir)
-        todo = [s for s in sources if not store.has(s.name, hashes[s.name], vid)]
-        want_frames = keyframes and not store.has_keyframes(vid, tag)
-        if not todo and not want_frames:
-            report.skipped += 1
-            continue
-        needs = set().union(*(s.needs for s in todo)) | ({"keyframes_384"} if want_frames else set())
-        try:
-            sample = sample_for(path, needs, mode, seed)
-            # compute every source before writing, so a source failing on this video leaves no half entry set
-            arrays = {s.name: check_shape(s, np.asarray(s.extract(sample)), str(path)) for s in todo}
-        except Exception as exc:  # isolation: whatever fails, it is this video's failure only
-            if debug:
-                traceback.print_exc()
-            report.failed.append({"video": manifest[index].video, "error": one_line(exc, path)})
-            continue
-        for name, array in arrays.items():
-            store.save(name, hashes[name], vid, array)
-        if want_frames:
-            store.save_keyframes(vid, sample.keyframes_384, tag)
-        report.done += 1
-    return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if not names and not args.keyframes_only:
         raise ConfigError(
             f"no --sources given: name the feature sources to extract (available: "
-            f"{', '.join(available_sources())}), or --keyframes-only to fill only the key-frame cache"
+            f"{', '.join(FEATURE_SOURCES.names())}), or --keyframes-only to fill only the key-frame cache"
         )
     manifest = read_manifest(args.manifest)
     sources = build_sources(names, args.device, args.weights_dir, args.dtype, bool(args.qalign_8bit))
@@ -220,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
             keyframes=not args.no_keyframes,
             progress=not args.no_progress,
             debug=args.debug,
+            engine=args.engine,
+            workers=args.workers,
+            address=args.address,
         )
     if args.json:
         print(dumps_json(report.to_dict(), indent=1))

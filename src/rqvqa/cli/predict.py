@@ -1,9 +1,13 @@
-"""`rqvqa predict VIDEO... --model NAME`: score videos with a model from the zoo (`rqvqa.zoo`).
+"""`rqvqa predict INPUT... --model NAME`: score videos with a model from the zoo (`rqvqa.zoo`).
+
+Inputs are files, folders (recursive), globs, manifests (.csv/.parquet) or `-` (paths on stdin); scoring runs
+on `rqvqa.pipeline` (`--engine local|sequential|ray`, `--workers`, `--batch-size`).
 
 Output: a table (default), `--json` (a list of result rows, see `rqvqa.results`) or `--csv` (one row per
-video) on stdout; a progress bar on stderr when several files are scored. Every input gets a row: a video that
-fails (for any reason) gets `status` "error" and a one-line `error`, is also reported on stderr, and does not
-stop the batch; the exit code is 1 if any file failed (stderr says how many).
+video) on stdout, in input order; with `--out FILE` (.parquet, .csv, .jsonl) each row is appended to FILE as
+soon as its video finishes instead, and `--resume` continues such a file. A progress bar goes to stderr. Every
+input gets a row: a video that fails (for any reason) gets `status` "error" and a one-line `error`, is also
+reported on stderr, and does not stop the batch; the exit code is 1 if any file failed (stderr says how many).
 """
 
 from __future__ import annotations
@@ -11,18 +15,24 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from typing import Any
 
-from rqvqa.cli.source_options import accepted_options, add_precision_options
+from rqvqa.cli.source_options import add_precision_options
 from rqvqa.errors import ConfigError
-from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, score_video
+from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json
 from rqvqa.video.reader import parse_pixels, video_limits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="score videos with a quality model (default: the offline lite model)")
-    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files")
+    p.add_argument(
+        "videos",
+        nargs="*",
+        metavar="INPUT",
+        help="video files, folders (recursive), globs, manifests (.csv/.parquet, video column), - (stdin)",
+    )
     p.add_argument("--model", default="lite", help="model name (see --list-models); default: lite")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
@@ -58,12 +68,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N|WxH",
         help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
-    p.add_argument("--list-models", action="store_true", help="list the available models and exit")
+    p.add_argument(
+        "--list-models", action="store_true", help="list the models, and which can run now, and exit"
+    )
+    add_collection_arguments(p)
     p.set_defaults(func=run)
 
 
+def add_collection_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a collection run (`rqvqa.pipeline.score_collection`)."""
+    from rqvqa.pipeline.engines import ENGINES
+
+    p.add_argument("--out", default=None, metavar="FILE", help="append rows to FILE (.parquet, .csv, .jsonl)")
+    p.add_argument("--resume", action="store_true", help="skip videos already in --out (same content, model)")
+    p.add_argument(
+        "--engine", choices=ENGINES, default="local", help="scheduler (default local: process pool)"
+    )
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="CPU workers (default: all cores)")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N", help="videos per model forward")
+    p.add_argument("--address", default=None, help="Ray cluster (auto, ray://host:port); default: local Ray")
+
+
 def _predictor(args: argparse.Namespace):
-    from rqvqa.zoo import create_predictor
+    from rqvqa.zoo import MODELS, accepted_options, create_predictor
 
     options: dict[str, Any] = {"weights": args.weights, "device": args.device}
     flags = {
@@ -74,10 +101,8 @@ def _predictor(args: argparse.Namespace):
     }
     given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     if given:
-        from rqvqa.zoo import available_predictors
-
-        cls = available_predictors().get(args.model)
-        takes = accepted_options(cls) if cls is not None else set(given)
+        cls = MODELS.get(args.model)  # imports that model only; an unknown name is refused here
+        takes = accepted_options(cls)
         # single-network predictors name these differently: their weights folder is `weights`, Q-Align's
         # int8 switch `load_8bit`
         if "weights_dir" in given and "weights_dir" not in takes and args.weights is None:
@@ -95,20 +120,25 @@ def _predictor(args: argparse.Namespace):
     return create_predictor(args.model, **options)
 
 
-def _list_models(as_json: bool) -> int:
-    from rqvqa.zoo import available_predictors
+def _list_models(as_json: bool, weights_dir: str | None) -> int:
+    from rqvqa.zoo import list_models
 
-    cards = [cls.card() for cls in available_predictors().values()]
+    cards = list_models(weights_dir)  # declared cards: no model module (nor torch) is imported
     if as_json:
         print(json.dumps(cards, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("model", "lower better", "range", "scale", "description")
+    table = Table("model", "can run", "lower better", "range", "scale", "description")
     for c in cards:
         table.add_row(
-            c["name"], str(c["lower_better"]), str(tuple(c["score_range"])), c["scale"], c["description"]
+            c["name"],
+            c["status"],
+            str(c["lower_better"]),
+            str(tuple(c["score_range"])),
+            c["scale"],
+            c["description"],
         )
     Console().print(table)
     return 0
@@ -116,34 +146,55 @@ def _list_models(as_json: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.list_models:
-        return _list_models(args.json)
+        return _list_models(args.json, args.weights_dir)
     if not args.videos:
-        raise ConfigError("no video given (rqvqa predict VIDEO... [--model NAME])")
+        raise ConfigError("no video given (rqvqa predict INPUT... [--model NAME])")
     from tqdm import tqdm
+
+    from rqvqa.pipeline import score_collection
 
     predictor = _predictor(args)
     rows: list[dict[str, Any]] = []
+    scored = failed = 0
     bar = tqdm(
-        total=len(args.videos),
         desc=f"predict ({predictor.name})",
         unit="video",
         file=sys.stderr,
-        disable=len(args.videos) < 2,
+        disable=len(args.videos) < 2 and not any(os.path.isdir(v) for v in args.videos),
     )
     with bar, video_limits(max_pixels=args.max_pixels):
-        for path in args.videos:
-            row = score_video(predictor, path, debug=args.debug)
-            rows.append(row)
+        stream = score_collection(
+            predictor,
+            args.videos,
+            engine=args.engine,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            out=args.out,
+            resume=args.resume,
+            address=args.address,
+            ordered=args.out is None,
+            debug=args.debug,
+        )
+        for row in stream:
+            scored += 1
+            if args.out is None:  # with --out the rows live in the file, not in memory
+                rows.append(row)
             if row["status"] != STATUS_OK:
+                failed += 1
                 message = f"rqvqa: error: {row['error']}"
                 if args.debug and "traceback" in row["extra"]:
                     message = f"{row['extra']['traceback'].rstrip()}\n{message}"
                 tqdm.write(message, file=sys.stderr)
             bar.update(1)
-    _emit(rows, args)
-    failed = sum(row["status"] != STATUS_OK for row in rows)
+    if args.out is None:
+        _emit(rows, args)
+    else:
+        summary = {"out": args.out, "scored": scored, "failed": failed}
+        print(
+            dumps_json(summary) if args.json else f"{scored} video(s) scored into {args.out}, {failed} failed"
+        )
     if failed:
-        print(f"rqvqa: {failed} of {len(args.videos)} file(s) failed", file=sys.stderr)
+        print(f"rqvqa: {failed} of {scored} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -4,7 +4,6 @@ so that registering the parsers stays fast."""
 from __future__ import annotations
 
 import argparse
-import inspect
 
 #: compute precisions a source can be asked for (`--dtype`)
 DTYPES = ("float32", "float16", "bfloat16")
@@ -26,17 +25,3 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
         help="run Q-Align in LLM.int8 (bitsandbytes; `pip install rqvqa[int8]`), as the released KVQ heads "
         "were trained (default: on for rqvqa-kvq on CUDA when bitsandbytes is installed, else off)",
     )
-
-
-def accepted_options(cls: type) -> set[str]:
-    """Keyword parameters a source's constructor accepts, following ``**kwargs`` up the class hierarchy
-    (a subclass that forwards ``*args, **kwargs`` accepts what its base class takes)."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        params = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            break
-    return names - {"self"}

@@ -8,13 +8,12 @@ fragments; see `rqvqa.video.sampling.VideoSample`) into a float32 array:
 - granularity ``video``: shape (dim,).
 
 A new source is one module in `rqvqa.sources` that subclasses `FeatureSource` and decorates the class with
-`@register_source`; add the module name to `_SOURCE_MODULES` so the registry can find it lazily.
+`@register_source`; add its `Card` to `FEATURE_SOURCES` so the registry can find it lazily.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from abc import ABC, abstractmethod
 from enum import StrEnum
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from rqvqa.errors import ConfigError
+from rqvqa.zoo import Card, LazyRegistry
 
 if TYPE_CHECKING:
     from rqvqa.video.sampling import VideoSample
@@ -65,37 +64,23 @@ class FeatureSource(ABC):
         """Return the feature array of one video (see the module docstring for shapes)."""
 
 
-_REGISTRY: dict[str, type[FeatureSource]] = {}
-
-# Modules that register sources when imported (imported lazily, on first lookup).
-_SOURCE_MODULES: list[str] = [
-    "rqvqa.sources.stats",
-    "rqvqa.sources.fastvqa",
-    "rqvqa.sources.slowfast",
-    "rqvqa.sources.qalign",
-    "rqvqa.sources.liqe",
-]
-
-
-def register_source(cls: type[FeatureSource]) -> type[FeatureSource]:
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ConfigError(f"feature source {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_all() -> None:
-    for module in _SOURCE_MODULES:
-        importlib.import_module(module)
+#: every feature source, declared without importing it (the mechanism is the zoo's, see `rqvqa.zoo`)
+FEATURE_SOURCES: LazyRegistry[FeatureSource] = LazyRegistry(
+    "feature source",
+    [
+        Card("stats", "rqvqa.sources.stats"),
+        Card("fastvqa", "rqvqa.sources.fastvqa", weights=("fastvqa-b",)),
+        Card("slowfast", "rqvqa.sources.slowfast", weights=("slowfast-r50",)),
+        Card("qalign", "rqvqa.sources.qalign", weights=("qalign-one-align-1", "qalign-one-align-2")),
+        Card("liqe", "rqvqa.sources.liqe", weights=("liqe",)),
+    ],
+)
+register_source = FEATURE_SOURCES.register
 
 
 def available_sources() -> dict[str, type[FeatureSource]]:
-    _load_all()
-    return dict(sorted(_REGISTRY.items()))
+    return FEATURE_SOURCES.classes()
 
 
 def create_source(name: str, **kwargs: Any) -> FeatureSource:
-    sources = available_sources()
-    if name not in sources:
-        raise ConfigError(f"unknown feature source {name!r}; available: {', '.join(sources) or 'none'}")
-    return sources[name](**kwargs)
+    return FEATURE_SOURCES.create(name, **kwargs)

@@ -80,10 +80,6 @@ class FastVQAPredictor(Predictor):
     """FAST-VQA-B's own video score (a baseline), from the project's seeded fragments."""
 
     name = "fastvqa"
-    lower_better = False
-    score_range = (0.0, 1.0)
-    scale = "FAST-VQA-B score rescaled to 0-1 as the official vqa.py does (raw score in extra)"
-    description = "FAST-VQA-B (Video Swin-T with fragment attention): 4 clips of 7x7 fragments, seeded"
 
     def __init__(
         self,

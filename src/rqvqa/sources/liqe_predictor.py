@@ -30,12 +30,6 @@ class LiqePredictor(Predictor):
     """LIQE (CLIP ViT-B/32 vs 495 quality/scene/distortion prompts), per key frame, averaged."""
 
     name = "liqe"
-    lower_better = False
-    score_range = (1.0, 5.0)
-    scale = "LIQE quality expectation (1 = bad ... 5 = perfect), mean over one key frame per second"
-    description = (
-        "LIQE image quality (CLIP ViT-B/32, 495 prompts, 15 patches per frame) averaged over seconds"
-    )
 
     def __init__(
         self,

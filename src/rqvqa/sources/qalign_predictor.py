@@ -22,10 +22,6 @@ class QAlignPredictor(Predictor):
     """Q-Align's own video score (Table 3 baseline), not RQ-VQA."""
 
     name = "qalign"
-    lower_better = False
-    score_range = (1.0, 5.0)
-    scale = "Q-Align quality, 1 (bad) to 5 (excellent)"
-    description = "Q-Align / OneAlign (mPLUG-Owl2, 8.2 B): 1 frame per second in one slot of the video prompt"
 
     def __init__(
         self,

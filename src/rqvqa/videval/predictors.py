@@ -22,9 +22,6 @@ class VidevalFeaturePredictor(Predictor):
     """A regressor over the 60 VIDEVAL features of `variant`: `model()` has `predict(rows)` and
     `ood(row, names)`."""
 
-    lower_better = False
-    score_range = (1.0, 5.0)
-    scale = "MOS (1 bad - 5 excellent), VIDEVAL All-Combined scale"
     variant: str
 
     def model(self):
@@ -56,11 +53,9 @@ class VidevalFeaturePredictor(Predictor):
 class VidevalPredictor(VidevalFeaturePredictor):
     name = "videval"
     variant = "videval"
-    description = "VIDEVAL features (every 2nd frame) -> released All-Combined SVR (offline, CPU)"
 
 
 @register_predictor
 class VidevalLightPredictor(VidevalFeaturePredictor):
     name = "videval-light"
     variant = "videval-light"
-    description = "VIDEVAL_light720_6fps features -> released All-Combined SVR (offline, CPU)"

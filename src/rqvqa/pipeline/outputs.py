@@ -1,0 +1,371 @@
+"""Result files that survive anything: one row per video, appended as soon as the video finishes.
+
+The format follows the extension of `--out`:
+
+- `.jsonl`: one strict-JSON row per line;
+- `.csv`: the result-row columns of `rqvqa.results.CSV_COLUMNS` plus the collection columns
+  (`COLLECTION_COLUMNS`; `extra` as a JSON cell);
+- `.parquet`: a *folder* in the Parquet dataset layout (pandas, pyarrow, Spark, DuckDB and Ray read it as one
+  table): every finished row is written at once as a small part file, moved into place atomically, and every
+  `compact_every` parts are merged into one larger part. A reader never sees a half-written part.
+
+Crash safety: each row is flushed and fsync'ed before the next video is reported; a `kill -9` can leave at
+most a partial last line (JSONL/CSV) or a temporary file (Parquet, named `.*.tmp`, ignored by readers), and
+opening the file again (`--resume`) repairs it. A killed compaction can leave a merged part next to the parts
+it merged; readers of this module drop the duplicates and the next open deletes the merged-away parts.
+
+`--resume` (`ResultWriter.done`) skips videos whose (content key, model, weights) already has a row, ok or
+error: a video is scored once per model and weights, whatever its path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rqvqa.errors import ConfigError, InputError
+from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json
+
+#: columns a collection run adds to the result row (`rqvqa.results`)
+COLLECTION_COLUMNS = ["weights", "size", "content_key", "cpu_s", "model_s"]
+FORMATS = (".parquet", ".csv", ".jsonl")
+
+
+def resume_key(content_key: str | None, path: str, model: str, weights: str | None) -> tuple[str, str, str]:
+    """What `--resume` matches on: the content (the path when the file could not be read), model, weights."""
+    return (content_key or f"path:{path}", model, weights or "default")
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return resume_key(row.get("content_key"), row["path"], row["model"], row.get("weights"))
+
+
+def _fsync_append(path: Path, data: bytes) -> None:
+    with path.open("ab") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _drop_partial_line(path: Path) -> None:
+    """Cut a last line that a killed writer left without its newline."""
+    with path.open("rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        step, end = 1 << 16, size
+        while end > 0:
+            start = max(0, end - step)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                handle.truncate(start + cut + 1)
+                return
+            end = start
+        handle.truncate(0)
+
+
+class ResultWriter:
+    """Append rows to one result file; `rows()` reads back what is there."""
+
+    suffix = ""
+
+    def __init__(self, path: str | os.PathLike[str], resume: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not resume and self._has_rows():
+            raise ConfigError(
+                f"{self.path} already holds results: pass --resume to continue it, or remove it"
+            )
+        self._open()
+
+    def _has_rows(self) -> bool:
+        return next(iter(self.rows()), None) is not None
+
+    def _open(self) -> None:
+        """Create the file or repair what a killed run left."""
+
+    def write(self, row: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def read(cls, path: Path) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        return self.read(self.path)
+
+    def done(self) -> set[tuple[str, str, str]]:
+        return {row_key(r) for r in self.rows()}
+
+    def close(self) -> None:
+        """Flush what is buffered (nothing is, for JSONL and CSV)."""
+
+
+class JsonlWriter(ResultWriter):
+    suffix = ".jsonl"
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+        _drop_partial_line(self.path)
+
+    def write(self, row: dict[str, Any]) -> None:
+        _fsync_append(self.path, (dumps_json(row) + "\n").encode())
+
+    @classmethod
+    def read(cls, path: Path) -> Iterator[dict[str, Any]]:
+        if not path.is_file():
+            return
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.endswith("\n"):
+                    return  # a partial last line: the row was not finished
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    raise InputError(f"line {number} is not a JSON row", path) from None
+
+
+class CsvWriter(ResultWriter):
+    suffix = ".csv"
+    columns = [*CSV_COLUMNS, *COLLECTION_COLUMNS, "extra"]
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+        _drop_partial_line(self.path)
+        if self.path.stat().st_size == 0:
+            _fsync_append(self.path, self._line(self.columns))
+        else:
+            with self.path.open(encoding="utf-8") as handle:
+                header = handle.readline().rstrip("\n").split(",")
+            if header != self.columns:
+                raise InputError(f"not a result file of this version (columns {header})", self.path)
+
+    @staticmethod
+    def _line(cells: list[str]) -> bytes:
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
+        return buffer.getvalue().encode()
+
+    def write(self, row: dict[str, Any]) -> None:
+        timings = row.get("timings") or {}
+        cells = csv_row(row) + [
+            row.get("weights") or "",
+            "" if row.get("size") is None else str(row["size"]),
+            row.get("content_key") or "",
+            *("" if timings.get(k) is None else repr(float(timings[k])) for k in ("cpu_s", "model_s")),
+            dumps_json(row.get("extra") or {}),
+        ]
+        _fsync_append(self.path, self._line(cells))
+
+    @classmethod
+    def read(cls, path: Path) -> Iterator[dict[str, Any]]:
+        import csv
+
+        if not path.is_file():
+            return
+        with path.open(newline="", encoding="utf-8") as handle:
+            text = handle.read()
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        lines = csv.DictReader(text.splitlines())
+        for cells in lines:
+            yield _row_from_cells(cells)
+
+
+def _number(cell: str | None) -> float | None:
+    return None if cell in (None, "") else float(cell)
+
+
+def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
+    """A row read back from CSV or Parquet cells into the in-memory row shape."""
+    per_second = cells.get("per_second")
+    if isinstance(per_second, str):
+        per_second = [_number(s) for s in per_second.split(" ")] if per_second else []
+    extra = cells.get("extra")
+    lower = cells.get("lower_better")
+    return {
+        "path": cells["path"],
+        "model": cells["model"],
+        "status": cells["status"],
+        "score": _number(cells.get("score")) if isinstance(cells.get("score"), str) else cells.get("score"),
+        "lower_better": lower == "true" if isinstance(lower, str) else bool(lower),
+        "per_second": list(per_second or []),
+        "error": cells.get("error") or None,
+        "weights": cells.get("weights") or "default",
+        "size": int(cells["size"]) if cells.get("size") not in (None, "") else None,
+        "content_key": cells.get("content_key") or None,
+        "timings": {
+            k: (_number(cells.get(k)) if isinstance(cells.get(k), str) else cells.get(k))
+            for k in ("cpu_s", "model_s")
+        },
+        "extra": json.loads(extra) if extra else {},
+    }
+
+
+_PART = re.compile(r"^part-(\d{9})(?:-(\d{9}))?\.parquet$")
+
+
+def _parquet_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("model", pa.string()),
+            ("status", pa.string()),
+            ("score", pa.float64()),
+            ("lower_better", pa.bool_()),
+            ("per_second", pa.list_(pa.float64())),
+            ("error", pa.string()),
+            ("weights", pa.string()),
+            ("size", pa.int64()),
+            ("content_key", pa.string()),
+            ("cpu_s", pa.float64()),
+            ("model_s", pa.float64()),
+            ("extra", pa.string()),
+        ]
+    )
+
+
+class ParquetWriter(ResultWriter):
+    """A Parquet dataset folder: `part-<n>.parquet` per finished row, merged into `part-<a>-<b>.parquet`."""
+
+    suffix = ".parquet"
+
+    def __init__(self, path: str | os.PathLike[str], resume: bool = False, compact_every: int = 64):
+        self.compact_every = compact_every
+        super().__init__(path, resume)
+
+    @staticmethod
+    def _parts(folder: Path) -> list[tuple[int, int, Path]]:
+        """(first, last, path) of every part, sorted."""
+        if not folder.is_dir():
+            return []
+        parts = []
+        for entry in os.scandir(folder):
+            m = _PART.match(entry.name)
+            if m:
+                first = int(m.group(1))
+                parts.append((first, int(m.group(2) or first), Path(entry.path)))
+        return sorted(parts)
+
+    @classmethod
+    def _live_parts(cls, folder: Path) -> tuple[list[tuple[int, int, Path]], list[Path]]:
+        """The parts to read, and those a finished compaction already merged (to delete)."""
+        parts = cls._parts(folder)
+        merged = [(a, b) for a, b, _ in parts if b > a]
+        live, dead = [], []
+        for a, b, p in parts:
+            if any(ma <= a and b <= mb and (ma, mb) != (a, b) for ma, mb in merged):
+                dead.append(p)
+            else:
+                live.append((a, b, p))
+        return live, dead
+
+    def _open(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.path} is a file: a Parquet result is a folder of parts")
+        self.path.mkdir(parents=True, exist_ok=True)
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        live, dead = self._live_parts(self.path)
+        for p in dead:
+            p.unlink(missing_ok=True)
+        self._next = max((b for _, b, _ in live), default=-1) + 1
+        self._singles = [(a, p) for a, b, p in live if a == b]
+
+    def _write_table(self, table, name: str) -> Path:
+        import pyarrow.parquet as pq
+
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            target = self.path / name
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def write(self, row: dict[str, Any]) -> None:
+        import pyarrow as pa
+
+        timings = row.get("timings") or {}
+        record = {
+            **{
+                k: row.get(k)
+                for k in ("path", "model", "status", "score", "lower_better", "per_second", "error")
+            },
+            "weights": row.get("weights") or "default",
+            "size": row.get("size"),
+            "content_key": row.get("content_key"),
+            "cpu_s": timings.get("cpu_s"),
+            "model_s": timings.get("model_s"),
+            "extra": dumps_json(row.get("extra") or {}),
+        }
+        table = pa.Table.from_pylist([record], schema=_parquet_schema())
+        n = self._next
+        self._next += 1
+        self._singles.append((n, self._write_table(table, f"part-{n:09d}.parquet")))
+        if len(self._singles) >= self.compact_every:
+            self._compact()
+
+    def _compact(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        singles, self._singles = self._singles, []
+        first, last = singles[0][0], singles[-1][0]
+        table = pa.concat_tables([pq.read_table(p, schema=_parquet_schema()) for _, p in singles])
+        self._write_table(table, f"part-{first:09d}-{last:09d}.parquet")
+        for _, p in singles:  # a kill here leaves duplicates that the next open removes
+            p.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if len(self._singles) > 1:
+            self._compact()
+
+    @classmethod
+    def read(cls, path: Path) -> Iterator[dict[str, Any]]:
+        import pyarrow.parquet as pq
+
+        live, _ = cls._live_parts(path)
+        for _, _, p in live:
+            for record in pq.read_table(p, schema=_parquet_schema()).to_pylist():
+                yield _row_from_cells(record)
+
+
+def _format(path: str | os.PathLike[str]) -> type[ResultWriter]:
+    suffix = Path(path).suffix.lower()
+    for cls in (ParquetWriter, CsvWriter, JsonlWriter):
+        if cls.suffix == suffix:
+            return cls
+    raise ConfigError(f"{path}: unknown result format {suffix or '(none)'}; use one of {', '.join(FORMATS)}")
+
+
+def open_writer(path: str | os.PathLike[str], resume: bool = False) -> ResultWriter:
+    """The writer for `path`'s format (by extension: .parquet, .csv, .jsonl)."""
+    return _format(path)(path, resume=resume)
+
+
+def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every row of a result file of any format (a partial last row of a killed run is left out)."""
+    return list(_format(path).read(Path(path)))
