@@ -263,7 +263,8 @@ MODEL_CARDS: tuple[Card, ...] = (
         False,
         (1.0, 5.0),
         "MOS (1 bad - 5 excellent), VIDEVAL All-Combined scale",
-        "VIDEVAL_light480_3fps features -> released All-Combined VIDEVAL_light SVR; flags out-of-distribution",
+        "VIDEVAL_light480_3fps features -> released All-Combined VIDEVAL_light SVR; flags out-of-distribution"
+        " inputs",
     ),
     _model(
         "lite-v1",
