@@ -29,7 +29,7 @@ def main() -> int:
     import httpx
     from serving import running
 
-    from rqvqa.results import score_video
+    from rqvqa.pipeline import score_video
     from rqvqa.serve import ServeConfig, create_app
     from rqvqa.video.synth import make_video
     from rqvqa.zoo import create_predictor

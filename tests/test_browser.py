@@ -25,7 +25,8 @@ httpx = pytest.importorskip("httpx", reason="the service tests need httpx")
 from serving import running  # noqa: E402
 
 from rqvqa.cli import main  # noqa: E402
-from rqvqa.results import dumps_json, score_video  # noqa: E402
+from rqvqa.pipeline import score_video  # noqa: E402
+from rqvqa.results import dumps_json  # noqa: E402
 from rqvqa.serve import ServeConfig, create_app  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

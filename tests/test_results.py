@@ -13,7 +13,8 @@ import pytest
 
 from rqvqa.cli import main
 from rqvqa.errors import VideoError
-from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json, one_line, score_video
+from rqvqa.pipeline import score_video
+from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json, one_line
 from rqvqa.zoo import Prediction, Predictor
 
 
@@ -57,6 +58,10 @@ def test_any_exception_becomes_an_error_row_naming_the_file():
             "per_second",
             "error",
             "extra",
+            "weights",
+            "size",
+            "content_key",
+            "timings",
         ]
         assert (row["path"], row["status"], row["score"], row["per_second"]) == (path, "error", None, [])
         assert row["model"] == "scripted" and row["lower_better"] is True and row["extra"] == {}

@@ -9,10 +9,12 @@ A row is a plain dict, JSON-ready:
 - `error`: None, or one line naming the file and the reason;
 - `extra`: model details (dict; `traceback` is added here in debug mode).
 
-`score_video(predictor, path)` produces it and never raises for a per-video failure: any exception while
-handling that video (not only rqvqa's own errors: a decoder bug, a torch RuntimeError, out of memory) becomes
-that video's error row, so a batch always finishes. No NaN or inf leaves it: a non-finite per-second value
-becomes None, a non-finite video score an error row. `dumps_json` is strict JSON (`allow_nan=False`).
+The pipeline (`rqvqa.pipeline`, and `rqvqa.pipeline.score_video` for one video) produces it, adding the
+collection columns (`weights`, `size`, `content_key`, `timings`), and never raises for a per-video failure:
+any exception while handling that video (not only rqvqa's own errors: a decoder bug, a torch RuntimeError, out
+of memory) becomes that video's error row, so a batch always finishes. No NaN or inf leaves it: a non-finite
+per-second value becomes None, a non-finite video score an error row. `dumps_json` is strict JSON
+(`allow_nan=False`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import traceback
 from typing import Any
 
 from rqvqa.errors import RqvqaError
@@ -112,20 +113,6 @@ def error_row(
         "error": reason,
         "extra": jsonable(extra or {}),
     }
-
-
-def score_video(predictor: Any, path: str | os.PathLike[str], *, debug: bool = False) -> dict[str, Any]:
-    """Score one video with `predictor` into a result row; never raises for a failure of this video.
-
-    KeyboardInterrupt and SystemExit still propagate (they stop the batch on purpose). With `debug`, an error
-    row's `extra["traceback"]` holds the formatted traceback.
-    """
-    try:
-        prediction = predictor.predict(path)
-    except Exception as exc:  # isolation: any failure becomes this video's row
-        extra = {"traceback": traceback.format_exc()} if debug else None
-        return error_row(predictor, path, one_line(exc, path), extra)
-    return ok_row(predictor, path, prediction)
 
 
 def csv_row(row: dict[str, Any]) -> list[str]:

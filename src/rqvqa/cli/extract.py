@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rqvqa.cli.source_options import add_precision_options
+from rqvqa.cli.options import add_max_pixels_option, add_precision_options
 from rqvqa.data.manifest import read_manifest
 from rqvqa.errors import ConfigError
 from rqvqa.pipeline.engines import ENGINES
@@ -23,7 +23,7 @@ from rqvqa.pipeline.stages import build_sources
 from rqvqa.results import dumps_json
 from rqvqa.sources.base import FEATURE_SOURCES
 from rqvqa.store import FeatureStore
-from rqvqa.video.reader import parse_pixels, video_limits
+from rqvqa.video.reader import video_limits
 from rqvqa.video.sampling import MODES
 
 
@@ -51,13 +51,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-keyframes", action="store_true", help="do not write the key-frame cache")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument(
-        "--max-pixels",
-        type=parse_pixels,
-        default=None,
-        metavar="N|WxH",
-        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
-    )
+    add_max_pixels_option(p)
     p.add_argument(
         "--engine",
         choices=ENGINES,

@@ -9,8 +9,9 @@ import argparse
 import sys
 import traceback
 
+from rqvqa.cli.options import add_max_pixels_option
 from rqvqa.results import dumps_json, one_line
-from rqvqa.video.reader import parse_pixels, probe, video_limits
+from rqvqa.video.reader import probe, video_limits
 from rqvqa.video.sampling import CHUNK_LENGTH, MODES, plan
 
 
@@ -24,13 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="official: 8 key frames / >= 8 chunks as the released checkpoints; full: every second",
     )
     p.add_argument("--json", action="store_true", help="print JSON (one list of objects) instead of tables")
-    p.add_argument(
-        "--max-pixels",
-        type=parse_pixels,
-        default=None,
-        metavar="N|WxH",
-        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
-    )
+    add_max_pixels_option(p)
     p.set_defaults(func=run)
 
 

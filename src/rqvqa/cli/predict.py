@@ -19,10 +19,10 @@ import os
 import sys
 from typing import Any
 
-from rqvqa.cli.source_options import add_precision_options
+from rqvqa.cli.options import add_max_pixels_option, add_precision_options
 from rqvqa.errors import ConfigError
 from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json
-from rqvqa.video.reader import parse_pixels, video_limits
+from rqvqa.video.reader import video_limits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,13 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="fast mode for lite-v1/brisque/niqe: score at most N of the one-per-second frames",
     )
-    p.add_argument(
-        "--max-pixels",
-        type=parse_pixels,
-        default=None,
-        metavar="N|WxH",
-        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
-    )
+    add_max_pixels_option(p)
     p.add_argument(
         "--list-models", action="store_true", help="list the models, and which can run now, and exit"
     )

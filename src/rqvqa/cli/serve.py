@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rqvqa.cli.options import add_max_pixels_option
 from rqvqa.errors import ConfigError
-from rqvqa.video.reader import parse_pixels
 
 
 def register(subparsers) -> None:
@@ -31,13 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=2, help="videos scored at once (default 2)")
     p.add_argument("--queue", type=int, default=8, help="requests waiting beyond those; more get 503 (8)")
     p.add_argument("--max-upload-mb", type=float, default=512, help="largest upload in MiB (default 512)")
-    p.add_argument(
-        "--max-pixels",
-        type=parse_pixels,
-        default=None,
-        metavar="N|WxH",
-        help="refuse videos whose frames have more pixels (default as predict: 7680x4320)",
-    )
+    add_max_pixels_option(p)
     p.add_argument("--max-seconds", type=float, default=3600, help="refuse longer videos (default 3600)")
     p.add_argument("--timeout", type=float, default=300, help="seconds before a request gets 504 (300)")
     p.set_defaults(func=run)

@@ -161,7 +161,7 @@ def save_model(model: torch.nn.Module, path: str | Path, metadata: Mapping[str, 
     meta = dict(metadata or {})
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "to_dict"):
-        meta[CONFIG_METADATA_KEY] = json.dumps(config.to_dict())
+        meta[CONFIG_METADATA_KEY] = json.dumps(config.to_dict(), allow_nan=False)
     return save_safetensors(model.state_dict(), path, metadata=meta)
 
 

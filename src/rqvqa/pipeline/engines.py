@@ -349,6 +349,13 @@ def iter_jobs(videos: Any, skip: set[tuple[str, str, str]] | None, predictor: Pr
         index += 1
 
 
+def score_video(predictor: Predictor, path: str | os.PathLike[str], *, debug: bool = False) -> dict[str, Any]:
+    """The row `rqvqa predict` gives one video, scored in this thread (the service's and the API's single
+    video); never raises for a failure of this video (KeyboardInterrupt and SystemExit still propagate)."""
+    ((job, outcome, cpu_s, model_s),) = run_sequential(predictor, [make_job(0, os.fspath(path))])
+    return make_row(predictor, job, outcome, cpu_s, model_s, debug)
+
+
 def run_engine(
     stages: Stages,
     jobs: Iterable[Job],

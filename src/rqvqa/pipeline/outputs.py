@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def _drop_partial_line(path: Path) -> None:
         handle.truncate(0)
 
 
-class ResultWriter:
+class ResultWriter(ABC):
     """Append rows to one result file; `rows()` reads back what is there."""
 
     suffix = ""
@@ -91,15 +92,17 @@ class ResultWriter:
     def _has_rows(self) -> bool:
         return next(iter(self.rows()), None) is not None
 
-    def _open(self) -> None:
+    def _open(self) -> None:  # noqa: B027 (an optional hook: most formats need no set-up)
         """Create the file or repair what a killed run left."""
 
+    @abstractmethod
     def write(self, row: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Append one finished video's row, durably (it survives a kill of the process right after)."""
 
     @classmethod
+    @abstractmethod
     def read(cls, path: Path) -> Iterator[dict[str, Any]]:
-        raise NotImplementedError
+        """The rows in the file at `path` (a partial last row of a killed run is ignored)."""
 
     def rows(self) -> Iterator[dict[str, Any]]:
         return self.read(self.path)
@@ -107,14 +110,14 @@ class ResultWriter:
     def done(self) -> set[tuple[str, str, str]]:
         return {row_key(r) for r in self.rows()}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: only buffered formats flush)
         """Flush what is buffered (nothing is, for JSONL and CSV)."""
 
 
 class JsonlWriter(ResultWriter):
     suffix = ".jsonl"
 
-    def _open(self) -> None:
+    def _open(self) -> None:  # noqa: B027 (an optional hook: most formats need no set-up)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.touch()
         _drop_partial_line(self.path)
@@ -140,7 +143,7 @@ class CsvWriter(ResultWriter):
     suffix = ".csv"
     columns = [*CSV_COLUMNS, *COLLECTION_COLUMNS, "extra"]
 
-    def _open(self) -> None:
+    def _open(self) -> None:  # noqa: B027 (an optional hook: most formats need no set-up)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.touch()
         _drop_partial_line(self.path)
@@ -277,7 +280,7 @@ class ParquetWriter(ResultWriter):
                 live.append((a, b, p))
         return live, dead
 
-    def _open(self) -> None:
+    def _open(self) -> None:  # noqa: B027 (an optional hook: most formats need no set-up)
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{self.path} is a file: a Parquet result is a folder of parts")
         self.path.mkdir(parents=True, exist_ok=True)
@@ -339,7 +342,7 @@ class ParquetWriter(ResultWriter):
         for _, p in singles:  # a kill here leaves duplicates that the next open removes
             p.unlink(missing_ok=True)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: only buffered formats flush)
         if len(self._singles) > 1:
             self._compact()
 

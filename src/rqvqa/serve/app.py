@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from rqvqa.errors import ConfigError, RqvqaError
+from rqvqa.pipeline import score_video
 from rqvqa.report.keyframes import data_uri, keyframe_jpegs, worst_seconds
-from rqvqa.results import STATUS_OK, dumps_json, score_video
+from rqvqa.results import STATUS_OK, dumps_json
 from rqvqa.video.reader import video_limits
 
 API_KEY_ENV = "RQVQA_API_KEY"

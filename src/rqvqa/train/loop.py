@@ -29,6 +29,7 @@ from rqvqa.losses import get_loss
 from rqvqa.metrics import performance
 from rqvqa.model import RQVQA, ModelConfig
 from rqvqa.model_inputs import Scaler
+from rqvqa.results import dumps_json
 from rqvqa.train.data import ArrayDataset, collate, head_only_config
 
 SELECTIONS = ("best", "last")
@@ -195,7 +196,7 @@ def save_training_state(
         "optimizer": {"param_groups": opt["param_groups"], "scalars": opt_meta},
         "scheduler": scheduler.state_dict(),
     }
-    atomic_write(path, lambda tmp: save_safetensors(tensors, tmp, metadata={"state": json.dumps(meta)}))
+    atomic_write(path, lambda tmp: save_safetensors(tensors, tmp, metadata={"state": dumps_json(meta)}))
 
 
 def load_training_state(
@@ -377,7 +378,7 @@ def train_split(
                 out / "best.safetensors", lambda tmp, meta=meta: save_model(model, tmp, metadata=meta)
             )
             _write_text(
-                out / "best_predictions.json", json.dumps({"pred": pred.tolist(), "mos": mos.tolist()})
+                out / "best_predictions.json", dumps_json({"pred": pred.tolist(), "mos": mos.tolist()})
             )
         info["epoch"] = epoch + 1
         save_training_state(state_path, model, optimizer, scheduler, info)
@@ -386,7 +387,7 @@ def train_split(
 
 
 def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
-    _write_text(out / "metrics.json", json.dumps(history, indent=1))
+    _write_text(out / "metrics.json", dumps_json(history, indent=1))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
     writer.writeheader()
@@ -435,7 +436,7 @@ def train_splits(
         result = train_split(model_config, train_set, val_set, cfg, out / f"split{i}", seed, init)
         results.append({"split": split.name, "seed": seed, **result})
     summary = summarise(results)
-    _write_text(out / "summary.json", json.dumps(summary, indent=1))
+    _write_text(out / "summary.json", dumps_json(summary, indent=1))
     ensemble = {
         "model": model_config.to_dict(),
         "members": [f"split{i}/best.safetensors" for i in range(len(splits))],
@@ -444,7 +445,7 @@ def train_splits(
         **dict(extra or {}),
     }
     ensemble["card"] = model_card(out, manifest, model_config, cfg, summary, extra)
-    _write_text(out / "ensemble.json", json.dumps(ensemble, indent=1, allow_nan=False))
+    _write_text(out / "ensemble.json", dumps_json(ensemble, indent=1))
     return summary
 
 

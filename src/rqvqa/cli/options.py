@@ -1,9 +1,11 @@
-"""Options shared by the commands that run feature sources (`extract`, `predict`), kept free of heavy imports
-so that registering the parsers stays fast."""
+"""Options shared by several commands (precision for those that run feature sources, the pixel budget for
+those that decode), kept free of heavy imports so that registering the parsers stays fast."""
 
 from __future__ import annotations
 
 import argparse
+
+from rqvqa.video.reader import parse_pixels
 
 #: compute precisions a source can be asked for (`--dtype`)
 DTYPES = ("float32", "float16", "bfloat16")
@@ -24,4 +26,15 @@ def add_precision_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="run Q-Align in LLM.int8 (bitsandbytes; `pip install rqvqa[int8]`), as the released KVQ heads "
         "were trained (default: on for rqvqa-kvq on CUDA when bitsandbytes is installed, else off)",
+    )
+
+
+def add_max_pixels_option(p: argparse.ArgumentParser) -> None:
+    """`--max-pixels` (every command that decodes): the per-frame pixel budget checked before any decode."""
+    p.add_argument(
+        "--max-pixels",
+        type=parse_pixels,
+        default=None,
+        metavar="N|WxH",
+        help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
