@@ -8,12 +8,15 @@ head) per video, for each requested precision, with the peak memory.
 
     python bench/full_model.py --device cpu                         # CPU, fp32, 2 threads, the real clip
     python bench/full_model.py --device cpu --synth 1920x1080       # a generated 8-s 1080p video
-    python bench/full_model.py --device cuda --dtype bfloat16 float16 float32 --batch 1 8
+    python bench/full_model.py --device cuda --dtype bfloat16 float16 float32 --synth 1920x1080
     python bench/full_model.py --video clip.mp4 --json
 
 Paper, Table 8 (RTX 3090, one 8-s 1080p video): the whole model 5.30 s, of which Q-Align 4.20 s. A shallow
 Q-Align leaves out 31 of the 32 LLaMA layers and the 24-layer ViT-L vision tower, i.e. nearly all of its cost:
 its row here is a lower bound, not the real figure (bench/qalign_gpu.py runs the full 8.2 B network).
+
+Not measured here yet: a sweep over batch sizes. The sources run one video at a time (all of its frames in one
+batch); only the base network and the head batch across videos (`rqvqa predict --batch-size`).
 """
 
 from __future__ import annotations
