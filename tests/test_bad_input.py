@@ -490,7 +490,8 @@ def test_memory_stays_bounded_over_the_corpus(model, tmp_path):
     real = SHARED / "data" / "videos" / "5115335471.mp4"
     if real.is_file():
         paths.append(str(real))
-    peak, code, out = _peak_rss_mb(["predict", "--model", model, "--json", *paths])
+    # sequential: all the work in the measured process (the local engine would score in worker processes)
+    peak, code, out = _peak_rss_mb(["predict", "--model", model, "--engine", "sequential", "--json", *paths])
     rows = json.loads(out)
     assert code == 1 and [r["path"] for r in rows] == paths
     assert all(r["status"] == "ok" for r in rows if r["path"] == str(real))
