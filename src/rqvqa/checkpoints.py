@@ -38,7 +38,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # torch's message goes on for lines and advises retrying with weights_only=False, which would run
         # whatever code the file carries: say what happened in one line instead, and never that
         found = re.search(r"GLOBAL (\S+)", str(exc))
-        held = f" ({found.group(1).rstrip('.')})" if found else ""
+        if found is None:  # the safe unpickler met bytes that are no pickle at all: a corrupt file
+            operand = re.search(r"Unsupported operand \d+|invalid load key[^\n]*", str(exc))
+            detail = f" ({operand.group(0).rstrip('.')})" if operand else ""
+            raise WeightsError(f"not a readable checkpoint{detail}", path) from None
+        held = f" ({found.group(1).rstrip('.')})"
         raise WeightsError(
             f"refused: the checkpoint holds Python objects{held} besides tensors, and rqvqa only loads "
             "tensors (safe loading); a file with the expected tensors is needed",
