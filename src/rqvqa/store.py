@@ -132,7 +132,7 @@ class FeatureStore:
     def describe(self, source: str, config_hash: str, info: dict[str, Any]) -> None:
         """Record what produced a (source, hash) folder (written once; a mismatch means a hash collision)."""
         target = self._folder(source, config_hash) / "source.json"
-        blob = json.dumps(info, sort_keys=True, indent=1).encode()
+        blob = json.dumps(info, sort_keys=True, indent=1, allow_nan=False).encode()
         if target.is_file():
             if json.loads(target.read_text()) != json.loads(blob):
                 raise InputError(

@@ -56,7 +56,7 @@ def convert(checkpoint: Path, output: Path, kind: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     summary = convert(args.checkpoint, args.output, args.kind)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2, allow_nan=False))
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         "splits": splits,
     }
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(json.dumps(summary, indent=1, allow_nan=False))
     else:
         split_text = ", ".join(f"{k} {v}" for k, v in splits.items()) or "none"
         print(

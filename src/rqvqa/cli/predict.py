@@ -119,7 +119,7 @@ def _list_models(as_json: bool, weights_dir: str | None) -> int:
 
     cards = list_models(weights_dir)  # declared cards: no model module (nor torch) is imported
     if as_json:
-        print(json.dumps(cards, indent=2))
+        print(json.dumps(cards, indent=2, allow_nan=False))
         return 0
     from rich.console import Console
     from rich.table import Table

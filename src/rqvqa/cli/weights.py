@@ -63,7 +63,7 @@ def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 
 def _print_json(payload: Any) -> None:
-    print(json.dumps(payload, indent=1, default=str))
+    print(json.dumps(payload, indent=1, default=str, allow_nan=False))
 
 
 def run_list(args: argparse.Namespace) -> int:

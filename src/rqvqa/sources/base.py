@@ -56,7 +56,7 @@ class FeatureSource(ABC):
         payload = {"name": self.name, "version": self.version, **self.config()}
         if sampling:
             payload["sampling"] = sampling
-        blob = json.dumps(payload, sort_keys=True)
+        blob = json.dumps(payload, sort_keys=True, allow_nan=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @abstractmethod
