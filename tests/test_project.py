@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -22,10 +23,14 @@ def test_ci_runs_the_readme_test_command():
     assert test_commands[0] in ci_lines
 
 
-def test_readme_main_job_needs_no_download():
+def test_readme_main_job_scores_the_shipped_clip_offline():
+    from rqvqa.zoo import MODELS
+
     main_jobs = [c for c in _readme_commands() if "pytest" not in c]
     assert len(main_jobs) == 1
-    assert "rqvqa synth" in main_jobs[0] and "rqvqa predict" in main_jobs[0]
+    scored = re.search(r"rqvqa predict (\S+)", main_jobs[0])
+    assert scored is not None and (REPO / scored.group(1)).is_file()  # a clip that ships with the project
+    assert "--model" not in main_jobs[0] and MODELS.card("lite").weights == ()  # the default, nothing to fetch
 
 
 def test_ruff_clean():
