@@ -30,7 +30,7 @@ def test_readme_main_job_scores_the_shipped_clip_offline():
     assert len(main_jobs) == 1
     scored = re.search(r"rqvqa predict (\S+)", main_jobs[0])
     assert scored is not None and (REPO / scored.group(1)).is_file()  # a clip that ships with the project
-    assert "--model" not in main_jobs[0] and MODELS.card("lite").weights == ()  # the default, nothing to fetch
+    assert "--model" not in main_jobs[0] and MODELS.card("lite").weights == ()  # default model, no download
 
 
 def test_ruff_clean():
