@@ -1,6 +1,6 @@
 """rqvqa: blind video quality assessment with rich quality-aware features (RQ-VQA).
 
-Python API::
+Python API (`rqvqa.api`)::
 
     import rqvqa
     rqvqa.list_models()                              # the zoo, with what can run now (imports no model)
@@ -11,8 +11,10 @@ Python API::
     model.predict_frames(frames, fps=30)             # frames already in memory, (T, H, W, 3) uint8 RGB
 """
 
+from rqvqa.api import create_predictor, list_models
 from rqvqa.errors import RqvqaError
-from rqvqa.zoo import Prediction, Predictor, create_predictor, list_models
+from rqvqa.predictor import Predictor
+from rqvqa.results import Prediction
+from rqvqa.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Prediction", "Predictor", "RqvqaError", "__version__", "create_predictor", "list_models"]

@@ -1,4 +1,5 @@
-"""Safe checkpoint reading and strict loading with readable mismatch reports.
+"""Safe checkpoint reading, strict loading with readable mismatch reports, and `CheckpointSource`, the base of
+the feature sources that run one pre-trained network loaded from one checkpoint.
 
 Never unpickles arbitrary objects: `.pth`/`.pt`/`.pyth`/`.bin` go through `torch.load(weights_only=True)`,
 `.safetensors` through safetensors.
@@ -6,18 +7,19 @@ Never unpickles arbitrary objects: `.pth`/`.pt`/`.pyth`/`.bin` go through `torch
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
-from collections.abc import Callable, Mapping
+from abc import abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from rqvqa.errors import WeightsError
+from rqvqa.precision import torch_dtype
+from rqvqa.source import FeatureSource
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
@@ -114,14 +116,91 @@ def save_safetensors(
     return path
 
 
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """write(tmp) then move the finished file into place, so a kill never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# ------------------------------------------------------------------------ sources of one checkpoint
+
+
+class CheckpointSource(FeatureSource):
+    """`weights`: a registry name (`rqvqa.weights`) or a checkpoint path; `model`: an already built network
+    (tests, benchmarks), which takes precedence. The network is loaded by `setup()` (or on first use), on
+    `device` in `dtype`; a pickled source leaves a loaded network behind (an injected one travels with it).
+    """
+
+    #: registry name of the checkpoint used when none is given
+    default_weights: ClassVar[str]
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        weights_dir: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | str | None = None,
+        model: nn.Module | None = None,
+    ):
+        self.weights = str(weights or self.default_weights)
+        self.weights_dir = weights_dir
+        self.device = torch.device(device)
+        self.dtype = torch_dtype(dtype) or torch.float32
+        self._model = model
+        self._injected = model is not None
+        self._sha256: str | None = None
+
+    def weights_id(self) -> str:
+        """Which weights: the registry name or the file's name ("injected" for a network built in memory)."""
+        return "injected" if self._injected else Path(self.weights).name
+
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    def config(self) -> dict[str, Any]:
+        # fixed at construction, so loading the weights lazily never changes the feature-store key; the
+        # compute dtype is part of it because fp16/bf16 move the features measurably, and the weights' content
+        # hash because another file under the same name (a retrained LIQE.pt) gives other features
+        config: dict[str, Any] = {"weights": self.weights_id(), "dtype": self.dtype_name()}
+        digest = None if self._injected else self._content_sha256()
+        if digest is not None:
+            config["sha256"] = digest
+        return config
+
+    def _content_sha256(self) -> str | None:
+        """sha256 of the checkpoint (hashed once per path, size and mtime), None while it cannot be found
+        (no feature is computed then, so no store entry can carry that key)."""
+        if self._sha256 is None:
+            from rqvqa.weights import content_sha256
+
+            try:
+                self._sha256 = content_sha256(self.weights_path())
+            except (WeightsError, OSError):
+                return None
+        return self._sha256
+
+    def weights_path(self) -> Path:
+        path = Path(self.weights)
+        if path.is_file():
+            return path
+        from rqvqa.weights import resolve
+
+        return resolve(self.weights, self.weights_dir)
+
+    @abstractmethod
+    def load(self, path: Path) -> nn.Module:
+        """Build the network from the checkpoint at `path`."""
+
+    def check(self) -> None:
+        """Raise `WeightsError` now when the checkpoint cannot be found (before any video is decoded)."""
+        if not self._injected:
+            self.weights_path()
+
+    def setup(self) -> None:
+        if self._model is None:
+            self._model = self.load(self.weights_path())
+
+    @property
+    def model(self) -> nn.Module:
+        self.setup()
+        return self._model.to(self.device, self.dtype).eval()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if not self._injected:
+            state["_model"] = None
+        return state

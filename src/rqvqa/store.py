@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from rqvqa.errors import InputError
+from rqvqa.files import atomic_folder, atomic_write, atomic_write_bytes
 
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
 KEYFRAME_TAG = "short384-official"
@@ -78,19 +78,9 @@ def keyframe_tag(mode: str = "official") -> str:
     return f"short384-{_safe(mode)}"
 
 
-def _atomic_write_bytes(target: Path, write: Any, suffix: str) -> None:
-    """Run write(fileobj) on a temporary file next to `target`, then move it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix + ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _save_npy(path: Path, data: np.ndarray) -> None:
+    with path.open("wb") as handle:
+        np.save(handle, data, allow_pickle=False)
 
 
 class FeatureStore:
@@ -139,12 +129,12 @@ class FeatureStore:
                     f"store already holds a different source under {source}/{config_hash}", target
                 )
             return
-        _atomic_write_bytes(target, lambda h: h.write(blob), ".json")
+        atomic_write_bytes(target, blob)
 
     def save(self, source: str, config_hash: str, video: str, array: np.ndarray) -> Path:
         target = self.path(source, config_hash, video)
         data = np.ascontiguousarray(array, dtype=np.float32)
-        _atomic_write_bytes(target, lambda h: np.save(h, data, allow_pickle=False), ".npy")
+        atomic_write(target, lambda tmp: _save_npy(tmp, data))
         return target
 
     def load(self, source: str, config_hash: str, video: str) -> np.ndarray:
@@ -184,20 +174,15 @@ class FeatureStore:
         if not frames:
             raise InputError(f"no key frames to cache for video {video!r}", self.root)
         target = self.keyframe_dir(video, tag)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-        try:
+
+        def fill(folder: Path) -> None:
             for i, frame in enumerate(frames):
                 Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8), "RGB").save(
-                    tmp / f"{i:03d}.png", compress_level=1
+                    folder / f"{i:03d}.png", compress_level=1
                 )
-            if target.exists():  # a concurrent writer finished first: its copy is complete, keep it
-                shutil.rmtree(tmp)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        # a concurrent writer that finished first keeps its complete copy
+        atomic_folder(target, fill)
         return target
 
     def keyframe_paths(self, video: str, tag: str = KEYFRAME_TAG) -> list[Path]:

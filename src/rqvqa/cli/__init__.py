@@ -8,9 +8,9 @@ import importlib
 import os
 import sys
 
-from rqvqa import __version__
 from rqvqa.errors import RqvqaError
 from rqvqa.results import one_line
+from rqvqa.version import __version__
 
 # name -> (module, one-line help). Order is the order shown in `rqvqa --help`. Only the module of the command
 # being run is imported (several pull in torch, timm and open_clip, which take seconds to import); the others

@@ -3,7 +3,7 @@ UGC-VQA feature benchmark, within one dataset or across two (train on one, test 
 
 Evaluates any per-video feature matrix the way the UGC-VQA benchmark evaluated BRISQUE, VIDEVAL & co:
 random 80/20 splits, an RBF SVR whose (C, gamma) is grid-searched on a validation part of each training set,
-median (std) SRCC / KRCC / PLCC / RMSE over the splits (see `rqvqa.baselines.benchmark`).
+median (std) SRCC / KRCC / PLCC / RMSE over the splits (see `rqvqa.benchmark`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rqvqa.baselines.benchmark import METRICS, load_features, load_mos, run_benchmark
+    from rqvqa.benchmark import METRICS, load_features, load_mos, run_benchmark
     from rqvqa.errors import ConfigError
     from rqvqa.results import dumps_json
 

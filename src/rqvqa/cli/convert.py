@@ -31,8 +31,8 @@ def register(subparsers) -> None:
 def convert(checkpoint: Path, output: Path, kind: str) -> dict:
     """Convert one checkpoint; returns a summary (keys, parameters, output path)."""
     from rqvqa.checkpoints import load_strict
-    from rqvqa.model import RQVQA, preset
-    from rqvqa.nets.remap import read_official, save_model
+    from rqvqa.families.rqvqa.model import RQVQA, preset
+    from rqvqa.families.rqvqa.remap import read_official, save_model
 
     if kind not in KIND_PRESETS:
         raise ConfigError(f"unknown checkpoint kind {kind!r}; expected one of {', '.join(KIND_PRESETS)}")

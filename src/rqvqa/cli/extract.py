@@ -19,9 +19,9 @@ from rqvqa.data.manifest import read_manifest
 from rqvqa.errors import ConfigError
 from rqvqa.pipeline.engines import ENGINES
 from rqvqa.pipeline.extract import ExtractReport, extract_manifest
-from rqvqa.pipeline.stages import build_sources
+from rqvqa.registry import REGISTRY
 from rqvqa.results import dumps_json
-from rqvqa.sources.base import FEATURE_SOURCES
+from rqvqa.source import build_sources
 from rqvqa.store import FeatureStore
 from rqvqa.video.reader import video_limits
 from rqvqa.video.sampling import MODES
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not names and not args.keyframes_only:
         raise ConfigError(
             f"no --sources given: name the feature sources to extract (available: "
-            f"{', '.join(FEATURE_SOURCES.names())}), or --keyframes-only to fill only the key-frame cache"
+            f"{', '.join(REGISTRY.source_names())}), or --keyframes-only to fill only the key-frame cache"
         )
     manifest = read_manifest(args.manifest)
     sources = build_sources(names, args.device, args.weights_dir, args.dtype, bool(args.qalign_8bit))

@@ -1,4 +1,4 @@
-"""`rqvqa predict INPUT... --model NAME`: score videos with a model from the zoo (`rqvqa.zoo`).
+"""`rqvqa predict INPUT... --model NAME`: score videos with a model of the zoo (`rqvqa.api`).
 
 Inputs are files, folders (recursive), globs, manifests (.csv/.parquet) or `-` (paths on stdin); scoring runs
 on `rqvqa.pipeline` (`--engine local|sequential|ray`, `--workers`, `--batch-size`).
@@ -40,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--csv", action="store_true", help="print CSV (path, model, score, ...) instead of a table"
     )
     p.add_argument("--weights", default=None, help="weights folder or file (models that need weights)")
-    p.add_argument("--device", default="cpu", help="torch device for neural models (cpu, cuda, cuda:1...)")
+    p.add_argument(
+        "--device", default=None, help="torch device of a network model (cpu, cuda, cuda:1...; default cpu)"
+    )
     p.add_argument(
         "--weights-dir",
         default=None,
@@ -83,39 +85,43 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray cluster (auto, ray://host:port); default: local Ray")
 
 
-def _predictor(args: argparse.Namespace):
-    from rqvqa.zoo import MODELS, accepted_options, create_predictor
+#: command-line flags -> the model option they set
+FLAGS = {
+    "weights": "--weights",
+    "device": "--device",
+    "weights_dir": "--weights-dir",
+    "mode": "--mode",
+    "dtype": "--dtype",
+    "qalign_8bit": "--qalign-8bit",
+    "max_frames": "--max-frames",
+}
 
-    options: dict[str, Any] = {"weights": args.weights, "device": args.device}
-    flags = {
-        "weights_dir": "--weights-dir",
-        "mode": "--mode",
-        "dtype": "--dtype",
-        "qalign_8bit": "--qalign-8bit",
-    }
-    given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+
+def predictor_from_args(args: argparse.Namespace):
+    """The predictor the flags ask for: only the options given are passed, and a flag the model does not take
+    is refused (never silently ignored)."""
+    from rqvqa.api import create_predictor, model_class
+    from rqvqa.registry import accepted_options
+
+    given = {name: getattr(args, name) for name in FLAGS if getattr(args, name, None) is not None}
+    if given.get("max_frames") is not None and given["max_frames"] < 1:
+        raise ConfigError("--max-frames must be at least 1")
     if given:
-        cls = MODELS.get(args.model)  # imports that model only; an unknown name is refused here
-        takes = accepted_options(cls)
-        # single-network predictors name these differently: their weights folder is `weights`, Q-Align's
-        # int8 switch `load_8bit`
-        if "weights_dir" in given and "weights_dir" not in takes and args.weights is None:
-            options["weights"] = given.pop("weights_dir")
+        takes = accepted_options(model_class(args.model))  # imports that model only
+        # single-network models name these differently: their weights folder is `weights`, Q-Align's int8
+        # switch `load_8bit`
+        if "weights_dir" in given and "weights_dir" not in takes and "weights" not in given:
+            given["weights"] = given.pop("weights_dir")
         if "qalign_8bit" in given and "qalign_8bit" not in takes and "load_8bit" in takes:
-            options["load_8bit"] = given.pop("qalign_8bit")
-        refused = [flags[name] for name in given if name not in takes]
+            given["load_8bit"] = given.pop("qalign_8bit")
+        refused = [FLAGS[name] for name in given if name not in takes and name in FLAGS]
         if refused:
             raise ConfigError(f"model {args.model} does not take {', '.join(refused)}")
-        options.update(given)
-    if args.max_frames is not None:
-        if args.max_frames < 1:
-            raise ConfigError("--max-frames must be at least 1")
-        options["max_frames"] = args.max_frames
-    return create_predictor(args.model, **options)
+    return create_predictor(args.model, **given)
 
 
 def _list_models(as_json: bool, weights_dir: str | None) -> int:
-    from rqvqa.zoo import list_models
+    from rqvqa.api import list_models
 
     cards = list_models(weights_dir)  # declared cards: no model module (nor torch) is imported
     if as_json:
@@ -124,11 +130,12 @@ def _list_models(as_json: bool, weights_dir: str | None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("model", "can run", "lower better", "range", "scale", "description")
+    table = Table("model", "can run", "install", "lower better", "range", "scale", "description")
     for c in cards:
         table.add_row(
             c["name"],
             c["status"],
+            f"rqvqa[{c['extra']}]" if c["extra"] else "core",
             str(c["lower_better"]),
             str(tuple(c["score_range"])),
             c["scale"],
@@ -147,11 +154,11 @@ def run(args: argparse.Namespace) -> int:
 
     from rqvqa.pipeline import score_collection
 
-    predictor = _predictor(args)
+    predictor = predictor_from_args(args)
     rows: list[dict[str, Any]] = []
     scored = failed = 0
     bar = tqdm(
-        desc=f"predict ({predictor.name})",
+        desc=f"predict ({predictor.card.name})",
         unit="video",
         file=sys.stderr,
         disable=len(args.videos) < 2 and not any(os.path.isdir(v) for v in args.videos),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from rqvqa.errors import InputError
+from rqvqa.files import atomic_write_text
 from rqvqa.metrics import FITS
 
 
@@ -62,15 +61,7 @@ def run(args: argparse.Namespace) -> int:
         title=args.title,
     )
     out = args.output
-    out.parent.mkdir(parents=True, exist_ok=True)
     # written whole or not at all: a half-written report would look like a complete one
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, page)
     print(f"wrote {out} ({len(page.encode('utf-8')) // 1024} kB)")
     return 0

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from rqvqa.data.manifest import read_manifest
 from rqvqa.errors import ConfigError, InputError
+from rqvqa.families.rqvqa.model import PRESETS, config_from_options
+from rqvqa.families.rqvqa.preprocess import FrameTransform, Preprocessing
 from rqvqa.losses import LOSSES
-from rqvqa.model import PRESETS, config_from_options
 from rqvqa.results import dumps_json
 from rqvqa.store import FeatureStore
 from rqvqa.train import (
@@ -175,9 +176,11 @@ def run(args: argparse.Namespace) -> int:
     if args.init_backbone is not None:
         init = lambda model: init_backbone(model, args.init_backbone)  # noqa: E731
     elif args.init_imagenet is not None:
-        from rqvqa.nets.swin_bot import load_imagenet_weights
+        from rqvqa.families.rqvqa.swin_bot import load_imagenet_weights
 
         init = lambda model: load_imagenet_weights(model.base.swin, args.init_imagenet)  # noqa: E731
+
+    preprocessing = Preprocessing(args.mode, FrameTransform(resize=cfg.resize_to, crop=cfg.crop))
 
     def make_dataset(rows, train, seed):
         return StoreDataset(
@@ -186,8 +189,7 @@ def run(args: argparse.Namespace) -> int:
             rows,
             stored,
             frames=model_config.needs_frames,
-            crop=cfg.crop,
-            resize=cfg.resize_to,
+            transform=preprocessing.frames,
             train=train,
             seed=seed,
             max_frames=cfg.max_frames,
@@ -201,13 +203,8 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         args.out,
         init,
-        extra={
-            "store": str(args.store),
-            "sources": {s.name: s.config_hash for s in stored},
-            "mode": args.mode,
-            "crop": cfg.crop,
-            "resize": cfg.resize_to,
-        },
+        extra={"store": str(args.store), "sources": {s.name: s.config_hash for s in stored}},
+        preprocessing=preprocessing,
     )
     return _report(summary, args)
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from rqvqa import weights as registry
+from rqvqa import weights
 from rqvqa.errors import ConfigError
 
 
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--weights-dir",
-        help=f"folder of hand-fetched checkpoints (searched before ${registry.ENV_WEIGHTS_DIR}, the cache)",
+        help=f"folder of hand-fetched checkpoints (searched before ${weights.ENV_WEIGHTS_DIR}, the cache)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -68,14 +68,14 @@ def _print_json(payload: Any) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     rows = []
-    for entry in registry.list_weights():
-        found = registry.find(entry.name, args.weights_dir)
-        rows.append({**asdict(entry), "path": found, "cache_path": registry.cache_dir() / entry.relpath})
+    for entry in weights.list_weights():
+        found = weights.find(entry.name, args.weights_dir)
+        rows.append({**asdict(entry), "path": found, "cache_path": weights.cache_dir() / entry.relpath})
     if args.json:
         _print_json(rows)
         return 0
     _print_table(
-        f"checkpoints (cache: {registry.cache_dir()}; --json for URLs, licences, users)",
+        f"checkpoints (cache: {weights.cache_dir()}; --json for URLs, licences, users)",
         ["name", "file", "size", "licence", "found at"],
         [
             [r["name"], r["filename"], r["size_hint"], r["licence"].split(" (")[0], str(r["path"] or "-")]
@@ -86,19 +86,17 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _names(given: list[str]) -> list[str]:
-    return list(dict.fromkeys(name for group in given for name in registry.expand(group)))
+    return list(dict.fromkeys(name for group in given for name in weights.expand(group)))
 
 
 def run_download(args: argparse.Namespace) -> int:
     done = {}
     for name in _names(args.names):
         if args.restart:
-            done[name] = registry.download(name, progress=not args.no_progress, restart=True)
+            done[name] = weights.download(name, progress=not args.no_progress, restart=True)
         else:
-            done[name] = registry.resolve(
-                name, args.weights_dir, download=True, progress=not args.no_progress
-            )
-    groups = {g: registry.group_folder(g, args.weights_dir) for g in args.names if g in registry.GROUPS}
+            done[name] = weights.resolve(name, args.weights_dir, download=True, progress=not args.no_progress)
+    groups = {g: weights.group_folder(g, args.weights_dir) for g in args.names if g in weights.groups()}
     if args.json:
         _print_json({name: str(path) for name, path in {**done, **groups}.items()})
     else:
@@ -111,9 +109,9 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.repin and not args.names:
         raise ConfigError("--repin needs the NAME of the file to pin again")
     names = _names(args.names) or [
-        e.name for e in registry.list_weights() if registry.find(e.name, args.weights_dir)
+        e.name for e in weights.list_weights() if weights.find(e.name, args.weights_dir)
     ]
-    results = [registry.verify(name, args.weights_dir, repin=args.repin) for name in names]
+    results = [weights.verify(name, args.weights_dir, repin=args.repin) for name in names]
     # a file the user named explicitly must exist; in the default sweep only present files are checked
     failed = any(r.failed or r.status == "missing" for r in results)
     if args.json:
@@ -122,7 +120,7 @@ def run_verify(args: argparse.Namespace) -> int:
         print("no checkpoint found (nothing to verify)")
     else:
         _print_table(
-            f"verification (first-use pins: {registry.lock_file()})",
+            f"verification (first-use pins: {weights.lock_file()})",
             ["name", "status", "path", "sha256", "detail"],
             [[r.name, r.status, str(r.path or "-"), r.sha256 or "-", r.detail] for r in results],
         )
@@ -131,9 +129,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_path(args: argparse.Namespace) -> int:
     """A group's path is the folder holding all of its files (what --weights / --weights-dir take)."""
-    paths = [registry.resolve(name, args.weights_dir) for name in registry.expand(args.name)]
+    paths = [weights.resolve(name, args.weights_dir) for name in weights.expand(args.name)]
     path = (
-        paths[0] if args.name not in registry.GROUPS else registry.group_folder(args.name, args.weights_dir)
+        paths[0] if args.name not in weights.groups() else weights.group_folder(args.name, args.weights_dir)
     )
     if path is None:
         raise ConfigError(f"the files of {args.name} are spread over several folders: put them in one")

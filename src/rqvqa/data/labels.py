@@ -138,6 +138,18 @@ def _result_row(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
     if status == "ok" and score is None:
         raise InputError(f"{where}: status ok without a score", path)
     extra = raw.get("extra") or {}
+    if isinstance(extra, str):  # a result file's JSON cell (CSV and Parquet result files)
+        try:
+            extra = json.loads(extra)
+        except json.JSONDecodeError:
+            raise InputError(f"{where}: extra is not JSON", path) from None
+    extra = dict(extra) if isinstance(extra, dict) else {}
+    frames = raw.get("second_frames")
+    if isinstance(frames, str) and frames.strip():  # `rqvqa predict --csv`
+        try:
+            extra["second_frames"] = [int(f) for f in frames.split()]
+        except ValueError:
+            raise InputError(f"{where}: second_frames is not a list of frame numbers", path) from None
     return {
         "path": name,
         "model": str(raw.get("model") or ""),
@@ -146,7 +158,7 @@ def _result_row(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
         "lower_better": _bool(raw.get("lower_better")),
         "per_second": [_finite(v, path, f"{where} per_second[{k}]") for k, v in enumerate(per_second)],
         "error": raw.get("error") or (None if status == "ok" else "failed (no reason recorded)"),
-        "extra": extra if isinstance(extra, dict) else {},
+        "extra": extra,
     }
 
 

@@ -1,10 +1,10 @@
 """Filling the feature store (`rqvqa extract`) with the collection engines.
 
-Each video is decoded once (`Sampler`, the CPU stage, in the engine's workers) for the union of what the
-requested sources and the key-frame cache read; the model stage (where the networks live) computes the entries
-that are still missing for that video and writes them to the store (atomic writes: an entry is complete or
-absent). Entries already in the store are skipped before any decode, so an interrupted run resumes where it
-stopped. Any failure while handling one video is that video's `failed` entry and the batch goes on.
+Each video is decoded once (a `Sampling` product, the decode stage, in the engine's workers) for what the
+requested sources and the key-frame cache still miss for it; the model stage (where the networks were set up)
+computes those entries and writes them to the store (atomic writes: an entry is complete or absent). Entries
+already in the store are skipped before any decode, so an interrupted run resumes where it stopped. Any
+failure while handling one video is that video's `failed` entry and the batch goes on.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from rqvqa.data.manifest import Manifest
-from rqvqa.pipeline.engines import Failure, Job, run_engine
-from rqvqa.pipeline.stages import Sampler, check_shape
-from rqvqa.sources.base import FeatureSource
+from rqvqa.pipeline.engines import run_engine
+from rqvqa.pipeline.stages import Failure, Job
+from rqvqa.predictor import Resources
+from rqvqa.source import FeatureSource, check_shape
 from rqvqa.store import FeatureStore, keyframe_tag, video_id
-from rqvqa.video.sampling import VideoSample
+from rqvqa.video.decode import Decoded, Decoder
+from rqvqa.video.sampling import Sampling
 
 
 @dataclass
@@ -42,10 +44,20 @@ class ExtractReport:
         }
 
 
+@dataclass(frozen=True)
+class _Decode:
+    """The decode stage of `extract`: the samplers one video still needs (a job's `needs`)."""
+
+    mode: str
+    seed: int
+
+    def __call__(self, path: str, needs: frozenset[str]) -> Decoded:
+        product = Sampling(mode=self.mode, seed=self.seed, **dict.fromkeys(needs, True))
+        return Decoder((("sample", product),))(path)
+
+
 class Extraction:
     """The stages of `extract` for one manifest (see the module docstring)."""
-
-    cpu_only = False
 
     def __init__(
         self,
@@ -91,16 +103,18 @@ class Extraction:
         todo = [s for s in self.sources if not self.store.has(s.name, self.hashes[s.name], vid)]
         return todo, self.keyframes and not self.store.has_keyframes(vid, self.tag)
 
-    def cpu_stage(self) -> Sampler:
-        needs = set().union(*(s.needs for s in self.sources)) if self.sources else set()
-        return Sampler(
-            frozenset(needs | ({"keyframes_384"} if self.keyframes else set())), self.mode, self.seed
-        )
+    def decoder(self) -> _Decode:
+        return _Decode(self.mode, self.seed)
 
-    def predict(self, path: str) -> str:
-        return self.finish(self.cpu_stage()(path))
+    def setup(self) -> None:
+        for source in self.sources:
+            source.setup()
 
-    def finish(self, sample: VideoSample) -> str:
+    def resources(self) -> Resources:
+        return Resources(networks=True)
+
+    def _store(self, decoded: Decoded) -> str:
+        sample = decoded["sample"]
         path = str(sample.info.path)
         todo, want_frames = self.missing(path)
         # compute every source before writing, so a source failing on this video leaves no half entry set
@@ -112,8 +126,8 @@ class Extraction:
             self.store.save_keyframes(vid, sample.keyframes_384, self.tag)
         return vid
 
-    def finish_many(self, samples: list[VideoSample]) -> list[str]:
-        return [self.finish(s) for s in samples]
+    def score(self, batch: list[Decoded]) -> list[str]:
+        return [self._store(d) for d in batch]
 
 
 def extract_manifest(

@@ -14,8 +14,8 @@ most a partial last line (JSONL/CSV) or a temporary file (Parquet, named `.*.tmp
 opening the file again (`--resume`) repairs it. A killed compaction can leave a merged part next to the parts
 it merged; readers of this module drop the duplicates and the next open deletes the merged-away parts.
 
-`--resume` (`ResultWriter.done`) skips videos whose (content key, model, weights) already has a row, ok or
-error: a video is scored once per model and weights, whatever its path.
+`--resume` (`ResultWriter.done`) skips videos whose (content key, model, weights, options) already has a row,
+ok or error: a video is scored once per model instance, whatever its path.
 """
 
 from __future__ import annotations
@@ -23,27 +23,34 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rqvqa.errors import ConfigError, InputError
-from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json
+from rqvqa.files import atomic_write
+from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json, options_key
 
 #: columns a collection run adds to the result row (`rqvqa.results`)
-COLLECTION_COLUMNS = ["weights", "size", "content_key", "cpu_s", "model_s"]
+COLLECTION_COLUMNS = ["weights", "options", "size", "content_key", "cpu_s", "model_s"]
 FORMATS = (".parquet", ".csv", ".jsonl")
 
 
-def resume_key(content_key: str | None, path: str, model: str, weights: str | None) -> tuple[str, str, str]:
-    """What `--resume` matches on: the content (the path when the file could not be read), model, weights."""
-    return (content_key or f"path:{path}", model, weights or "default")
+def _key(
+    content_key: str | None, path: str, model: str, weights: str | None, options: Any
+) -> tuple[str, ...]:
+    return (content_key or f"path:{path}", model, weights or "default", options_key(options))
 
 
-def row_key(row: dict[str, Any]) -> tuple[str, str, str]:
-    return resume_key(row.get("content_key"), row["path"], row["model"], row.get("weights"))
+def resume_key(content_key: str | None, path: str, card: Any) -> tuple[str, ...]:
+    """What `--resume` matches on: the content (the path when the file could not be read) and the identity of
+    the model instance (`rqvqa.registry.Card`: name, weights, options)."""
+    return _key(content_key, path, card.name, card.weights, card.options)
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, ...]:
+    return _key(row.get("content_key"), row["path"], row["model"], row.get("weights"), row.get("options"))
 
 
 def _fsync_append(path: Path, data: bytes) -> None:
@@ -168,6 +175,7 @@ class CsvWriter(ResultWriter):
         timings = row.get("timings") or {}
         cells = csv_row(row) + [
             row.get("weights") or "",
+            options_key(row.get("options")),
             "" if row.get("size") is None else str(row["size"]),
             row.get("content_key") or "",
             *("" if timings.get(k) is None else repr(float(timings[k])) for k in ("cpu_s", "model_s")),
@@ -210,6 +218,7 @@ def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
         "per_second": list(per_second or []),
         "error": cells.get("error") or None,
         "weights": cells.get("weights") or "default",
+        "options": json.loads(cells["options"]) if cells.get("options") else {},
         "size": int(cells["size"]) if cells.get("size") not in (None, "") else None,
         "content_key": cells.get("content_key") or None,
         "timings": {
@@ -236,6 +245,7 @@ def _parquet_schema():
             ("per_second", pa.list_(pa.float64())),
             ("error", pa.string()),
             ("weights", pa.string()),
+            ("options", pa.string()),
             ("size", pa.int64()),
             ("content_key", pa.string()),
             ("cpu_s", pa.float64()),
@@ -295,18 +305,7 @@ class ParquetWriter(ResultWriter):
     def _write_table(self, table, name: str) -> Path:
         import pyarrow.parquet as pq
 
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            target = self.path / name
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write(self.path / name, lambda tmp: pq.write_table(table, tmp))
 
     def write(self, row: dict[str, Any]) -> None:
         import pyarrow as pa
@@ -318,6 +317,7 @@ class ParquetWriter(ResultWriter):
                 for k in ("path", "model", "status", "score", "lower_better", "per_second", "error")
             },
             "weights": row.get("weights") or "default",
+            "options": options_key(row.get("options")),
             "size": row.get("size"),
             "content_key": row.get("content_key"),
             "cpu_s": timings.get("cpu_s"),

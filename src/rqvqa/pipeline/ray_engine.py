@@ -1,15 +1,17 @@
 """The Ray engine: the same two stages as the local engine, as a Ray Data streaming pipeline.
 
-- CPU stage: `Dataset.map` tasks (1 CPU each), retried when their worker dies (`max_retries`);
-- model stage: `map_batches` over an actor pool holding the predictor (`num_gpus=1` per actor when the
-  predictor's device is CUDA), `batch_size` videos per call (one batched forward across videos), actors
-  restarted and their calls retried when they die;
+- decode stage: `Dataset.map` tasks (1 CPU each) running the predictor's `decoder()`, retried when their
+  worker dies (`max_retries`);
+- model stage, for predictors whose resources say they hold networks (`Resources.networks`): `map_batches`
+  over an actor pool; each actor receives the predictor *without* its loaded networks (they are left out of
+  its pickle), loads them once in `setup()` on the worker, and scores `batch_size` videos per call (one
+  batched forward across videos); `Resources.gpus` GPUs per actor; actors restarted and their calls retried
+  when they die. Light model stages (the SVRs of the CPU models) run in the driver on what the tasks return;
 - rows: built in the driver from what comes back and written by the same writer as the local engine, so a
   `kill -9` of the driver loses nothing that finished and `--resume` continues the file.
 
-Models that are CPU-only (`Predictor.cpu_only`, e.g. `lite`) need no model stage: the map tasks return their
-predictions. Jobs go to Ray in windows of `WINDOW` videos, so the driver's memory stays bounded whatever the
-collection size.
+Jobs go to Ray in windows of `WINDOW` videos, so the driver's memory stays bounded whatever the collection
+size.
 
 `address`: None starts a private local Ray runtime (with `workers` CPUs) and stops it at the end; "auto" or
 "ray://host:port" joins an existing cluster (rqvqa must be installed on its nodes; inputs and outputs must be
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rqvqa.errors import ConfigError
-from rqvqa.pipeline.engines import Done, Failure, Job, Stages, default_workers, finish_batch, run_stage
+from rqvqa.pipeline.stages import Done, Failure, Job, Stages, default_workers, finish_batch, run_stage
 
 #: videos handed to Ray per dataset
 WINDOW = 4096
@@ -45,33 +47,26 @@ def _import_ray():
     return ray
 
 
-def _cpu_task(stage: Any):
-    """The map function of the CPU stage: (job row) -> job row + pickled (payload, seconds)."""
+def _decode_task(decoder: Any):
+    """The map function of the decode stage: (job row) -> job row + pickled (payload, seconds)."""
 
     def run(item: dict[str, Any]) -> dict[str, Any]:
-        payload, seconds = run_stage(stage, item["path"], pickle.loads(item["options"]))
+        payload, seconds = run_stage(decoder, item["path"], pickle.loads(item["options"]))
         return {**item, "payload": pickle.dumps(payload), "cpu_s": seconds, "pid": os.getpid()}
 
     return run
 
 
 class _ModelStage:
-    """The actor of the model stage: holds the predictor, finishes batches of videos."""
+    """The actor of the model stage: rebuilds the predictor (without networks), sets it up once, scores
+    batches of decoded videos."""
 
     def __init__(self, predictor_bytes: bytes):
         self.predictor: Stages = pickle.loads(predictor_bytes)
-        # a model without a CPU stage runs its whole predict here
-        self.whole = self.predictor.cpu_stage() is None
+        self.predictor.setup()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         payloads = [pickle.loads(b) for b in batch["payload"]]
-        if self.whole:
-            timed = [run_stage(self.predictor.predict, path, one_thread=False) for path in batch["path"]]
-            return {
-                **{k: batch[k] for k in ("index", "path", "cpu_s")},
-                "outcome": [pickle.dumps(o) for o, _ in timed],
-                "model_s": [s for _, s in timed],
-            }
         todo = [i for i, p in enumerate(payloads) if not isinstance(p, Failure)]
         outcomes: list[Any] = list(payloads)
         model_s = 0.0
@@ -87,6 +82,19 @@ class _ModelStage:
             "outcome": [pickle.dumps(o) for o in outcomes],
             "model_s": [model_s if not isinstance(p, Failure) else None for p in payloads],
         }
+
+
+def _actor_budget(ray, resources: Any, concurrency: int) -> tuple[int, int | None]:
+    """(actors, memory per actor in bytes): the declared memory reserves room for each actor on the cluster,
+    and no more actors start than that memory allows (at least one; a model larger than the whole cluster's
+    memory resource gets no reservation rather than never being scheduled)."""
+    if not resources.memory_mb:
+        return concurrency, None
+    need = int(resources.memory_mb) * 2**20
+    total = int(ray.cluster_resources().get("memory", 0))
+    if total < need:
+        return 1, None
+    return max(1, min(concurrency, total // need)), need
 
 
 def run_ray(
@@ -123,37 +131,43 @@ class _Plan:
     def __init__(self, predictor: Stages, workers: int | None, batch_size: int):
         self.predictor, self.batch_size = predictor, batch_size
         self.workers = workers or default_workers()
-        self.stage = predictor.cpu_stage()
-        self.needs_actor = self.stage is None or not predictor.cpu_only
-        self.use_gpu = str(getattr(predictor, "device", "cpu")).startswith("cuda")
-        self.predictor_bytes = pickle.dumps(predictor) if self.needs_actor else b""
+        self.decoder = predictor.decoder()
+        self.resources = predictor.resources()
+        self.actors = bool(self.resources.networks)
+        if not self.actors:
+            predictor.setup()  # light: the model stage runs here, on what the tasks return
+        self.predictor_bytes = pickle.dumps(predictor) if self.actors else b""
 
     def dataset(self, ray, window: list[Job]):
         items = [{"index": j.index, "path": j.path, "options": pickle.dumps(j.options)} for j in window]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         with warnings.catch_warnings():  # retry counts are only settable through ray_remote_args
             warnings.simplefilter("ignore", DeprecationWarning)
-            ds = ds.map(_cpu_task(self.stage or _skip), num_cpus=1, max_retries=RETRIES)
-            if self.needs_actor:
+            ds = ds.map(_decode_task(self.decoder), num_cpus=1, max_retries=RETRIES)
+            if self.actors:
+                gpus = int(self.resources.gpus)
+                wanted = 1 if gpus else max(1, self.workers // 2)
+                concurrency, memory = _actor_budget(ray, self.resources, wanted)
                 ds = ds.map_batches(
                     _ModelStage,
                     fn_constructor_args=(self.predictor_bytes,),
                     batch_size=self.batch_size,
-                    concurrency=1 if self.use_gpu else max(1, self.workers // 2),
-                    num_gpus=1 if self.use_gpu else 0,
-                    num_cpus=0 if self.use_gpu else 1,
+                    concurrency=concurrency,
+                    num_gpus=gpus,
+                    num_cpus=0 if gpus else 1,
+                    **({"memory": memory} if memory else {}),
                     max_restarts=RETRIES,
                     max_task_retries=RETRIES,
                 )
         return ds
 
     def done(self, job: Job, item: dict[str, Any]) -> Done:
-        if self.needs_actor:
-            outcome, model_s = pickle.loads(item["outcome"]), item["model_s"]
-        else:
-            outcome, model_s = pickle.loads(item["payload"]), None
-            if not isinstance(outcome, Failure):
-                (outcome,), model_s = finish_batch(self.predictor, [outcome], [job.path])
+        if self.actors:
+            return job, pickle.loads(item["outcome"]), item["cpu_s"], item["model_s"]
+        payload = pickle.loads(item["payload"])
+        if isinstance(payload, Failure):
+            return job, payload, item["cpu_s"], None
+        (outcome,), model_s = finish_batch(self.predictor, [payload], [job.path])
         return job, outcome, item["cpu_s"], model_s
 
     def score(self, ray, window: list[Job]) -> Iterator[Done]:
@@ -174,8 +188,3 @@ class _Plan:
             half = len(rest) // 2
             yield from self.score(ray, rest[:half])
             yield from self.score(ray, rest[half:])
-
-
-def _skip(path: str) -> str:
-    """The CPU stage of a model without one: nothing (the actor runs the whole `predict`)."""
-    return path

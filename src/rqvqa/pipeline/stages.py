@@ -1,88 +1,128 @@
-"""Pipeline stages usable alone: feature sources by name, one decode for what they need, shape checks.
-
-`extract` (feature store), the `rqvqa-kvq` predictor and the collection engines all call these; none of
-them lives in the CLI.
-"""
+"""The stage plumbing every engine shares: jobs, failures carried across processes, running the decode stage
+and the model stage of one or several videos without ever raising for one video's failure."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import stat
+import time
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
-
-from rqvqa.errors import ConfigError, InputError
-from rqvqa.sources.base import FEATURE_SOURCES, FeatureSource, Granularity, create_source
-from rqvqa.video.sampling import VideoSample, sample_video
-from rqvqa.zoo import accepted_options
-
-SAMPLER_PRODUCTS = frozenset({"keyframes", "keyframes_384", "chunks", "fragments"})
-
-
-def build_sources(
-    names: list[str],
-    device: str = "cpu",
-    weights_dir: str | os.PathLike[str] | None = None,
-    dtype: str | Mapping[str, str] | None = None,
-    qalign_8bit: bool = False,
-) -> list[FeatureSource]:
-    """Create the named sources, passing `device`, `weights_dir`, `dtype` (a torch dtype name, or one per
-    source name) and Q-Align's 8-bit switch to those whose constructor takes them."""
-    import torch
-
-    dtypes = dtype if isinstance(dtype, Mapping) else dict.fromkeys(names, dtype)
-    for value in dtypes.values():
-        if value is not None and not isinstance(getattr(torch, value, None), torch.dtype):
-            raise ConfigError(f"unknown dtype {value!r} (e.g. float32, float16, bfloat16)")
-    sources = []
-    for name in names:
-        cls = FEATURE_SOURCES.get(name)  # an unknown name raises the registry's ConfigError
-        params = accepted_options(cls)
-        kwargs: dict[str, Any] = {}
-        if "device" in params:
-            kwargs["device"] = device
-        if "weights_dir" in params and weights_dir is not None:
-            kwargs["weights_dir"] = weights_dir
-        if "dtype" in params and dtypes.get(name) is not None:
-            kwargs["dtype"] = getattr(torch, dtypes[name])
-        if "load_8bit" in params and qalign_8bit:
-            kwargs["load_8bit"] = True
-        sources.append(create_source(name, **kwargs))
-    return sources
-
-
-def check_shape(source: FeatureSource, array: np.ndarray, path: str) -> np.ndarray:
-    """A source's output must follow the interface: (rows, dim) per frame/chunk, (dim,) per video."""
-    expected_ndim = 1 if source.granularity == Granularity.VIDEO else 2
-    if array.ndim != expected_ndim or array.shape[-1] != source.dim or array.size == 0:
-        raise InputError(
-            f"source {source.name} returned shape {array.shape}, expected dim {source.dim}", path
-        )
-    if not np.isfinite(array).all():
-        raise InputError(f"source {source.name} returned non-finite values", path)
-    return array
-
-
-def sample_for(path: str | os.PathLike[str], needs: set[str], mode: str, seed: int) -> VideoSample:
-    """One decode producing every product in `needs` ("keyframes", "keyframes_384", "chunks", "fragments")."""
-    unknown = set(needs) - SAMPLER_PRODUCTS
-    if unknown:
-        raise ConfigError(f"unknown sampler products: {', '.join(sorted(unknown))}")
-    return sample_video(Path(path), mode=mode, seed=seed, **{need: True for need in needs})
+from rqvqa.pipeline.keys import content_key
+from rqvqa.results import one_line
 
 
 @dataclass(frozen=True)
-class Sampler:
-    """The decode + sampling stage as a picklable callable (what a collection engine runs in its CPU
-    workers for models whose networks stay in the main process or in model actors)."""
+class Job:
+    """One video to score: where it is and which bytes it holds (None when it cannot be read)."""
 
-    needs: frozenset[str]
-    mode: str = "official"
-    seed: int = 0
+    index: int
+    path: str
+    size: int | None = None
+    content_key: str | None = None
+    #: keywords for the decode stage of this video (e.g. `extract` decodes only what is missing for it)
+    options: dict[str, Any] | None = None
 
-    def __call__(self, path: str | os.PathLike[str], needs: frozenset[str] | None = None) -> VideoSample:
-        """Decode `path` for `needs` (default: the sampler's own, the most any video needs)."""
-        return sample_for(path, set(self.needs if needs is None else needs), self.mode, self.seed)
+
+class Stages(Protocol):
+    """What an engine runs: a `rqvqa.predictor.Predictor` (scores) or any object with the same stages
+    (`extract` fills a feature store this way)."""
+
+    def decoder(self) -> Callable[..., Any]: ...
+
+    def setup(self) -> None: ...
+
+    def score(self, batch: list[Any]) -> list[Any]: ...
+
+    def resources(self) -> Any: ...
+
+
+#: what an engine yields per video: the job, its outcome (the model stage's result, or a `Failure`), the
+#: seconds of its CPU stage and its share of the model stage (None when a stage did not run)
+Done = tuple["Job", Any, float | None, float | None]
+
+
+@dataclass
+class Failure:
+    """A stage's exception, carried across processes as text (one line + the traceback for --debug)."""
+
+    reason: str
+    traceback: str = ""
+
+
+def make_job(index: int, path: str) -> Job:
+    """The job of one input; only a regular file is hashed (a FIFO would block, a folder has no content):
+    anything else keeps no key and gets its error row, with the reader's own reason, from the CPU stage."""
+    try:
+        if stat.S_ISREG(os.stat(path).st_mode):
+            size, key = content_key(path)
+            return Job(index, path, size, key)
+    except OSError:
+        pass
+    return Job(index, path)
+
+
+def run_stage(stage: Any, path: str, options: dict[str, Any] | None = None) -> tuple[Any, float]:
+    """Run the decode stage on one video, never raising: (payload or Failure, seconds).
+
+    With one BLAS/OpenMP thread: engines get their parallelism from processes (and the decode stage from its
+    own frame threads); more BLAS threads per process only oversubscribe the cores, and a different thread
+    count can change the last bit of a sum, so every engine runs the decode stage this way and gives the same
+    bytes."""
+    from threadpoolctl import threadpool_limits
+
+    start = time.perf_counter()
+    try:
+        with threadpool_limits(limits=1):
+            payload = stage(path, **(options or {}))
+    except Exception as exc:  # noqa: BLE001 - isolation: any failure becomes this video's row
+        payload = Failure(one_line(exc, path), traceback.format_exc())
+    return payload, time.perf_counter() - start
+
+
+def finish_batch(stages: Stages, payloads: list[Any], paths: list[str]) -> tuple[list[Any], float]:
+    """The model stage over several videos' decoded payloads; a failing video fails alone."""
+    start = time.perf_counter()
+    try:
+        outcomes = stages.score(payloads)
+    except Exception:  # noqa: BLE001 - a batch failure: redo the videos one by one to isolate it
+        outcomes = []
+        for payload, path in zip(payloads, paths, strict=True):
+            try:
+                outcomes.extend(stages.score([payload]))
+            except Exception as exc:  # noqa: BLE001
+                outcomes.append(Failure(one_line(exc, path), traceback.format_exc()))
+    return outcomes, time.perf_counter() - start
+
+
+class Batcher:
+    """Decoded videos waiting for the model stage, scored `batch_size` at a time."""
+
+    def __init__(self, stages: Stages, batch_size: int):
+        self.stages, self.batch_size = stages, batch_size
+        self.ready: list[tuple[Job, Any, float]] = []
+
+    def add(self, job: Job, payload: Any, cpu_s: float) -> None:
+        self.ready.append((job, payload, cpu_s))
+
+    def full(self) -> bool:
+        return len(self.ready) >= self.batch_size
+
+    def flush(self) -> Iterator[Done]:
+        """Score one batch (at most `batch_size` of the waiting videos)."""
+        batch, self.ready = self.ready[: self.batch_size], self.ready[self.batch_size :]
+        if not batch:
+            return
+        outcomes, model_s = finish_batch(self.stages, [p for _, p, _ in batch], [j.path for j, _, _ in batch])
+        for (job, _, cpu_s), outcome in zip(batch, outcomes, strict=True):
+            yield job, outcome, cpu_s, model_s / len(batch)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)

@@ -21,7 +21,7 @@ from rqvqa.errors import InputError, RqvqaError
 from rqvqa.evaluation import evaluate_scores
 from rqvqa.metrics import CurveFit, srcc
 from rqvqa.report import plots
-from rqvqa.report.keyframes import data_uri, keyframe_jpegs, worst_seconds
+from rqvqa.report.keyframes import data_uri, keyframe_jpegs, scored_frames, worst_seconds
 
 #: a manifest column is offered as a breakdown when it has at least 2 and at most this many distinct values
 MAX_GROUPS = 20
@@ -140,7 +140,7 @@ def _thumbnails(row: dict, seconds: list[int]) -> str:
     if video is None:
         return '<p class="note">thumbnails unavailable: video file not found</p>'
     try:
-        jpegs = keyframe_jpegs(video, seconds)
+        jpegs = keyframe_jpegs(video, scored_frames(row, seconds))
     except RqvqaError as exc:
         return f'<p class="note">thumbnails unavailable: {_esc(exc.reason)}</p>'
     figures = [

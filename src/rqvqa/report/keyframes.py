@@ -1,52 +1,85 @@
 """Small JPEG key frames of chosen seconds of a video, decoded on demand (the report's and the service page's
-thumbnails). The frame of second ``s`` is the one at ``s + 0.5`` s, the middle of the second, which is the
-frame the one-per-second models score."""
+thumbnails). The frame shown for second ``s`` is the one the model scored for that second: every model that
+gives per-second scores records it in its row (`extra["second_frames"]`: the first frame of each second for
+the key-frame models, the protocol frame for BRISQUE/NIQE/lite-v1, the TLVQM frame for the VIDEVAL models)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
 
-from rqvqa.video.reader import decode_frames, frame_to_rgb, probe
+import av
+
+from rqvqa.video.decode import Collector, Pool, Product, VideoSource, decode
+from rqvqa.video.reader import frame_to_rgb
 
 #: longest side of a thumbnail in pixels, and its JPEG quality: a dozen of them stay under ~100 kB
 THUMB_SIDE = 192
 JPEG_QUALITY = 70
 
 
-def frame_of_second(second: int, fps: float, frame_count: int) -> int:
-    """Index of the frame shown in the middle of `second`, within the video."""
-    return max(0, min(int((second + 0.5) * fps), frame_count - 1))
+def scored_frames(row: dict, seconds: Iterable[int]) -> dict[int, int]:
+    """Second -> index of the frame the model scored for it (seconds the row does not name are left out)."""
+    frames = (row.get("extra") or {}).get("second_frames") or []
+    return {s: int(frames[s]) for s in seconds if 0 <= s < len(frames) and frames[s] is not None}
+
+
+@dataclass(frozen=True)
+class Thumbnails(Product):
+    """JPEG thumbnails of some frames, as a product of the one decode loop (`rqvqa.video.decode`)."""
+
+    #: (second, frame index) pairs
+    frames: tuple[tuple[int, int], ...]
+    side: int = THUMB_SIDE
+
+    def collector(self, source: VideoSource) -> Collector:
+        return _ThumbnailCollector(self, source.info.rotation)
+
+
+class _ThumbnailCollector(Collector):
+    def __init__(self, spec: Thumbnails, rotation: int):
+        self.spec, self.rotation = spec, rotation
+        self.seconds: dict[int, list[int]] = {}
+        for second, index in spec.frames:
+            self.seconds.setdefault(index, []).append(second)
+        self.jpegs: dict[int, Future] = {}
+
+    def last(self) -> int:
+        return max(self.seconds, default=-1)
+
+    def wants(self, index: int) -> bool:
+        return index in self.seconds
+
+    def feed(self, index: int, frame: av.VideoFrame, pool: Pool) -> None:
+        self.jpegs[index] = pool.submit(self._jpeg, frame_to_rgb(frame, self.rotation))
+
+    def _jpeg(self, rgb) -> bytes:
+        from PIL import Image
+
+        image = Image.fromarray(rgb)
+        image.thumbnail((self.spec.side, self.spec.side))
+        buf = io.BytesIO()
+        image.save(buf, format="JPEG", quality=JPEG_QUALITY)
+        return buf.getvalue()
+
+    def finish(self, decoded: int, last_frame: av.VideoFrame | None) -> dict[int, bytes]:
+        return {s: job.result() for index, job in self.jpegs.items() for s in self.seconds[index]}
 
 
 def keyframe_jpegs(
-    path: str | os.PathLike[str], seconds: Iterable[int], side: int = THUMB_SIDE
+    path: str | os.PathLike[str], frames: Mapping[int, int], side: int = THUMB_SIDE
 ) -> dict[int, bytes]:
-    """Second -> JPEG bytes (upright, longest side `side`) for each second asked for. Decodes the video once,
-    up to the last frame needed. Raises VideoError for a file that cannot be read."""
-    from PIL import Image
-
-    info = probe(path)
-    wanted: dict[int, list[int]] = {}
-    for s in sorted(set(seconds)):
-        wanted.setdefault(frame_of_second(s, float(info.frame_rate), info.frame_count), []).append(s)
-    out: dict[int, bytes] = {}
-    if not wanted:
-        return out
-    last = max(wanted)
-    for index, frame in decode_frames(path):
-        if index in wanted:
-            image = Image.fromarray(frame_to_rgb(frame, info.rotation))
-            image.thumbnail((side, side))
-            buf = io.BytesIO()
-            image.save(buf, format="JPEG", quality=JPEG_QUALITY)
-            for s in wanted[index]:
-                out[s] = buf.getvalue()
-        if index >= last:
-            break
-    return out
+    """Second -> JPEG bytes (upright, longest side `side`) of the frame `frames[second]` for each second asked
+    for. Decodes the video once, up to the last frame needed. Raises VideoError for a file that cannot be
+    read."""
+    if not frames:
+        return {}
+    product = Thumbnails(tuple(sorted(frames.items())), side)
+    return decode(path, {"thumbs": product})["thumbs"]
 
 
 def data_uri(jpeg: bytes) -> str:

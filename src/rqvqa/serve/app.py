@@ -34,7 +34,7 @@ from typing import Any
 
 from rqvqa.errors import ConfigError, RqvqaError
 from rqvqa.pipeline import score_video
-from rqvqa.report.keyframes import data_uri, keyframe_jpegs, worst_seconds
+from rqvqa.report.keyframes import data_uri, keyframe_jpegs, scored_frames, worst_seconds
 from rqvqa.results import STATUS_OK, dumps_json
 from rqvqa.video.reader import video_limits
 
@@ -130,13 +130,17 @@ class Scorer:
     """Models created once, a bounded pool, the limits; `score(path, name, model, keyframes)` is awaitable."""
 
     def __init__(self, config: ServeConfig):
-        from rqvqa.zoo import create_predictor
+        from rqvqa.api import create_predictor
 
         self.config = config
-        self.predictors = {
-            name: create_predictor(name, **config.model_options.get(name, {})) for name in config.models
-        }
-        self.default = config.models[0]
+        created = [create_predictor(name, **config.model_options.get(name, {})) for name in config.models]
+        for predictor in created:
+            predictor.setup()  # loaded once, before the first request
+        # served under the name its rows carry (a trained ensemble has its own); the zoo name an operator
+        # passed to `rqvqa serve --model` selects it too
+        self.predictors = {p.card.name: p for p in created}
+        self.aliases = {name: p.card.name for name, p in zip(config.models, created, strict=True)}
+        self.default = created[0].card.name
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rqvqa-score")
         self.capacity = config.workers + config.queue
         self.in_flight = 0
@@ -144,7 +148,7 @@ class Scorer:
         self.limits = {"max_pixels": config.max_pixels, "max_seconds": config.max_seconds}
 
     def predictor(self, name: str | None):
-        name = name or self.default
+        name = self.aliases.get(name, name) if name else self.default
         if name not in self.predictors:
             raise RequestError(400, f"model {name!r} is not served (served: {', '.join(self.predictors)})")
         return self.predictors[name]
@@ -168,7 +172,7 @@ class Scorer:
     def _keyframes(path: Path, row: dict, n: int) -> list[dict]:
         seconds = worst_seconds(row["per_second"], row["lower_better"], n)
         try:
-            jpegs = keyframe_jpegs(path, seconds)
+            jpegs = keyframe_jpegs(path, scored_frames(row, seconds))
         except RqvqaError:
             return []  # the score stands; thumbnails are a nicety
         return [
@@ -238,7 +242,7 @@ def create_app(config: ServeConfig | None = None):
         raise ConfigError("the service needs FastAPI and uvicorn (pip install 'rqvqa[serve]')") from None
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from rqvqa import __version__
+    from rqvqa.version import __version__
 
     # the page (`GET /`): drop a video, see its score, per-second curve and worst key frames; CSS and script
     # inline, it talks only to this service
@@ -304,7 +308,7 @@ def create_app(config: ServeConfig | None = None):
     @app.get("/v1/models")
     async def models(request: Request):
         _check_key(request)
-        cards = [p.card() for p in scorer.predictors.values()]
+        cards = [p.card.to_dict() for p in scorer.predictors.values()]
         return {"default": scorer.default, "models": cards}
 
     body_doc = {

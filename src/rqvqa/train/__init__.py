@@ -8,8 +8,9 @@ mean of the split models' raw outputs.
 
 Modules: `rqvqa.train.data` (datasets, collation), `rqvqa.train.loop` (configuration, checks, the loop, the
 ensemble description and card); inference-side pieces live outside the training package so a predictor
-imports no training code: `rqvqa.model_inputs` (`prepare_frames`, `align_rows`, `Scaler`) and
-`rqvqa.ensemble` (`Ensemble`, `load_ensemble`). Everything is re-exported here.
+imports no training code: `rqvqa.families.rqvqa.preprocess` (`FrameTransform`, `Preprocessing`, `align_rows`,
+`Scaler`: the same code in training and inference) and `rqvqa.families.rqvqa.ensemble` (`Ensemble`,
+`load_ensemble`). Everything is re-exported here.
 
 Two data modes, one loop:
 
@@ -25,11 +26,11 @@ Output folder::
     <out>/split<i>/scaler.safetensors    feature standardisation fitted on the training part (when used)
     <out>/split<i>/metrics.{csv,json}    one row per epoch
     <out>/summary.json                   per-split selected metrics, mean / median / std
-    <out>/ensemble.json                  model config, members, sources -> the ensemble for prediction
+    <out>/ensemble.json                  model config, members, scalers, preprocessing -> the ensemble
 """
 
-from rqvqa.ensemble import Ensemble, load_ensemble
-from rqvqa.model_inputs import Scaler, align_rows, prepare_frames
+from rqvqa.families.rqvqa.ensemble import Ensemble, load_ensemble, read_ensemble_spec
+from rqvqa.families.rqvqa.preprocess import FrameTransform, Preprocessing, Scaler, align_rows
 from rqvqa.train.data import (
     ArrayDataset,
     StoreDataset,
@@ -63,6 +64,8 @@ __all__ = [
     "SELECTIONS",
     "ArrayDataset",
     "Ensemble",
+    "FrameTransform",
+    "Preprocessing",
     "Scaler",
     "StoreDataset",
     "StoredSource",
@@ -77,7 +80,7 @@ __all__ = [
     "load_training_state",
     "model_card",
     "predict",
-    "prepare_frames",
+    "read_ensemble_spec",
     "resolve_sources",
     "save_training_state",
     "seed_everything",

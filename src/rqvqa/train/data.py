@@ -14,8 +14,8 @@ from torch.utils.data import Dataset
 
 from rqvqa.data.manifest import Manifest
 from rqvqa.errors import ConfigError, InputError
-from rqvqa.model import ModelConfig
-from rqvqa.model_inputs import Scaler, align_rows, prepare_frames
+from rqvqa.families.rqvqa.model import ModelConfig
+from rqvqa.families.rqvqa.preprocess import FrameTransform, Scaler, align_rows
 from rqvqa.store import FeatureStore, keyframe_tag, video_id
 
 
@@ -83,7 +83,7 @@ class ArrayDataset(Dataset):
 
 def head_only_config(features: Mapping[str, np.ndarray]) -> ModelConfig:
     """A model without base network over per-video feature matrices {name: (videos, dim)}."""
-    from rqvqa.model import parse_sources
+    from rqvqa.families.rqvqa.model import parse_sources
 
     specs = parse_sources([f"{name}:{matrix.shape[1]}" for name, matrix in features.items()])
     return ModelConfig(sources=specs, base=None, name="head-only")
@@ -125,8 +125,7 @@ class StoreDataset(Dataset):
         indices: Sequence[int],
         sources: Sequence[StoredSource],
         frames: bool,
-        crop: int,
-        resize: int,
+        transform: FrameTransform,
         train: bool,
         seed: int = 0,
         max_frames: int | None = 8,
@@ -134,7 +133,7 @@ class StoreDataset(Dataset):
     ):
         self.store, self.manifest, self.indices = store, manifest, list(indices)
         self.sources, self.frames, self.train = list(sources), frames, train
-        self.crop, self.resize, self.seed, self.max_frames = crop, resize, seed, max_frames
+        self.transform, self.seed, self.max_frames = transform, seed, max_frames
         self.tag = keyframe_tag(mode)
         self.scaler: Scaler | None = None
         #: set by the training loop before each epoch: the random crops depend on (seed, epoch, video)
@@ -175,7 +174,7 @@ class StoreDataset(Dataset):
             with Image.open(p) as image:
                 rgb.append(np.asarray(image.convert("RGB")))
         rng = np.random.default_rng([self.seed, self.epoch, self.indices[k]])
-        return prepare_frames(rgb, self.crop, self.resize, self.train, rng)
+        return self.transform(rgb, self.train, rng)
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         i = self.indices[k]

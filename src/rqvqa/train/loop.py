@@ -21,14 +21,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from rqvqa.checkpoints import atomic_write, extract_state_dict, load_strict, read_checkpoint, save_safetensors
+from rqvqa.checkpoints import extract_state_dict, load_strict, read_checkpoint, save_safetensors
 from rqvqa.data.manifest import Manifest
 from rqvqa.data.splits import Split, make_splits
 from rqvqa.errors import ConfigError, InputError, WeightsError
+from rqvqa.families.rqvqa.model import RQVQA, ModelConfig
+from rqvqa.families.rqvqa.preprocess import Preprocessing, Scaler
+from rqvqa.files import atomic_write
 from rqvqa.losses import get_loss
 from rqvqa.metrics import performance
-from rqvqa.model import RQVQA, ModelConfig
-from rqvqa.model_inputs import Scaler
 from rqvqa.results import dumps_json
 from rqvqa.train.data import ArrayDataset, collate, head_only_config
 
@@ -102,7 +103,7 @@ def training_memory_mb(model: RQVQA, cfg: TrainConfig, videos: int | None = None
     """Estimated peak memory of training `model` with `cfg` on `videos` training videos (weights, gradients
     and Adam moments, plus the activations of one batch of frames), or None for base networks it was not
     measured on."""
-    from rqvqa.nets.swin_bot import BaseNetConfig
+    from rqvqa.families.rqvqa.swin_bot import BaseNetConfig
 
     if model.config.base is None or model.config.base.arch != BaseNetConfig().arch:
         return None
@@ -230,7 +231,7 @@ def load_training_state(
 def init_backbone(model: RQVQA, path: str | Path) -> None:
     """Stage two of the paper: initialise the Swin of `model` from a trained `base` model (ours, safetensors)
     or from the official LSVQ-pretrained checkpoint; the rest of the model keeps its fresh initialisation."""
-    from rqvqa.nets.remap import is_official_layout, load_lsvq_backbone
+    from rqvqa.families.rqvqa.remap import is_official_layout, load_lsvq_backbone
 
     if model.base is None:
         raise ConfigError("a head-only model has no backbone to initialise")
@@ -293,7 +294,7 @@ def train_split(
     validation metrics and the path of its model."""
     from tqdm import tqdm
 
-    from rqvqa.nets.remap import save_model
+    from rqvqa.families.rqvqa.remap import save_model
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -417,10 +418,12 @@ def train_splits(
     init: Callable[[RQVQA], None] | None = None,
     splits: Sequence[Split] | None = None,
     extra: Mapping[str, Any] | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> dict[str, Any]:
     """Train one model per split; `make_dataset(indices, train, seed)` builds the data of one part.
 
-    Writes summary.json and ensemble.json (members = the selected model of each split)."""
+    Writes summary.json and ensemble.json (members = the selected model of each split, and the
+    `preprocessing` their inputs went through, which prediction applies again)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     splits = list(splits) if splits is not None else make_splits(manifest, cfg.splits, cfg.seed, cfg.ratio)
@@ -441,6 +444,7 @@ def train_splits(
         "model": model_config.to_dict(),
         "members": [f"split{i}/best.safetensors" for i in range(len(splits))],
         "scalers": [f"split{i}/scaler.safetensors" for i in range(len(splits))] if cfg.standardise else None,
+        "preprocessing": (preprocessing or Preprocessing()).to_dict(),
         "train": dataclasses.asdict(cfg),
         **dict(extra or {}),
     }

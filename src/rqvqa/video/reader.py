@@ -233,7 +233,8 @@ def _video_stream(container: av.container.InputContainer, p: Path) -> av.video.s
     return stream
 
 
-def _check_size(width: int, height: int, p: Path, what: str = "frames") -> None:
+def check_frame_size(width: int, height: int, p: PathLike, what: str = "frames") -> None:
+    """Refuse a frame size over the pixel budget (`Limits`) with a one-line `VideoError`."""
     limits = current_limits()
     if width * height > limits.max_pixels or max(width, height) > limits.max_side:
         raise VideoError(
@@ -248,7 +249,7 @@ def _check_claims(container: av.container.InputContainer, stream, p: Path) -> No
     limits = current_limits()
     ctx = stream.codec_context
     if ctx.width and ctx.height:
-        _check_size(ctx.width, ctx.height, p, "the header claims frames")
+        check_frame_size(ctx.width, ctx.height, p, "the header claims frames")
     durations = [container.duration / av.time_base if container.duration is not None else 0.0]
     if stream.duration is not None and stream.time_base is not None:
         durations.append(float(stream.duration * stream.time_base))
@@ -317,7 +318,7 @@ def _decoded(container: av.container.InputContainer, stream, path: Path) -> Iter
 
 def _within_limits(frame: av.VideoFrame, p: Path) -> av.VideoFrame:
     # headers may omit the size or the stream may change size midway: hold every decoded frame to the budget
-    _check_size(frame.width, frame.height, p)
+    check_frame_size(frame.width, frame.height, p)
     return frame
 
 
@@ -431,18 +432,17 @@ def frame_to_rgb(frame: av.VideoFrame, rotation: int | None = None) -> np.ndarra
 def frame_to_gray(frame: av.VideoFrame, rotation: int | None = None) -> np.ndarray:
     """uint8 luma (H, W), upright: the decoded Y plane as stored (limited range stays limited).
 
-    High-bit-depth YUV is first converted to 8-bit yuv420p by swscale; non-YUV formats (RGB codecs) have no
-    luma plane and go through swscale's gray conversion.
+    High-bit-depth YUV is first converted to 8-bit yuv420p by swscale. Frames without a luma plane (RGB
+    codecs, frames given in memory) get the Y plane an encoder would store for them (swscale's BT.601
+    limited-range conversion to yuv420p), so the luma models read them on the same scale as YUV video.
     """
     rot = frame_rotation(frame) if rotation is None else rotation
     fmt = frame.format
-    if fmt.name.startswith(("yuv", "nv", "gray")):
-        if _bit_depth(fmt) > 8:
-            frame = frame.reformat(format="yuv420p")
-        plane = frame.planes[0]
-        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-        return _upright(np.array(y), rot)
-    return _upright(frame.to_ndarray(format="gray"), rot)
+    if not fmt.name.startswith(("yuv", "nv", "gray")) or _bit_depth(fmt) > 8:
+        frame = frame.reformat(format="yuv420p")
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    return _upright(np.array(y), rot)
 
 
 def iter_frames(path: PathLike, fmt: str = "rgb24") -> Iterator[tuple[int, np.ndarray]]:

@@ -6,36 +6,33 @@ Public API (others import these names):
   ranges, exactly as the official code pads them (rules in `docs/video.md`).
 - `plan_fragments(frame_count, height, width, rng)` -> `FragmentPlan`: FAST-VQA-B frame indices and patch
   offsets.
-- `sample_video(path, keyframes=..., keyframes_384=..., chunks=..., fragments=..., mode=..., seed=...)`
-  -> `VideoSample`: one decode pass feeding every requested sampler; holds only the outputs, never the video.
+- `Sampling(keyframes=..., keyframes_384=..., chunks=..., fragments=..., mode=..., seed=...)`: the samplers as
+  one product of the decode stage (`rqvqa.video.decode`), giving a `VideoSample`; `sample_video(path, ...)`
+  decodes one video for them (one pass feeding every requested sampler; holds only the outputs, never the
+  video).
 - Resampling: `resize_short_side_384(rgb)` (cv2 INTER_LINEAR, official key-frame extraction),
   `resize_chunk_frame(rgb)` (PIL bilinear to 224x224, SlowFast), `upsample_for_fragments(rgb)` (FAST-VQA
   fallback for short side < 224).
-- Base-network crops: `center_crop(rgb, 384)` (evaluation), `random_crop(rgb, 384, rng)` (training),
-  `swin_input_frame(rgb384, train, rng)` (PIL Resize(384) when needed, then the crop).
-- Tensor transforms (float32 torch tensors, channels first):
-  `keyframes_to_tensor(frames)` -> (N, 3, H, W), ImageNet mean/std on the 0-1 scale (Swin-B input);
-  `chunks_to_tensor(chunks)` -> (N, 3, 32, 224, 224), mean 0.45 / std 0.225 on the 0-1 scale (SlowFast);
-  `fragments_to_tensor(fragments)` -> (clips, 3, T, 224, 224), FAST-VQA mean/std on the 0-255 scale.
+
+What a network does with the samples (crops, normalisation) is its family's preprocessing
+(`rqvqa.families.<family>.preprocess`), not the sampler's.
 """
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict, deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import av
 import cv2
 import numpy as np
 from PIL import Image
 
-from rqvqa.video.reader import VideoInfo, decode_frames, frame_to_rgb, probe
-
-if TYPE_CHECKING:
-    import torch
+from rqvqa.video.decode import DEFAULT_WORKERS, Collector, FileSource, Pool, Product, VideoSource, decode
+from rqvqa.video.reader import VideoInfo, frame_to_rgb
 
 KEYFRAME_SHORT_SIDE = 384
 OFFICIAL_ROWS = 8
@@ -50,13 +47,6 @@ FRAGMENT_CLIPS = 4
 FRAGMENT_CLIP_LENGTH = 32
 FRAGMENT_INTERVAL = 2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-SLOWFAST_MEAN = (0.45, 0.45, 0.45)
-SLOWFAST_STD = (0.225, 0.225, 0.225)
-FASTVQA_MEAN = (123.675, 116.28, 103.53)
-FASTVQA_STD = (58.395, 57.12, 57.375)
-
 MODES = ("official", "full")
 CHUNK_RESIZERS = ("pil", "swscale")
 
@@ -69,9 +59,6 @@ class VideoSample:
     Row i of key frames and row i of chunks form one "second" of the video (both lists have the official
     padding; in official mode there are exactly 8 key-frame rows and at least 8 chunk rows, the RQ-VQA model
     reads the first 8).
-
-    Fields added after the first version: `mode`, `seed`, `decoded_frames`, `fragment_indices`,
-    `keyframes_crop`.
     """
 
     info: VideoInfo
@@ -89,7 +76,7 @@ class VideoSample:
     fragments: np.ndarray | None = None
     #: "official" or "full"
     mode: str = "official"
-    #: seed of the generator behind the random choices (fragment offsets, training crops)
+    #: seed of the generator behind the fragment offsets
     seed: int = 0
     #: frames actually decoded before sampling stopped (the decode stops after the last frame any sampler
     #: needs, so this is <= info.frame_count; it is smaller than needed only for corrupt/truncated files,
@@ -97,9 +84,6 @@ class VideoSample:
     decoded_frames: int = 0
     #: frame index of every fragment frame, shape (n_clips, T)
     fragment_indices: np.ndarray | None = None
-    #: the Swin-B input frames: keyframes_384 cropped to 384x384 (centre crop, or random crop when
-    #: `train_crop`), shape (rows, 384, 384, 3); set whenever keyframes_384 is requested
-    keyframes_crop: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -273,254 +257,180 @@ def upsample_for_fragments(rgb: np.ndarray, scale: float) -> np.ndarray:
     return (y * 255.0).to(torch.uint8)[0].permute(1, 2, 0).numpy()
 
 
-# ------------------------------------------------------------------------------------ base-network crops
-
-
-def center_crop(rgb: np.ndarray, size: int = KEYFRAME_SHORT_SIDE) -> np.ndarray:
-    """torchvision CenterCrop on an (H, W, C) array: offsets round((H - size) / 2); zero-pads small frames."""
-    rgb = _pad_to(rgb, size)
-    h, w = rgb.shape[:2]
-    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
-    return rgb[top : top + size, left : left + size]
-
-
-def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """torchvision RandomCrop on an (H, W, C) array, drawing the offsets from `rng`."""
-    rgb = _pad_to(rgb, size)
-    h, w = rgb.shape[:2]
-    top = int(rng.integers(0, h - size + 1))
-    left = int(rng.integers(0, w - size + 1))
-    return rgb[top : top + size, left : left + size]
-
-
-def _pad_to(rgb: np.ndarray, size: int) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    if h >= size and w >= size:
-        return rgb
-    ph, pw = max(size - h, 0), max(size - w, 0)
-    # torchvision pads both sides, the extra pixel going to the bottom/right.
-    pads = [(ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)] + [(0, 0)] * (rgb.ndim - 2)
-    return np.pad(rgb, pads)
-
-
-def swin_input_frame(
-    rgb384: np.ndarray, train: bool = False, rng: np.random.Generator | None = None
-) -> np.ndarray:
-    """The official Swin-B frame transform before ToTensor: PIL Resize(384) on the short side (a no-op on
-    frames from `resize_short_side_384`), then RandomCrop(384) when training or CenterCrop(384)."""
-    h, w = rgb384.shape[:2]
-    if min(h, w) != KEYFRAME_SHORT_SIDE:
-        if h > w:
-            size = (KEYFRAME_SHORT_SIDE, int(KEYFRAME_SHORT_SIDE * h / w))
-        else:
-            size = (int(KEYFRAME_SHORT_SIDE * w / h), KEYFRAME_SHORT_SIDE)
-        rgb384 = np.asarray(Image.fromarray(rgb384).resize(size, Image.BILINEAR))
-    if train:
-        return random_crop(rgb384, KEYFRAME_SHORT_SIDE, rng if rng is not None else np.random.default_rng())
-    return center_crop(rgb384, KEYFRAME_SHORT_SIDE)
-
-
-# ------------------------------------------------------------------------------------ tensor transforms
-
-
-def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], channel_dim: int):
-    import torch
-
-    shape = [1] * x.ndim
-    shape[channel_dim] = len(mean)
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(shape)
-    std_t = torch.tensor(std, dtype=torch.float32).view(shape)
-    return (x - mean_t) / std_t
-
-
-def keyframes_to_tensor(frames: np.ndarray | list[np.ndarray]) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32: ToTensor (/255) then ImageNet Normalize (Swin-B)."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(np.stack(frames))).permute(0, 3, 1, 2).float().div(255)
-    return _normalise(x, IMAGENET_MEAN, IMAGENET_STD, 1)
-
-
-def chunks_to_tensor(chunks: np.ndarray) -> torch.Tensor:
-    """(N, T, H, W, 3) uint8 -> (N, 3, T, H, W) float32: /255 then mean 0.45, std 0.225 (SlowFast)."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(chunks)).permute(0, 4, 1, 2, 3).float().div(255)
-    return _normalise(x, SLOWFAST_MEAN, SLOWFAST_STD, 1)
-
-
-def fragments_to_tensor(fragments: np.ndarray) -> torch.Tensor:
-    """(clips, T, H, W, 3) uint8 -> (clips, 3, T, H, W) float32: (x - mean) / std on the 0-255 scale."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(fragments)).permute(0, 4, 1, 2, 3).float()
-    return _normalise(x, FASTVQA_MEAN, FASTVQA_STD, 1)
-
-
 # ------------------------------------------------------------------------------------ streaming sampler
 
 
-class _Needs:
-    """Which products each decoded frame feeds: frame index -> list of (product, position)."""
+@dataclass(frozen=True)
+class Sampling(Product):
+    """The RQ-VQA samplers as one decode product (a `VideoSample`): which of key frames (native size), key
+    frames at short side 384, SlowFast chunks and FAST-VQA fragments, with the key-frame plan `mode` and the
+    fragment `seed` (same arguments, same sample).
 
-    def __init__(self) -> None:
+    Memory: only the outputs plus a few decoded frames are held (chunks are written in place as their frames
+    stream by; fragments keep only their 32x32 patches). `chunk_resize`: "pil" (default) resizes chunk frames
+    exactly as the official code; "swscale" lets FFmpeg convert and shrink each frame in one step from YUV
+    (about
+    10x cheaper, not bit-identical: mean absolute difference 1-4 grey levels on the synthetic clips, larger on
+    sharp colour edges). `fragment_grid`: see `plan_fragments`.
+    """
+
+    keyframes: bool = False
+    keyframes_384: bool = False
+    chunks: bool = False
+    fragments: bool = False
+    mode: str = "official"
+    seed: int = 0
+    fragment_grid: str = "upstream"
+    chunk_resize: str = "pil"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.chunk_resize not in CHUNK_RESIZERS:
+            raise ValueError(f"chunk_resize must be one of {CHUNK_RESIZERS}, not {self.chunk_resize!r}")
+
+    def union(self, other: Sampling) -> Sampling:
+        """One sampling serving both (the same mode and seed)."""
+        if (self.mode, self.seed) != (other.mode, other.seed):
+            raise ValueError("samplings with different modes or seeds cannot share a decode")
+        return replace(
+            self,
+            keyframes=self.keyframes or other.keyframes,
+            keyframes_384=self.keyframes_384 or other.keyframes_384,
+            chunks=self.chunks or other.chunks,
+            fragments=self.fragments or other.fragments,
+        )
+
+    def collector(self, source: VideoSource) -> Collector:
+        return _SampleCollector(self, source.info)
+
+
+class _SampleCollector(Collector):
+    def __init__(self, spec: Sampling, info: VideoInfo):
+        self.spec, self.info = spec, info
+        self.plan = plan(info, spec.mode)
+        rng = np.random.default_rng(spec.seed)
+        #: frame index -> the (product, position) pairs it fills
         self.by_frame: dict[int, list[tuple[str, tuple[int, ...]]]] = defaultdict(list)
+        self.key_unique = sorted(set(self.plan.keyframe_indices))
+        if spec.keyframes or spec.keyframes_384:
+            for row, index in enumerate(self.key_unique):
+                self.by_frame[index].append(("key", (row,)))
+        self.chunk_unique = list(dict.fromkeys(self.plan.chunk_ranges))
+        self.chunk_out = None
+        if spec.chunks:
+            shape = (len(self.chunk_unique), CHUNK_LENGTH, CHUNK_SIZE, CHUNK_SIZE, 3)
+            self.chunk_out = np.empty(shape, np.uint8)
+            for c, (start, stop) in enumerate(self.chunk_unique):
+                for t in range(CHUNK_LENGTH):
+                    # positions past the end repeat the chunk's last real frame
+                    self.by_frame[min(start + t, stop - 1)].append(("chunk", (c, t)))
+        self.frag_plan = self.frag_out = self.frag_scale = None
+        if spec.fragments:
+            self.frag_plan = plan_fragments(
+                info.frame_count, info.height, info.width, rng, spec.fragment_grid
+            )
+            _, _, self.frag_scale = fragment_sample_size(info.height, info.width)
+            shape = (FRAGMENT_CLIPS, FRAGMENT_CLIP_LENGTH, FRAGMENT_SIZE, FRAGMENT_SIZE, 3)
+            self.frag_out = np.empty(shape, np.uint8)
+            for k in range(FRAGMENT_CLIPS):
+                for t in range(FRAGMENT_CLIP_LENGTH):
+                    self.by_frame[int(self.frag_plan.frame_indices[k, t])].append(("frag", (k, t)))
+        self.key_native: dict[int, np.ndarray] = {}
+        self.key_small: dict[int, np.ndarray] = {}
+        self.filled: set[tuple[str, tuple[int, ...]]] = set()
+        self.pending: list[Future] = []
 
-    def add(self, index: int, product: str, position: tuple[int, ...]) -> None:
-        self.by_frame[index].append((product, position))
-
-    @property
-    def last(self) -> int:
+    def last(self) -> int | None:
         return max(self.by_frame) if self.by_frame else -1
 
+    def wants(self, index: int) -> bool:
+        return index in self.by_frame
 
-def sample_video(
-    path: str | os.PathLike[str],
-    *,
-    keyframes: bool = False,
-    keyframes_384: bool = False,
-    chunks: bool = False,
-    fragments: bool = False,
-    mode: str = "official",
-    seed: int = 0,
-    train_crop: bool = False,
-    fragment_grid: str = "upstream",
-    info: VideoInfo | None = None,
-    workers: int = 2,
-    chunk_resize: str = "pil",
-) -> VideoSample:
-    """Decode `path` once and produce the requested products (see `VideoSample`).
+    def feed(self, index: int, frame: av.VideoFrame, pool: Pool) -> None:
+        self.pending.append(pool.submit(self._fill, index, frame, self.by_frame[index]))
 
-    Memory: only the outputs plus one decoded frame are held (chunks are written in place as their frames
-    stream by; fragments keep only their 32x32 patches). Decoding stops after the last frame any requested
-    sampler needs. `seed` drives fragment offsets and the training crop, so the same call gives the same
-    result. `info` skips the probe when the caller already has it. `workers`: threads converting and
-    resizing frames alongside the decoder (default 2: 5.9 s -> 3.1 s for the three samplers on an 8-s 1080p
-    clip on 2 cores; 0 = all in the calling thread; results are identical).
-    `chunk_resize`: "pil" (default) resizes chunk frames exactly as the official code; "swscale" lets FFmpeg
-    convert and shrink each frame in one step from YUV (about 10x cheaper, not bit-identical: mean absolute
-    difference 1-4 grey levels on the synthetic clips, larger on sharp colour edges).
-    """
-    if chunk_resize not in CHUNK_RESIZERS:
-        raise ValueError(f"chunk_resize must be one of {CHUNK_RESIZERS}, not {chunk_resize!r}")
-    info = info if info is not None else probe(path)
-    the_plan = plan(info, mode)
-    rng = np.random.default_rng(seed)
-    needs = _Needs()
-
-    key_unique = sorted(set(the_plan.keyframe_indices))
-    if keyframes or keyframes_384:
-        for row, index in enumerate(key_unique):
-            needs.add(index, "key", (row,))
-
-    chunk_unique = list(dict.fromkeys(the_plan.chunk_ranges))
-    chunk_out = None
-    if chunks:
-        chunk_out = np.empty((len(chunk_unique), CHUNK_LENGTH, CHUNK_SIZE, CHUNK_SIZE, 3), np.uint8)
-        for c, (start, stop) in enumerate(chunk_unique):
-            for t in range(CHUNK_LENGTH):
-                # positions past the end repeat the chunk's last real frame
-                needs.add(min(start + t, stop - 1), "chunk", (c, t))
-
-    frag_plan = frag_out = frag_scale = None
-    if fragments:
-        frag_plan = plan_fragments(info.frame_count, info.height, info.width, rng, fragment_grid)
-        _, _, frag_scale = fragment_sample_size(info.height, info.width)
-        frag_out = np.empty((FRAGMENT_CLIPS, FRAGMENT_CLIP_LENGTH, FRAGMENT_SIZE, FRAGMENT_SIZE, 3), np.uint8)
-        for k in range(FRAGMENT_CLIPS):
-            for t in range(FRAGMENT_CLIP_LENGTH):
-                needs.add(int(frag_plan.frame_indices[k, t]), "frag", (k, t))
-
-    key_native: dict[int, np.ndarray] = {}
-    key_small: dict[int, np.ndarray] = {}
-    filled: set[tuple[str, tuple[int, ...]]] = set()
-    decoded = 0
-    last_frame: av.VideoFrame | None = None
-
-    def feed(index: int, frame: av.VideoFrame, items: list[tuple[str, tuple[int, ...]]]) -> None:
+    def _fill(self, index: int, frame: av.VideoFrame, items: list[tuple[str, tuple[int, ...]]]) -> None:
+        spec, info = self.spec, self.info
         # full-resolution RGB only when some product needs it (not for swscale-resized chunk frames)
-        full_rgb = chunk_resize == "pil" or any(product != "chunk" for product, _ in items)
+        full_rgb = spec.chunk_resize == "pil" or any(product != "chunk" for product, _ in items)
         rgb = frame_to_rgb(frame, info.rotation) if full_rgb else None
         small = patches_src = None
         for product, pos in items:
             if product == "key":
-                if keyframes:
-                    key_native[index] = rgb
-                if keyframes_384:
-                    key_small[index] = resize_short_side_384(rgb)
+                if spec.keyframes:
+                    self.key_native[index] = rgb
+                if spec.keyframes_384:
+                    self.key_small[index] = resize_short_side_384(rgb)
             elif product == "chunk":
-                if small is None and chunk_resize == "pil":
+                if small is None and spec.chunk_resize == "pil":
                     small = resize_chunk_frame(rgb)
                 elif small is None:
                     small = swscale_chunk_frame(frame, info)
-                chunk_out[pos] = small
+                self.chunk_out[pos] = small
             else:
                 if patches_src is None:
-                    patches_src = rgb if frag_scale is None else upsample_for_fragments(rgb, frag_scale)
-                _cut_patches(patches_src, frag_plan, pos[0], frag_out[pos])
-            filled.add((product, pos))
+                    scale = self.frag_scale
+                    patches_src = rgb if scale is None else upsample_for_fragments(rgb, scale)
+                _cut_patches(patches_src, self.frag_plan, pos[0], self.frag_out[pos])
+            self.filled.add((product, pos))
 
-    last_needed = needs.last
-    ran_out = True
-    # Conversion and resizing (swscale, PIL, cv2 release the GIL) run in worker threads while the main
-    # thread keeps decoding; at most 2 frames per worker are in flight, which bounds memory.
-    pending: deque[Future] = deque()
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        for index, frame in decode_frames(path):
-            decoded = index + 1
-            last_frame = frame
-            if index in needs.by_frame:
-                if workers > 0:
-                    pending.append(pool.submit(feed, index, frame, needs.by_frame[index]))
-                    while len(pending) > 2 * workers:
-                        pending.popleft().result()
-                else:
-                    feed(index, frame, needs.by_frame[index])
-            if index >= last_needed:
-                ran_out = False
-                break
-        for job in pending:
+    def finish(self, decoded: int, last_frame: av.VideoFrame | None) -> VideoSample:
+        for job in self.pending:
             job.result()
+        key_rows = list(self.plan.keyframe_indices)
+        last_needed = self.last()
+        if decoded <= last_needed:
+            # Corrupt or truncated: key frames that never decoded fall back to the last decoded key frame (the
+            # official OpenCV loop skips failed reads); other missing frames repeat the last decoded frame.
+            done_keys = [k for k in self.key_unique if k < decoded]
+            key_rows = [k if k < decoded else done_keys[-1] for k in key_rows]
+            missing = [
+                (product, pos)
+                for items in self.by_frame.values()
+                for product, pos in items
+                if product != "key" and (product, pos) not in self.filled
+            ]
+            if missing and last_frame is not None:
+                self._fill(decoded - 1, last_frame, missing)
+        spec = self.spec
+        sample = VideoSample(
+            info=self.info,
+            keyframe_indices=key_rows,
+            chunk_ranges=list(self.plan.chunk_ranges),
+            mode=spec.mode,
+            seed=spec.seed,
+            decoded_frames=decoded,
+        )
+        if spec.keyframes:
+            sample.keyframes = [self.key_native[k] for k in key_rows]
+        if spec.keyframes_384:
+            sample.keyframes_384 = [self.key_small[k] for k in key_rows]
+        if spec.chunks:
+            chunk_rows = [self.chunk_unique.index(r) for r in self.plan.chunk_ranges]
+            # copy only when rows repeat (padding); a long video's chunks are returned without a second copy
+            padded = chunk_rows != list(range(len(self.chunk_unique)))
+            sample.chunks = self.chunk_out[chunk_rows] if padded else self.chunk_out
+        if spec.fragments:
+            sample.fragments = self.frag_out
+            sample.fragment_indices = self.frag_plan.frame_indices
+        return sample
 
-    key_rows = list(the_plan.keyframe_indices)
-    if ran_out and decoded <= last_needed:
-        # Corrupt or truncated: key frames that never decoded fall back to the last decoded key frame (the
-        # official OpenCV loop skips failed reads); other missing frames repeat the last decoded frame.
-        done_keys = [k for k in key_unique if k < decoded]
-        key_rows = [k if k < decoded else done_keys[-1] for k in key_rows]
-        missing = [
-            (product, pos)
-            for items in needs.by_frame.values()
-            for product, pos in items
-            if product != "key" and (product, pos) not in filled
-        ]
-        if missing and last_frame is not None:
-            feed(decoded - 1, last_frame, missing)
 
-    chunk_rows = [chunk_unique.index(r) for r in the_plan.chunk_ranges]
-    sample = VideoSample(
-        info=info,
-        keyframe_indices=key_rows,
-        chunk_ranges=list(the_plan.chunk_ranges),
-        mode=mode,
-        seed=seed,
-        decoded_frames=decoded,
-    )
-    if keyframes:
-        sample.keyframes = [key_native[k] for k in key_rows]
-    if keyframes_384:
-        sample.keyframes_384 = [key_small[k] for k in key_rows]
-        crop_rng = rng if train_crop else None
-        crops = [swin_input_frame(f, train_crop, crop_rng) for f in sample.keyframes_384]
-        sample.keyframes_crop = np.stack(crops)
-    if chunks:
-        # copy only when rows repeat (padding); a long video's chunks are returned without a second copy
-        padded = chunk_rows != list(range(len(chunk_unique)))
-        sample.chunks = chunk_out[chunk_rows] if padded else chunk_out
-    if fragments:
-        sample.fragments = frag_out
-        sample.fragment_indices = frag_plan.frame_indices
-    return sample
+def sample_video(
+    video: str | os.PathLike[str] | VideoSource,
+    *,
+    info: VideoInfo | None = None,
+    workers: int = DEFAULT_WORKERS,
+    **sampling: Any,
+) -> VideoSample:
+    """Decode `video` once for the samplers named in `sampling` (the fields of `Sampling`: keyframes,
+    keyframes_384, chunks, fragments, mode, seed, fragment_grid, chunk_resize). `info` skips the probe when
+    the
+    caller already has it; `workers`: threads converting and resizing frames beside the decoder (results are
+    identical for any count)."""
+    source = FileSource(video, info) if not isinstance(video, VideoSource) else video
+    return decode(source, {"sample": Sampling(**sampling)}, workers)["sample"]
 
 
 def _cut_patches(src: np.ndarray, fp: FragmentPlan, clip: int, out: np.ndarray) -> None:

@@ -1,0 +1,219 @@
+"""Natural-scene-statistics building blocks shared by BRISQUE and NIQE (and reused by VIDEVAL).
+
+MSCN coefficients (mean-subtracted, contrast-normalised, with the +1 stabiliser), and the moment-matching
+fits of the official MATLAB `estimateggdparam` / `estimateaggdparam`: the shape is the point of the grid
+0.2:0.001:10 whose moment ratio is nearest (so fitted shapes are multiples of 0.001, as in the official
+features).
+
+Speed (docs/baselines.md, "Speed"): the fits are vectorised over many samples at once (NIQE fits every block
+of a frame in one call), the nearest grid point is found by bisection (the moment ratio is monotonic in the
+shape) instead of a scan of the 9,801-point grid, the Gamma-function terms are tabulated on the grid, and the
+circularly shifted products are written into one reused buffer instead of `np.roll` copies. Sums use numpy's
+own reductions, never BLAS `dot`, whose result depends on the number of OpenBLAS threads.
+
+Degenerate samples: a fit needs values of both signs (AGGD) or a non-zero spread (GGD). The official MATLAB
+code divides by zero there (NaN features); here the scalar fits raise `UnmeasurableError` and the vectorised
+ones report which samples could not be fitted, so no NaN or inf ever leaves this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gamma
+
+from rqvqa.errors import UnmeasurableError
+from rqvqa.families.classic.matlab import gaussian_filter
+
+SHAPE_GRID = np.round(np.arange(0.2, 10 + 1e-9, 0.001), 3)
+# Gamma(k / shape) at every grid shape: the fits only ever return grid shapes.
+_G1, _G2, _G3 = (gamma(k / SHAPE_GRID) for k in (1, 2, 3))
+# r(shape) = Gamma(1/a) Gamma(3/a) / Gamma(2/a)^2 for the GGD (decreasing in a); the AGGD uses its reciprocal.
+_GGD_RATIO = _G1 * _G3 / _G2**2
+_AGGD_RATIO = 1.0 / _GGD_RATIO
+
+# The four neighbour directions of the paired products, as MATLAB `circshift` offsets (rows, cols):
+# horizontal, vertical, main diagonal, secondary diagonal.
+SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))
+# NIQE's `computefeature` differs from BRISQUE's: an AGGD (not GGD) fit of the MSCN map, scale parameters
+# (beta, not variances), no normalising constant in the mean, and the fourth shift is (1, -1).
+NIQE_SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def mscn(image: np.ndarray, border: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (MSCN coefficients, local standard deviation) of a float64 image."""
+    image = np.asarray(image, dtype=np.float64)
+    mu = gaussian_filter(image, border)
+    tmp = np.multiply(image, image)
+    sigma = gaussian_filter(tmp, border)
+    # In place, in the official order of operations: sigma = sqrt(abs(filter(im^2) - mu^2)).
+    np.subtract(sigma, np.multiply(mu, mu, out=tmp), out=sigma)
+    np.sqrt(np.abs(sigma, out=sigma), out=sigma)
+    np.subtract(image, mu, out=mu)
+    np.divide(mu, np.add(sigma, 1, out=tmp), out=mu)
+    return mu, sigma
+
+
+# ---------------------------------------------------------------------------------------- grid lookup
+
+
+def _nearest_grid_index(ratio: np.ndarray, values: np.ndarray, squared: bool) -> np.ndarray:
+    """Index of the grid ratio nearest to each value; on a tie the lower index, exactly what `argmin` of the
+    distance over the whole grid returns. `ratio` is strictly monotonic, so the nearest point is one of the
+    two neighbours found by bisection."""
+    n = ratio.size
+    ascending = ratio[-1] > ratio[0]
+    key = ratio if ascending else ratio[::-1]
+    pos = np.searchsorted(key, values)
+    i, j = np.clip(pos - 1, 0, n - 1), np.clip(pos, 0, n - 1)
+    if not ascending:
+        i, j = n - 1 - i, n - 1 - j
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    if squared:  # the official AGGD search minimises the squared difference, the GGD one the absolute one
+        d_lo, d_hi = (ratio[lo] - values) ** 2, (ratio[hi] - values) ** 2
+    else:
+        d_lo, d_hi = np.abs(values - ratio[lo]), np.abs(values - ratio[hi])
+    return np.where(d_hi < d_lo, hi, lo)
+
+
+# --------------------------------------------------------------------------------- vectorised fits
+
+
+def _as_rows(x: np.ndarray) -> np.ndarray:
+    """(samples, n) view of a batch of samples; a single sample of any shape becomes one row."""
+    x = np.asarray(x, dtype=np.float64)
+    return x.reshape(1, -1) if x.ndim != 2 else x
+
+
+def _count_nonzero_rows(x: np.ndarray) -> np.ndarray:
+    # with an axis numpy converts to bool first; a single row takes the direct count
+    return np.count_nonzero(x, axis=1) if x.shape[0] > 1 else np.array([np.count_nonzero(x)])
+
+
+def _ggd_fits(x: np.ndarray, scratch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of `x`: (shape index, sigma^2, fitted?) of a zero-mean GGD (official `estimateggdparam`)."""
+    n = x.shape[1]
+    sigma_sq = np.einsum("ij,ij->i", x, x) / n
+    e = np.abs(x, out=None if scratch is None else scratch.reshape(x.shape)).sum(axis=1) / n
+    ok = (sigma_sq > 0) & (e > 0)
+    rho = np.where(ok, sigma_sq / np.where(ok, e, 1.0) ** 2, 1.0)
+    return _nearest_grid_index(_GGD_RATIO, rho, squared=False), sigma_sq, ok
+
+
+def _aggd_fits(
+    x: np.ndarray, scratch: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of `x`: (shape index, left sigma, right sigma, fitted?) of an asymmetric GGD (official
+    `estimateaggdparam`). Zeros count on neither side, as in MATLAB's `vec(vec < 0)` / `vec(vec > 0)`.
+    `scratch`: a float64 buffer of x's shape to reuse (saves an allocation per call on large images)."""
+    n = x.shape[1]
+    buf = np.empty_like(x) if scratch is None else scratch.reshape(x.shape)
+    # One side at a time in the same buffer: clipping gives the same sums as boolean indexing, without copies.
+    np.minimum(x, 0.0, out=buf)
+    n_neg, neg_sq, neg_sum = _count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
+    np.maximum(x, 0.0, out=buf)
+    n_pos, pos_sq, pos_sum = _count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
+    ok = (neg_sq > 0) & (pos_sq > 0)
+    left = np.sqrt(np.where(ok, neg_sq, 1.0) / np.maximum(n_neg, 1))
+    right = np.sqrt(np.where(ok, pos_sq, 1.0) / np.maximum(n_pos, 1))
+    gamma_hat = left / right
+    mean_abs = (pos_sum - neg_sum) / n
+    r_hat = mean_abs**2 / np.where(ok, (neg_sq + pos_sq) / n, 1.0)
+    r_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
+    ok &= np.isfinite(r_norm)
+    r_norm = np.where(ok, r_norm, 1.0)
+    return _nearest_grid_index(_AGGD_RATIO, r_norm, squared=True), left, right, ok
+
+
+def _degenerate(kind: str) -> UnmeasurableError:
+    return UnmeasurableError(f"cannot fit the {kind} (flat or one-signed values)")
+
+
+def ggd_fit(vec: np.ndarray) -> tuple[float, float]:
+    """(shape, sigma) of a zero-mean generalised Gaussian (official `estimateggdparam`); raises
+    `UnmeasurableError` for all-zero input."""
+    idx, sigma_sq, ok = _ggd_fits(_as_rows(np.ravel(vec)))
+    if not ok[0]:
+        raise _degenerate("generalised Gaussian")
+    return float(SHAPE_GRID[idx[0]]), float(np.sqrt(sigma_sq[0]))
+
+
+def aggd_fit(vec: np.ndarray) -> tuple[float, float, float]:
+    """(shape, left sigma, right sigma) of an asymmetric GGD (official `estimateaggdparam`); raises
+    `UnmeasurableError` when the values are not of both signs."""
+    idx, left, right, ok = _aggd_fits(_as_rows(np.ravel(vec)))
+    if not ok[0]:
+        raise _degenerate("asymmetric generalised Gaussian")
+    return float(SHAPE_GRID[idx[0]]), float(left[0]), float(right[0])
+
+
+# ------------------------------------------------------------------------------------ paired products
+
+
+def _axis_pairs(n: int, shift: int) -> list[tuple[slice, slice]]:
+    """(destination, source) slices of `np.roll(a, shift)` along one axis of length n."""
+    d = shift % n
+    if d == 0:
+        return [(slice(0, n), slice(0, n))]
+    return [(slice(d, n), slice(0, n - d)), (slice(0, d), slice(n - d, n))]
+
+
+def shifted_product(s: np.ndarray, shift: tuple[int, int], out: np.ndarray) -> np.ndarray:
+    """`s * np.roll(s, shift, axis=(-2, -1))` (MATLAB `s .* circshift(s, shift)` on each trailing 2-D plane),
+    written into `out` without the rolled copy; bit-identical products."""
+    for rows_dst, rows_src in _axis_pairs(s.shape[-2], shift[0]):
+        for cols_dst, cols_src in _axis_pairs(s.shape[-1], shift[1]):
+            dst = (..., rows_dst, cols_dst)
+            np.multiply(s[dst], s[..., rows_src, cols_src], out=out[dst])
+    return out
+
+
+# ---------------------------------------------------------------------------------------- features
+
+
+def nss_features(struct: np.ndarray) -> list[float]:
+    """BRISQUE's 18 features of one scale: GGD (shape, variance) of the MSCN map, then per direction the AGGD
+    (shape, mean, left variance, right variance) of the products with the circularly shifted map. Raises
+    `UnmeasurableError` when a distribution cannot be fitted (flat content)."""
+    struct = np.ascontiguousarray(struct, dtype=np.float64)
+    prod, scratch = np.empty_like(struct), np.empty_like(struct)
+    idx, sigma_sq, ok = _ggd_fits(struct.reshape(1, -1), scratch)
+    if not ok[0]:
+        raise _degenerate("generalised Gaussian of the MSCN coefficients")
+    feats = [float(SHAPE_GRID[idx[0]]), float(np.sqrt(sigma_sq[0]) ** 2)]
+    for shift in SHIFTS:
+        shifted_product(struct, shift, prod)
+        i, left, right, ok = _aggd_fits(prod.reshape(1, -1), scratch)
+        if not ok[0]:
+            raise _degenerate("asymmetric generalised Gaussian of the paired products")
+        i, left, right = int(i[0]), float(left[0]), float(right[0])
+        const = np.sqrt(_G1[i]) / np.sqrt(_G3[i])
+        mean = (right - left) * (_G2[i] / _G1[i]) * const
+        feats += [float(SHAPE_GRID[i]), float(mean), left**2, right**2]
+    return feats
+
+
+def niqe_nss_features(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NIQE's 18 features (official `computefeature.m`) of each block of `blocks` (n, b, b), all blocks fitted
+    at once. Returns ((n, 18) features, (n,) fitted?): rows not fitted hold zeros and must be dropped (the
+    official code gets NaN there and drops them with `nanmean` / `nancov`)."""
+    blocks = np.ascontiguousarray(blocks, dtype=np.float64)
+    n = blocks.shape[0]
+    rows = blocks.reshape(n, -1)
+    scratch = np.empty_like(rows)
+    feats = np.zeros((n, 18))
+    idx, left, right, ok = _aggd_fits(rows, scratch)
+    k = np.sqrt(_G1[idx] / _G3[idx])
+    feats[:, 0], feats[:, 1] = SHAPE_GRID[idx], (left * k + right * k) / 2
+    prod = np.empty_like(blocks)
+    for d, shift in enumerate(NIQE_SHIFTS):
+        shifted_product(blocks, shift, prod)
+        idx, left, right, fitted = _aggd_fits(prod.reshape(n, -1), scratch)
+        ok &= fitted
+        k = np.sqrt(_G1[idx] / _G3[idx])
+        beta_l, beta_r = left * k, right * k
+        col = 2 + 4 * d
+        feats[:, col] = SHAPE_GRID[idx]
+        feats[:, col + 1] = (beta_r - beta_l) * (_G2[idx] / _G1[idx])
+        feats[:, col + 2], feats[:, col + 3] = beta_l, beta_r
+    feats[~ok] = 0.0
+    return feats, ok

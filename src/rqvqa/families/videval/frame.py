@@ -1,0 +1,200 @@
+"""Per-frame VIDEVAL features (the 50 frame-level columns of `calc_VIDEVAL_feats.m`) and the 6 TLVQM
+high-complexity features of the once-per-second frames.
+
+Frames are (H, W, 3) float64 YUV on the 0-255 scale, chroma upsampled to full size (the release's `YUVread`).
+Each group follows its function in the release; the numbers in comments are the original feature indices the
+release keeps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gamma as gamma_fn
+
+from rqvqa.errors import UnmeasurableError
+from rqvqa.families.classic.nss import aggd_fit, ggd_fit
+from rqvqa.families.videval import ops
+from rqvqa.families.videval.ops import imresize
+
+#: smallest frame (width, height) the features are defined on (TLVQM's block search and sharpness blocks)
+MIN_SIZE = (64, 64)
+N_FRAME_FEATURES = 50
+_GAUSS7 = ops.fspecial_gaussian(7, 7 / 6)
+_SHIFT_PAIRS = ((0, 1), (1, 0), (1, 1), (-1, 1))
+
+
+def check_measurable(y: np.ndarray) -> None:
+    h, w = y.shape
+    if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
+        raise UnmeasurableError(f"frames {w}x{h} are below VIDEVAL's minimum {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    if float(y.max()) == float(y.min()):
+        raise UnmeasurableError("the frame is flat")
+
+
+def local_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(local mean, local standard deviation) under the 7x7 Gaussian (sigma 7/6), MATLAB filter2 borders:
+    the release's `computeSigmaMap` is the second, `divisiveNormalization` is `(image - mu) / (sigma + 1)`."""
+    mu = ops.filter2(_GAUSS7, image)
+    return mu, np.sqrt(np.abs(ops.filter2(_GAUSS7, image * image) - mu * mu))
+
+
+def normalized(image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    mu, sigma = stats if stats is not None else local_stats(image)
+    return (image - mu) / (sigma + 1)
+
+
+class _Luma:
+    """The luma maps several groups share, computed once per frame."""
+
+    def __init__(self, y: np.ndarray):
+        self.y = y
+        self.stats = local_stats(y)
+        self.dn = normalized(y, self.stats)
+        self.half = imresize(y, 0.5)
+        self.half_stats = local_stats(self.half)
+        self.half_dn = normalized(self.half, self.half_stats)
+
+
+def _pair(struct: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
+    return (struct * np.roll(struct, shift, axis=(0, 1))).ravel()
+
+
+def _aggd_mean(alpha: float, left: float, right: float) -> float:
+    const = np.sqrt(gamma_fn(1 / alpha)) / np.sqrt(gamma_fn(3 / alpha))
+    return float((right - left) * (gamma_fn(2 / alpha) / gamma_fn(1 / alpha)) * const)
+
+
+def _gaussian_para_esti(x: np.ndarray) -> tuple[float, float]:
+    """(sigma, shape) of a GGD with its mean removed (the release's `gaussian_para_esti`)."""
+    d = x.ravel() - x.mean()
+    shape, sigma = ggd_fit(d)
+    return sigma, shape
+
+
+def brisque4(luma: _Luma) -> list[float]:
+    s = luma.dn
+    feats = [aggd_fit(_pair(s, (0, 1)))[1] ** 2, aggd_fit(_pair(s, (1, 0)))[1] ** 2]
+    s2 = luma.half_dn
+    feats.append(aggd_fit(_pair(s2, (0, 1)))[1] ** 2)
+    feats.append(aggd_fit(_pair(s2, (1, 1)))[0])
+    return feats
+
+
+def gmlog8(y: np.ndarray) -> list[float]:
+    sigma = 0.5
+    w = ops.fspecial_gaussian(7, sigma)
+    winx = w[1:-1, 1:-1] - w[1:-1, 2:]
+    winx = winx / np.abs(winx).sum()
+    winy = w[1:-1, 1:-1] - w[2:, 1:-1]
+    winy = winy / np.abs(winy).sum()
+    grad = np.sqrt(ops.filter2(winx, y) ** 2 + ops.filter2(winy, y) ** 2)
+    log_k = ops.fspecial_log(5, sigma)
+    log_k = log_k / np.abs(log_k).sum()
+    log_im = np.abs(ops.filter2(log_k, y))
+    grad = np.abs(grad / 2.5)
+    w1 = ops.fspecial_gaussian(7, 2 * sigma)
+    nmap = np.sqrt(ops.filter2(w1, (grad**2 + log_im**2) / 2)) + 0.2
+    h = 3  # ceil(3 * sigmaN): keep rows/cols h..end-h+1 (1-based)
+    grad = np.abs(grad / nmap)[h - 1 : -h + 1 or None, h - 1 : -h + 1 or None]
+    log_im = np.abs(log_im / nmap)[h - 1 : -h + 1 or None, h - 1 : -h + 1 or None]
+    # hist3 with centres 1..10: the outer bins are open, so the quantised values clip to [1, 10]
+    gq = np.clip(np.ceil(grad / 0.2), 1, 10).astype(np.int64).ravel() - 1
+    lq = np.clip(np.ceil(log_im / 0.2), 1, 10).astype(np.int64).ravel() - 1
+    n1 = np.bincount(gq * 10 + lq, minlength=100).reshape(10, 10).astype(np.float64)
+    n1 /= n1.sum()
+    ng, nl = n1.sum(axis=1), n1.sum(axis=0)
+    cp_gl = (n1 / (nl[None, :] + 1e-4)).sum(axis=1)
+    cp_gl /= cp_gl.sum()
+    cp_lg = (n1 / (ng[:, None] + 1e-4)).sum(axis=0)
+    cp_lg /= cp_lg.sum()
+    out = np.concatenate([ng, nl, cp_gl, cp_lg])
+    return [float(out[i - 1]) for i in (2, 4, 8, 18, 20, 23, 34, 40)]
+
+
+_SOBEL = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])
+_CROSS = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def higrade8(y: np.ndarray) -> list[float]:
+    # imgradient(I) ('sobel'): imfilter with replicate borders
+    gmag = np.sqrt(ops.imfilter(y, _SOBEL.T, "replicate") ** 2 + ops.imfilter(y, _SOBEL, "replicate") ** 2)
+    s = normalized(gmag)
+    feats = [_gaussian_para_esti(s)[0]]
+    ls = np.log(np.abs(s) + 0.1)
+    diff = (
+        ls + np.roll(ls, (1, 1), axis=(0, 1)) - np.roll(ls, (0, 1), axis=(0, 1)) - np.roll(ls, (1, 0), (0, 1))
+    )
+    feats += list(_gaussian_para_esti(diff))
+    feats.append(_gaussian_para_esti(ops.filter2(_CROSS, ls))[1])
+    s2 = normalized(imresize(gmag, 0.5))
+    feats.append(_gaussian_para_esti(s2)[0])
+    feats.append(_gaussian_para_esti(s2 - np.roll(s2, (1, 1), axis=(0, 1)))[1])
+    feats.append(_gaussian_para_esti(s2 - np.roll(s2, (-1, 1), axis=(0, 1)))[1])
+    feats.append(_gaussian_para_esti(ops.filter2(_CROSS, s2))[0])
+    return feats
+
+
+def _dog_sigma(smap: np.ndarray) -> np.ndarray:
+    dog = ops.fspecial_gaussian(7, 7 / 6) - ops.fspecial_gaussian(7, 7 * 1.5 / 6)
+    return ops.filter2(dog, smap)
+
+
+def friquee_luma11(luma: _Luma) -> list[float]:
+    s = luma.dn
+    pair_h = _pair(s, (0, 1))
+    feats = [ops.skewness(pair_h), _aggd_mean(*aggd_fit(_pair(s, (1, 0))))]
+    feats.append(float(luma.stats[1].mean()))
+    # the release's scale-2 pair uses the scale-1 normalised map (it is not recomputed)
+    feats.append(aggd_fit(pair_h)[0])
+    feats.append(float(luma.half_stats[1].mean()))
+    feats.append(ops.skewness(luma.half_dn))
+    dog = _dog_sigma(luma.stats[1])
+    dog_stats = local_stats(dog)
+    dn_dog = normalized(dog, dog_stats)
+    feats.append(ggd_fit(dn_dog.ravel())[1])
+    feats.append(ops.kurtosis(dn_dog))
+    feats.append(ops.kurtosis(normalized(dog_stats[1])))
+    feats += list(ggd_fit(ops.laplacian_band(luma.y).ravel()))
+    return feats
+
+
+def friquee_chroma11(rgb8: np.ndarray) -> list[float]:
+    lab = ops.srgb2lab_uint8(rgb8)
+    chroma = np.sqrt(lab[..., 1] ** 2 + lab[..., 2] ** 2)
+    stats = local_stats(chroma)
+    s = normalized(chroma, stats)
+    feats = [
+        aggd_fit(_pair(s, (0, 1)))[2] ** 2,
+        aggd_fit(_pair(s, (1, 0)))[0],
+        aggd_fit(_pair(s, (1, 1)))[1] ** 2,
+        ops.kurtosis(_pair(s, (-1, 1))),
+        ops.skewness(stats[1]),
+        ops.kurtosis(_pair(s, (1, 0))),  # scale 2 of the release, again on the scale-1 map
+    ]
+    smap_half = local_stats(imresize(chroma, 0.5))[1]
+    feats += [ops.kurtosis(smap_half), float(smap_half.mean())]
+    dn_dog = normalized(_dog_sigma(stats[1]))
+    feats += [ggd_fit(dn_dog.ravel())[1], ops.skewness(dn_dog)]
+    feats.append(ops.skewness(ops.laplacian_band(chroma)))
+    return feats
+
+
+def friquee_lms1(rgb8: np.ndarray) -> list[float]:
+    s_channel = imresize(ops.rgb2lms_cat02(rgb8)[..., 2], 0.5)
+    return [ggd_fit(normalized(local_stats(s_channel)[1]).ravel())[1]]
+
+
+def spatial_features(yuv: np.ndarray) -> list[float]:
+    """The 43 spatial frame features (BRISQUE, GM-LOG, HIGRADE, FRIQUEE luma / chroma / LMS)."""
+    y = yuv[..., 0]
+    check_measurable(y)
+    rgb8 = ops.ycbcr2rgb(np.clip(np.round(yuv), 0, 255), uint8=True)
+    luma = _Luma(y)
+    return [
+        *brisque4(luma),
+        *gmlog8(y),
+        *higrade8(y),
+        *friquee_luma11(luma),
+        *friquee_chroma11(rgb8),
+        *friquee_lms1(rgb8),
+    ]

@@ -1,1 +1,0 @@
-"""Networks, one module per family, each weight-compatible with its official checkpoint."""
