@@ -1,4 +1,4 @@
-"""Shared by the pipeline tests: the generated collection and CPU stages that are slow or crash on purpose.
+"""Shared by the pipeline tests: the generated collection and decode stages that are slow or crash on purpose.
 
 The classes live in an importable module (not a test file) because engines pickle them into worker
 processes and Ray workers, which import them by name.
@@ -6,12 +6,14 @@ processes and Ray workers, which import them by name.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
 from pathlib import Path
 
-from rqvqa.zoo import Predictor, create_predictor
+from rqvqa.api import create_predictor
+from rqvqa.predictor import Predictor
 
 N_GOOD = 10
 
@@ -77,18 +79,25 @@ def starts(log: str) -> list[tuple[int, str]]:
 
 
 class SlowLite(Predictor):
+    """`lite` whose decode stage is slow on purpose."""
+
     name = "slow-lite"
-    lower_better, score_range, scale = False, (1.0, 5.0), "test"
 
     def __init__(self, log: str, seconds: float = 0.3):
-        super().__init__()
         self.lite, self.log, self.seconds = create_predictor("lite"), log, seconds
+        self.card = dataclasses.replace(self.lite.card, name="slow-lite")
 
-    def cpu_stage(self):
-        return SlowStage(self.lite.predict, self.log, self.seconds)
+    def products(self):
+        return self.lite.products()
 
-    def predict(self, path):
-        return self.lite.predict(path)
+    def decoder(self):
+        return SlowStage(self.lite.decoder(), self.log, self.seconds)
+
+    def setup(self):
+        self.lite.setup()
+
+    def score(self, batch):
+        return self.lite.score(batch)
 
 
 class Crasher:
@@ -104,5 +113,44 @@ class Crasher:
 
 
 class CrashingLite(SlowLite):
-    def cpu_stage(self):
-        return Crasher(self.lite.predict, "clip03.mp4")
+    def decoder(self):
+        return Crasher(self.lite.decoder(), "clip03.mp4")
+
+
+class LoggedDecoder:
+    """A decode stage that notes which process ran it."""
+
+    def __init__(self, inner, log: str):
+        self.inner, self.log = inner, log
+
+    def __call__(self, path: str):
+        with open(self.log, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return self.inner(path)
+
+
+class Logged(Predictor):
+    """Any predictor, its decode stage logged (`LoggedDecoder`)."""
+
+    def __init__(self, inner: Predictor, log: str):
+        self.inner, self.log, self.card = inner, log, inner.card
+
+    def products(self):
+        return self.inner.products()
+
+    def decoder(self):
+        return LoggedDecoder(self.inner.decoder(), self.log)
+
+    def setup(self):
+        self.inner.setup()
+
+    def score(self, batch):
+        return self.inner.score(batch)
+
+    def resources(self):
+        return self.inner.resources()
+
+
+def decode_pids(log: str) -> set[int]:
+    with open(log) as handle:
+        return {int(line) for line in handle if line.strip()}

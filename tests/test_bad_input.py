@@ -386,7 +386,7 @@ def test_extract_goes_on_after_any_exception_of_a_source(tmp_path, capsys):
 
     from rqvqa.cli.extract import extract_manifest
     from rqvqa.data.manifest import read_manifest
-    from rqvqa.sources.base import FeatureSource, Granularity
+    from rqvqa.source import FeatureSource, Granularity
     from rqvqa.store import FeatureStore, keyframe_tag
 
     class Fragile(FeatureSource):

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from rqvqa.baselines import nss
-from rqvqa.baselines.brisque import N_FEATURES, brisque_features, brisque_score
-from rqvqa.baselines.matlab import filter2_same, fspecial_gaussian, imresize
-from rqvqa.baselines.matlab import gaussian_filter as mscn_filter
-from rqvqa.baselines.niqe import niqe_block_features, niqe_score
-from rqvqa.baselines.nss import aggd_fit, ggd_fit, shifted_product
-from rqvqa.baselines.video import protocol_frames, subsample
 from rqvqa.errors import UnmeasurableError
+from rqvqa.families.classic import nss
+from rqvqa.families.classic.brisque import N_FEATURES, brisque_features, brisque_score
+from rqvqa.families.classic.frames import protocol_frames, subsample
+from rqvqa.families.classic.matlab import filter2_same, fspecial_gaussian, imresize
+from rqvqa.families.classic.matlab import gaussian_filter as mscn_filter
+from rqvqa.families.classic.niqe import niqe_block_features, niqe_score
+from rqvqa.families.classic.nss import aggd_fit, ggd_fit, shifted_product
 
 OFFICIAL_ID = 5115335471
 
@@ -206,7 +206,7 @@ def _official_row(shared_data):
 
 @pytest.mark.slow
 def test_video_features_match_official_konvid_row(shared_data):
-    from rqvqa.baselines.video import video_features
+    from rqvqa.families.classic.frames import video_features
 
     video, official, official_niqe = _official_row(shared_data)
     vf = video_features(video, brisque=True, niqe=True)
@@ -263,7 +263,7 @@ def test_benchmark_cli_reports_bad_input(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_benchmark_on_official_brisque_features(shared_data):
-    from rqvqa.baselines.benchmark import evaluate_split, load_features, load_mos
+    from rqvqa.benchmark import evaluate_split, load_features, load_mos
 
     x = load_features(shared_data / "konvid1k" / "brisque_feats.mat")
     y = load_mos(shared_data / "konvid1k" / "metadata.csv")

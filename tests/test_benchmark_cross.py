@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from rqvqa.baselines.benchmark import load_mos, run_benchmark
+from rqvqa.benchmark import load_mos, run_benchmark
 from rqvqa.errors import InputError
 
 

@@ -117,7 +117,7 @@ def clips(tmp_path_factory):
 
 
 def test_report_renders_offline(browser, clips, artefacts, tmp_path, capsys):
-    from rqvqa.zoo import create_predictor
+    from rqvqa.api import create_predictor
 
     predictor = create_predictor("lite")
     rows = [score_video(predictor, c) for c in clips]
@@ -158,7 +158,7 @@ def test_report_renders_offline(browser, clips, artefacts, tmp_path, capsys):
 
 
 def test_service_page_scores_an_upload(browser, clips, artefacts, tmp_path):
-    from rqvqa.zoo import create_predictor
+    from rqvqa.api import create_predictor
 
     expected = score_video(create_predictor("lite"), clips[2])
     with running(create_app(ServeConfig(models=["lite", "brisque"]))) as url:

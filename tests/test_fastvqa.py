@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from network_helpers import randomise
 
 from rqvqa.errors import WeightsError
-from rqvqa.nets.video_swin import (
+from rqvqa.families.fastvqa.network import (
     FASTVQA_B_SCORE_MEAN,
     FASTVQA_B_SCORE_STD,
     FastVQA,
@@ -19,22 +20,14 @@ from rqvqa.nets.video_swin import (
     load_fastvqa,
     relative_position_index,
 )
-from rqvqa.sources.fastvqa import FastVQAPredictor, FastVQASource, rescale_score
-from rqvqa.video.sampling import FASTVQA_MEAN, FASTVQA_STD, VideoSample, fragments_to_tensor
+from rqvqa.families.fastvqa.predictor import FastVQAPredictor, rescale_score
+from rqvqa.families.fastvqa.preprocess import FRAGMENTS
+from rqvqa.families.fastvqa.source import FastVQASource
+from rqvqa.video.sampling import VideoSample
 
 TINY = VideoSwinConfig(embed_dim=8, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
 
 
-def _randomise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random weights everywhere, including both bias tables, so the fragment gate matters."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            scale = 0.7 if name.endswith("bias_table") else 0.2
-            p.copy_(
-                torch.randn(p.shape, generator=gen) * scale + (1.0 if name.endswith("norm.weight") else 0)
-            )
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +58,9 @@ def test_backbone_matches_official_fixture(golden):
     assert missing and all(k.endswith("attn.relative_position_index") for k in missing)
 
     norm = meta["input_normalisation"]
-    assert tuple(norm["mean"]) == FASTVQA_MEAN and tuple(norm["std"]) == FASTVQA_STD
+    assert tuple(norm["mean"]) == FRAGMENTS.mean and tuple(norm["std"]) == FRAGMENTS.std
     u8 = tensors["input.fragments_uint8"]  # (N, 3, T, H, W)
-    x = fragments_to_tensor(u8.permute(0, 2, 3, 4, 1).numpy())
+    x = FRAGMENTS(u8.permute(0, 2, 3, 4, 1).numpy())
     torch.set_num_threads(1)
     with torch.inference_mode():
         stages = model.forward_stages(x)
@@ -120,7 +113,7 @@ def test_neutral_gate_equals_torchvision_swin3d():
     from torchvision.models.video.swin_transformer import SwinTransformer3d
 
     torch.manual_seed(0)
-    ours = _randomise(VideoSwin3D(TINY))
+    ours = randomise(VideoSwin3D(TINY))
     with torch.no_grad():
         for layer in ours.layers:
             for block in layer.blocks:
@@ -152,7 +145,7 @@ def test_neutral_gate_equals_torchvision_swin3d():
 
 def test_adaptive_window_is_identity_at_base_size():
     config = VideoSwinConfig(**{**TINY.__dict__, "base_x_size": (16, 112, 112)})
-    model = _randomise(VideoSwin3D(config))
+    model = randomise(VideoSwin3D(config))
     x = torch.randn(1, 3, 16, 112, 112)
     with torch.inference_mode():
         first = model.layers[0](model.patch_embed(x), (8, 7, 7))
@@ -213,7 +206,7 @@ def _sample(fragments: np.ndarray) -> VideoSample:
 
 def test_source_feature_is_the_clip_and_position_mean():
     torch.manual_seed(1)
-    model = _randomise(FastVQA(TINY))
+    model = randomise(FastVQA(TINY))
     rng = np.random.default_rng(3)
     fragments = rng.integers(0, 256, size=(4, 16, 64, 64, 3), dtype=np.uint8)
     source = FastVQASource(model=model, clips_per_batch=3)
@@ -221,14 +214,14 @@ def test_source_feature_is_the_clip_and_position_mean():
     assert feature.shape == (TINY.num_features,) and feature.dtype == np.float32
 
     with torch.inference_mode():
-        maps = model.fragments_backbone(fragments_to_tensor(fragments))
+        maps = model.fragments_backbone(FRAGMENTS(fragments))
     assert maps.shape[:2] == (4, TINY.num_features)
     np.testing.assert_allclose(feature, maps.mean(dim=(0, 2, 3, 4)).numpy(), atol=1e-6)
     # the clips differ, so the average is not any single clip's vector
     assert (maps[0] - maps[1]).abs().max() > 1e-3
     np.testing.assert_array_equal(feature, source.extract(_sample(fragments)))
 
-    clip_scores = source.clip_scores(_sample(fragments))
+    clip_scores = source.clip_scores(source.feature_maps(_sample(fragments)))
     with torch.inference_mode():
         quality_map = model.vqa_head(maps)
     assert quality_map.shape == (4, 1, *maps.shape[2:])
@@ -243,9 +236,9 @@ def test_rescaled_score_follows_vqa_py():
 
 
 def test_source_is_registered():
-    from rqvqa.sources.base import available_sources
+    from rqvqa.registry import REGISTRY
 
-    cls = available_sources()["fastvqa"]
+    cls = REGISTRY.source_class("fastvqa")
     assert cls is FastVQASource and cls.dim == 768 and cls.needs == frozenset({"fragments"})
 
 
@@ -254,7 +247,7 @@ def test_same_video_and_seed_give_the_same_feature(small_video):
     from rqvqa.video.sampling import sample_video
 
     config = VideoSwinConfig(embed_dim=8, depths=(2, 1, 1, 1), num_heads=(1, 1, 1, 1))
-    source = FastVQASource(model=_randomise(FastVQA(config), seed=4), clips_per_batch=2)
+    source = FastVQASource(model=randomise(FastVQA(config), seed=4), clips_per_batch=2)
     first = sample_video(small_video, fragments=True, seed=11)
     again = sample_video(small_video, fragments=True, seed=11)
     other = sample_video(small_video, fragments=True, seed=12)
@@ -267,10 +260,10 @@ def test_same_video_and_seed_give_the_same_feature(small_video):
     predictor = FastVQAPredictor(seed=11, model=source.model)
     prediction = predictor.predict(small_video)
     assert prediction.score == pytest.approx(rescale_score(prediction.extra["raw"]))
-    assert len(prediction.extra["clip_raw"]) == 4 and prediction.extra["seed"] == 11
+    assert len(prediction.extra["clip_raw"]) == 4 and predictor.card.options["seed"] == 11
 
 
 def test_predictor_is_in_the_zoo():
-    from rqvqa.zoo import available_predictors
+    from rqvqa.registry import REGISTRY
 
-    assert available_predictors()["fastvqa"] is FastVQAPredictor
+    assert REGISTRY.model_class("fastvqa") is FastVQAPredictor

@@ -73,16 +73,16 @@ def _predict(capsys, *argv: str) -> dict:
 
 
 def test_official_run_matches_separately_extracted_features(setup, fusion_inputs, capsys, monkeypatch):
-    from rqvqa.model import RQVQA, preset
-    from rqvqa.model_inputs import align_rows, prepare_frames
-    from rqvqa.nets.remap import load_weights
+    from rqvqa.families.rqvqa.model import RQVQA, preset
+    from rqvqa.families.rqvqa.preprocess import FrameTransform, align_rows
+    from rqvqa.families.rqvqa.remap import load_weights
     from rqvqa.store import FeatureStore, keyframe_tag, video_id
 
     video = setup["video"]
     row = _predict(capsys, str(video), "--weights", str(setup["kvq"]), "--weights-dir", str(setup["weights"]))
     assert row["model"] == "rqvqa-kvq" and np.isfinite(row["score"])
     assert len(row["per_second"]) == 8 and all(np.isfinite(row["per_second"]))
-    assert row["extra"]["mode"] == "official" and row["extra"]["rows"] == 8
+    assert row["options"]["mode"] == "official" and row["extra"]["rows"] == 8
     assert list(row["extra"]["timings"]) == ["decode+sampling", *SOURCES, "base+head"]
     (fused,) = fusion_inputs
     assert fused.shape == (1, 8, 6639)
@@ -98,7 +98,7 @@ def test_official_run_matches_separately_extracted_features(setup, fusion_inputs
     assert report["done"] == 1 and not report["failed"]
     store, vid = FeatureStore(store_dir), video_id(str(video), manifest.parent)
     stored = {name: align_rows(store.load(name, report["sources"][name], vid), 8) for name in SOURCES}
-    frames = prepare_frames(store.load_keyframes(vid, keyframe_tag("official")), 384, 384).unsqueeze(0)
+    frames = FrameTransform()(store.load_keyframes(vid, keyframe_tag("official"))).unsqueeze(0)
 
     model = RQVQA(preset("rqvqa"))
     load_weights(model, next(setup["kvq"].glob("*.pth")))
@@ -146,7 +146,7 @@ def test_full_mode_scores_every_second_of_a_20_s_video(setup, fusion_inputs, cap
     _loop(setup["video"], looped, 600)  # 600 frames at 29.97 fps: 20.02 s
     monkeypatch.setenv("RQVQA_WEIGHTS_DIR", str(setup["weights"]))
     row = _predict(capsys, str(looped), "--weights", str(setup["kvq"]), "--mode", "full")
-    assert row["extra"]["mode"] == "full" and row["extra"]["rows"] == 20
+    assert row["options"]["mode"] == "full" and row["extra"]["rows"] == 20
     assert len(row["per_second"]) == 20 and all(np.isfinite(row["per_second"]))
     assert np.isfinite(row["score"]) and row["score"] == pytest.approx(np.mean(row["per_second"]), abs=1e-5)
     (fused,) = fusion_inputs

@@ -9,25 +9,18 @@ import re
 import numpy as np
 import pytest
 import torch
+from network_helpers import LIQE_TINY, tiny_liqe
 
 from rqvqa.errors import InputError, WeightsError
-from rqvqa.nets import clip_liqe as L
+from rqvqa.families.liqe import network as L
 from rqvqa.video.sampling import VideoSample
 
-TINY = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 224, "layers": 1, "width": 64, "head_width": 32, "patch_size": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
+TINY = LIQE_TINY
 
 
 @pytest.fixture(scope="module")
 def tiny() -> L.LiqeCLIP:
-    torch.manual_seed(0)
-    model = L.build_liqe(config=TINY)
-    with torch.no_grad():  # a non-trivial scale so logits are not all ~equal
-        model.clip.logit_scale.fill_(np.log(100.0))
-    return model
+    return tiny_liqe()
 
 
 def _frame(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:
@@ -306,12 +299,12 @@ def test_full_size_manifest_state_dicts_load(fixtures):
 
 
 def test_source_extract_and_score(tiny):
-    from rqvqa.sources.base import create_source
-    from rqvqa.sources.liqe import LiqeSource
+    from rqvqa.families.liqe.source import LiqeSource
+    from rqvqa.source import source_class
 
     frames = [_frame(260, 300, seed=20 + i) for i in range(3)]
     sample = VideoSample(info=None, keyframe_indices=[0, 30, 60], keyframes=frames)  # type: ignore[arg-type]
-    source = create_source("liqe", model=tiny)
+    source = source_class("liqe")(model=tiny)
     assert isinstance(source, LiqeSource) and source.dim == 495 and source.needs == {"keyframes"}
     feature = source.extract(sample)
     assert feature.shape == (3, 495) and feature.dtype == np.float32
@@ -324,7 +317,7 @@ def test_source_extract_and_score(tiny):
 
 
 def test_source_config_names_weights_and_dtype():
-    from rqvqa.sources.liqe import LiqeSource
+    from rqvqa.families.liqe.source import LiqeSource
 
     hashes = {
         LiqeSource().config_hash(),
@@ -336,7 +329,7 @@ def test_source_config_names_weights_and_dtype():
 
 
 def test_prompt_features_are_cached_on_disk(tmp_path, monkeypatch):
-    import rqvqa.sources.liqe as source_module
+    import rqvqa.families.liqe.source as source_module
 
     monkeypatch.setenv("RQVQA_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(source_module, "load_liqe", lambda path: L.load_liqe(path, config=TINY))
@@ -368,11 +361,12 @@ def test_prompt_features_are_cached_on_disk(tmp_path, monkeypatch):
 
 
 def test_liqe_predictor_scores_every_second(tiny, small_video):
+    from rqvqa.api import create_predictor
     from rqvqa.video.sampling import sample_video
-    from rqvqa.zoo import create_predictor
 
     predictor = create_predictor("liqe", model=tiny)
-    assert predictor.card()["score_range"] == [1.0, 5.0] and predictor.lower_better is False
+    assert predictor.card.score_range == (1.0, 5.0) and predictor.card.lower_better is False
+    assert predictor.card.weights == "injected" and predictor.card.options["mode"] == "full"
     prediction = predictor.predict(small_video)
     frames = sample_video(small_video, keyframes=True, mode="full").keyframes
     expected = L.quality_score(tiny.frame_logits(frames))
@@ -383,13 +377,23 @@ def test_liqe_predictor_scores_every_second(tiny, small_video):
     assert prediction.extra["scene"] in L.SCENES and prediction.extra["distortion"] in L.DISTORTIONS
 
 
-def test_liqe_predictor_weights_argument(tmp_path):
-    from rqvqa.sources.liqe_predictor import LiqePredictor
+def test_liqe_predictor_weights_argument(tmp_path, monkeypatch):
+    from rqvqa.errors import WeightsError
+    from rqvqa.families.liqe.predictor import LiqePredictor
 
+    monkeypatch.delenv("RQVQA_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("RQVQA_HOME", str(tmp_path / "home"))  # its own first-use pins
+    with pytest.raises(WeightsError, match="LIQE.pt"):
+        LiqePredictor()  # a missing checkpoint is one error at construction, not one per video
+    torch.save(_tiny_state_dict(3), tmp_path / "LIQE.pt")
+    torch.save(_tiny_state_dict(4), tmp_path / "liqe_mix.pt")
+    monkeypatch.setenv("RQVQA_WEIGHTS_DIR", str(tmp_path))
     assert LiqePredictor().source.weights == "liqe"
+    assert LiqePredictor().card.weights == "liqe"
     assert LiqePredictor(weights="liqe-mix").source.weights == "liqe-mix"
     by_dir = LiqePredictor(weights=tmp_path, variant="liqe-mix").source
     assert (by_dir.weights, by_dir.weights_dir) == ("liqe-mix", tmp_path)
     file = tmp_path / "mine.pt"
     file.write_bytes(b"")
     assert LiqePredictor(weights=file).source.weights == str(file)
+    assert LiqePredictor(weights=file).card.weights == "mine.pt"

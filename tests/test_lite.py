@@ -10,10 +10,12 @@ import json
 import numpy as np
 import pytest
 
+from rqvqa.api import create_predictor
 from rqvqa.errors import ConfigError, WeightsError
-from rqvqa.lite import LITE_V1_FEATURES as LITE_FEATURES
-from rqvqa.lite import LiteV1Predictor, fit_lite, load_lite
-from rqvqa.zoo import available_predictors, create_predictor
+from rqvqa.families.lite.fit import fit_lite
+from rqvqa.families.lite.predictor import LITE_V1_FEATURES as LITE_FEATURES
+from rqvqa.families.lite.predictor import LiteV1Predictor, load_lite
+from rqvqa.registry import REGISTRY
 
 SHARED_VIDEO = "5115335471.mp4"
 #: lite (v2) on the shared video, pinned when the model was chosen (docs/videval.md); a change means the
@@ -79,8 +81,8 @@ def test_bad_lite_file_is_a_weights_error(tmp_path):
 def test_zoo_declares_models():
     for name, lower in (("lite", False), ("lite-v1", False), ("brisque", True), ("niqe", True)):
         predictor = create_predictor(name)
-        assert predictor.lower_better is lower
-        card = predictor.card()
+        assert predictor.card.lower_better is lower
+        card = predictor.card.to_dict()
         assert card["name"] == name and len(card["score_range"]) == 2
     with pytest.raises(ConfigError, match="does not take"):
         create_predictor("lite", colour="blue")
@@ -91,8 +93,8 @@ def test_zoo_declares_models():
 @pytest.mark.slow
 def test_zoo_unknown_model_lists_all():
     # Imports every registered model module (the neural ones pull in torch): slow on 2 cores.
-    models = available_predictors()
-    assert {"lite", "brisque", "niqe"} <= set(models)
+    assert {"lite", "brisque", "niqe"} <= set(REGISTRY.model_names())
+    assert all(REGISTRY.model_class(name).name == name for name in REGISTRY.model_names())
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         create_predictor("nope")
 
@@ -176,7 +178,7 @@ def test_strong_degradations_score_below_the_clean_reencode(degradation_scores, 
     scores = degradation_scores[model]
     worse = (
         scores[version] > scores["clean"]
-        if create_predictor(model).lower_better
+        if create_predictor(model).card.lower_better
         else (scores[version] < scores["clean"])
     )
     assert worse, scores

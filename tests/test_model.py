@@ -10,8 +10,15 @@ from safetensors.torch import load_file
 
 from rqvqa.checkpoints import load_strict
 from rqvqa.errors import ConfigError, InputError
-from rqvqa.model import RQVQA, BaseNetConfig, ModelConfig, config_from_options, parse_sources, preset
-from rqvqa.nets.head import FusionHead, SourceSpec
+from rqvqa.families.rqvqa.head import FusionHead, SourceSpec
+from rqvqa.families.rqvqa.model import (
+    RQVQA,
+    BaseNetConfig,
+    ModelConfig,
+    config_from_options,
+    parse_sources,
+    preset,
+)
 
 # fixture input name -> our slot name, in the official concatenation order
 FIXTURE_INPUTS = {
@@ -186,7 +193,7 @@ def test_tiny_model_trains(tiny_model):
 
 
 def test_safetensors_export_round_trip(tmp_path, tiny_model):
-    from rqvqa.nets.remap import load_weights, read_model_config, save_model
+    from rqvqa.families.rqvqa.remap import load_weights, read_model_config, save_model
 
     path = save_model(tiny_model, tmp_path / "tiny.safetensors")
     config = ModelConfig.from_dict(read_model_config(path))
@@ -205,7 +212,7 @@ def test_lsvq_backbone_into_another_resolution_resizes_position_tables():
     """Table 7: a 384-trained backbone initialises a model at another input size (tiny stand-in: 64 -> 32 px,
     where the last stage's window shrinks from 2 to 1)."""
     from rqvqa.errors import WeightsError
-    from rqvqa.nets.remap import load_lsvq_backbone, official_key
+    from rqvqa.families.rqvqa.remap import load_lsvq_backbone, official_key
 
     torch.manual_seed(2)
     source = RQVQA(preset("base", base=BaseNetConfig.tiny(img_size=64)))
@@ -230,8 +237,8 @@ def test_lsvq_backbone_into_another_resolution_resizes_position_tables():
 
 def test_imagenet_weights_in_microsoft_layout_initialise_the_backbone(tmp_path):
     """Swin release files hold {"model": old-layout state dict + classifier}; the classifier is dropped."""
-    from rqvqa.nets.remap import official_key
-    from rqvqa.nets.swin_bot import SwinBot, load_imagenet_weights
+    from rqvqa.families.rqvqa.remap import official_key
+    from rqvqa.families.rqvqa.swin_bot import SwinBot, load_imagenet_weights
 
     torch.manual_seed(3)
     source = SwinBot(BaseNetConfig.tiny(pooling="avg")).swin

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from rqvqa.checkpoints import load_strict
 from rqvqa.errors import InputError
-from rqvqa.nets.bot import AbsPosEmb, BoTStack, RelPosEmb
+from rqvqa.families.rqvqa.bot import AbsPosEmb, BoTStack, RelPosEmb
 
 
 def _build_from_sidecar(fixtures):

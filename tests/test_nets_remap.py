@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 
 from rqvqa.cli import main
 from rqvqa.errors import WeightsError
-from rqvqa.model import RQVQA, preset
-from rqvqa.nets.remap import (
+from rqvqa.families.rqvqa.model import RQVQA, preset
+from rqvqa.families.rqvqa.remap import (
     load_lsvq_backbone,
     load_official,
     official_key,

@@ -16,10 +16,11 @@ import pytest
 from conftest import REPO
 from pipeline_helpers import N_GOOD, CrashingLite, SlowLite, busy_workers, clean_rows, make_clips, starts
 
+from rqvqa.api import create_predictor
 from rqvqa.errors import ConfigError
 from rqvqa.pipeline import iter_inputs, open_writer, read_results, score_collection
 from rqvqa.pipeline.outputs import ParquetWriter
-from rqvqa.zoo import Prediction, create_predictor
+from rqvqa.results import Prediction
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,8 @@ def _row(i: int, status: str = "ok") -> dict:
         "per_second": [1.5, None, 2.0] if ok else [],
         "error": None if ok else f'/v/{i}.mp4: broken, "quoted", 2 lines? no',
         "extra": {"frames": [1, 2]},
-        "weights": "default",
+        "weights": "packaged",
+        "options": {"features": "videval-light480"},
         "size": 1000 + i,
         "content_key": f"blake2b128:{i:032x}",
         "timings": {"cpu_s": 0.5, "model_s": None},
@@ -100,7 +102,8 @@ def test_writers_round_trip_resume_and_refuse_to_overwrite(tmp_path, suffix):
     with pytest.raises(ConfigError, match="--resume"):
         open_writer(path)
     again = open_writer(path, resume=True)
-    assert again.done() == {(r["content_key"], "lite", "default") for r in rows}
+    options = '{"features":"videval-light480"}'
+    assert again.done() == {(r["content_key"], "lite", "packaged", options) for r in rows}
     again.write(_row(3))
     again.close()
     assert [r["path"] for r in read_results(path)] == ["/v/0.mp4", "/v/1.mp4", "/v/2.mp4", "/v/3.mp4"]
@@ -158,7 +161,7 @@ def test_sequential_rows_one_per_input_with_provenance(sequential_rows, clips):
     assert set(bad) == {str(clips / "a" / "junk.mp4"), str(clips / "b" / "empty.mov")}
     assert all(r["error"].startswith(r["path"]) and r["score"] is None for r in bad.values())
     for row in sequential_rows:
-        assert row["model"] == "lite" and row["weights"] == "default"
+        assert row["model"] == "lite" and row["weights"] == "packaged"
         assert row["size"] == os.path.getsize(row["path"]) and row["content_key"].startswith("blake2b128:")
         if row["status"] == "ok":
             assert 1.0 <= row["score"] <= 5.0 and row["per_second"] and row["timings"]["cpu_s"] > 0
@@ -323,10 +326,10 @@ def test_kvq_batched_model_stage_equals_one_video_at_a_time(clips, tmp_path):
     and the local engine with --batch-size 3 gives the sequential rows."""
     import torch
 
-    from rqvqa.kvq_predictor import RQVQAKVQ
-    from rqvqa.model import RQVQA, ModelConfig, parse_sources
-    from rqvqa.nets.remap import save_model
-    from rqvqa.nets.swin_bot import BaseNetConfig
+    from rqvqa.families.rqvqa.model import RQVQA, ModelConfig, parse_sources
+    from rqvqa.families.rqvqa.predictor import RQVQAKVQ
+    from rqvqa.families.rqvqa.remap import save_model
+    from rqvqa.families.rqvqa.swin_bot import BaseNetConfig
 
     config = ModelConfig(
         sources=parse_sources(["stats"]), base=BaseNetConfig.tiny(pooling="bot", img_size=64)
@@ -336,8 +339,8 @@ def test_kvq_batched_model_stage_equals_one_video_at_a_time(clips, tmp_path):
         save_model(RQVQA(config).eval(), tmp_path / f"member{seed}.safetensors")
     model = RQVQAKVQ(weights=tmp_path)
     videos = sorted(str(p) for p in clips.rglob("clip0[0-4].mp4"))
-    decoded = [model.cpu_stage()(v) for v in videos]
-    batched = model.finish_many(decoded)
+    decoded = [model.decoder()(v) for v in videos]
+    batched = model.score(decoded)
     assert batched[0].extra["batch"] == len(videos)
     for one, video in zip(batched, videos, strict=True):
         alone = model.predict(video)

@@ -13,8 +13,8 @@ import pytest
 from conftest import REPO
 from pipeline_helpers import N_GOOD, SlowLite, busy_workers, clean_rows, make_clips, starts
 
+from rqvqa.api import create_predictor
 from rqvqa.pipeline import score_collection
-from rqvqa.zoo import create_predictor
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'rqvqa[ray]')")
 pytestmark = pytest.mark.slow
@@ -69,3 +69,38 @@ def test_ray_worker_killed_mid_run_every_video_scored_once(ray_runtime, clips, s
     assert [{**r, "model": "lite"} for r in clean_rows(rows)] == sequential_rows
     started = starts(str(log))
     assert killed in {pid for pid, _ in started} and len(started) > N_GOOD + 2  # its video ran again
+
+
+def test_ray_network_models_load_on_the_workers_and_give_the_sequential_rows(ray_runtime, tmp_path):
+    """LIQE, FAST-VQA and Q-Align (tiny random networks): decoding in Ray tasks, the networks set up in the
+    model actors (each actor receives the predictor without anything `setup` loads), rows equal to the
+    sequential engine's (numbers to 1e-5: an actor runs torch with Ray's one thread per CPU, which sums in
+    another order than this process's threads), batches of 4 within 1e-5 of one video at a time."""
+    from network_helpers import tiny_fastvqa, tiny_liqe, tiny_qalign
+
+    from rqvqa.video.synth import make_video
+
+    videos = [
+        str(make_video(tmp_path / f"n{i}.mp4", width=96 + 32 * i, height=64, fps=10, n_frames=14, seed=i))
+        for i in range(4)
+    ]
+    predictors = [
+        create_predictor("liqe", model=tiny_liqe()),
+        create_predictor("fastvqa", model=tiny_fastvqa(), seed=3),
+        create_predictor("qalign", engine=tiny_qalign(tmp_path / "spm")),
+    ]
+    for predictor in predictors:
+        assert predictor.resources().networks
+        sequential = clean_rows(list(score_collection(predictor, videos, engine="sequential")))
+        on_ray = clean_rows(list(score_collection(predictor, videos, engine="ray")))
+        batched = clean_rows(list(score_collection(predictor, videos, engine="ray", batch_size=4)))
+        for one, ray_row, four in zip(sequential, on_ray, batched, strict=True):
+            assert _without_numbers(ray_row) == _without_numbers(one), predictor.card.name
+            assert ray_row["status"] == "ok" and ray_row["score"] == pytest.approx(one["score"], abs=1e-5)
+            assert ray_row["per_second"] == pytest.approx(one["per_second"], abs=1e-5)
+            assert four["score"] == pytest.approx(one["score"], abs=1e-5)
+
+
+def _without_numbers(row: dict) -> dict:
+    """A row without the network's numbers (score, per-second values, model details)."""
+    return {k: v for k, v in row.items() if k not in ("score", "per_second", "extra")}

@@ -24,13 +24,14 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_main_job_scores_the_shipped_clip_offline():
-    from rqvqa.zoo import MODELS
+    from rqvqa.registry import REGISTRY
 
     main_jobs = [c for c in _readme_commands() if "pytest" not in c]
     assert len(main_jobs) == 1
     scored = re.search(r"rqvqa predict (\S+)", main_jobs[0])
     assert scored is not None and (REPO / scored.group(1)).is_file()  # a clip that ships with the project
-    assert "--model" not in main_jobs[0] and MODELS.card("lite").weights == ()  # default model, no download
+    # the default model, nothing to download
+    assert "--model" not in main_jobs[0] and REGISTRY.model("lite").weights == ()
 
 
 def test_ruff_clean():

@@ -10,14 +10,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from network_helpers import random_owl2, train_tokenizer
 from PIL import Image
 
 from rqvqa.checkpoints import load_strict, save_safetensors, strip_prefix
 from rqvqa.errors import ConfigError, InputError, WeightsError
-from rqvqa.nets.mplug_owl2 import MplugOwl2
-from rqvqa.nets.owl2_config import IMAGE_TOKEN_INDEX, TINY_CONFIG, Owl2Config
-from rqvqa.nets.owl2_weights import checkpoint_files, load_owl2
-from rqvqa.sources.qalign import (
+from rqvqa.families.qalign.checkpoint import checkpoint_files, load_owl2
+from rqvqa.families.qalign.config import IMAGE_TOKEN_INDEX, TINY_CONFIG, Owl2Config
+from rqvqa.families.qalign.network import MplugOwl2
+from rqvqa.families.qalign.source import (
     CLIP_MEAN,
     CLIP_STD,
     IMAGE_PROMPT,
@@ -39,46 +40,12 @@ TINY = TINY_CONFIG
 
 
 def _random_model(seed: int = 0, cfg: Owl2Config = TINY) -> MplugOwl2:
-    """Tiny model with every parameter random (the default init leaves norms at 1 and embeddings at 0)."""
-    torch.manual_seed(seed)
-    model = MplugOwl2(cfg)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.ndim == 1 and "norm" in name or name.endswith("ffn_ln.weight"):
-                p.uniform_(0.5, 1.5)
-            elif p.ndim == 1:
-                p.normal_(0, 0.1)
-            else:
-                p.normal_(0, 1 / max(1, p.shape[-1]) ** 0.5 if p.ndim == 2 and "embed" not in name else 1.0)
-    return model.eval()
+    return random_owl2(seed, cfg)
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory) -> SentencePieceTokenizer:
-    """A tiny LLaMA-like sentencepiece model (BOS 1, byte fallback, identity normalisation) trained here."""
-    import sentencepiece
-
-    folder = tmp_path_factory.mktemp("spm")
-    corpus = folder / "corpus.txt"
-    lines = [IMAGE_PROMPT[0].strip(), IMAGE_PROMPT[1].strip(), " ".join(LEVELS), "quality of the video"]
-    corpus.write_text("\n".join(lines * 20))
-    sentencepiece.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(folder / "tokenizer"),
-        vocab_size=400,
-        model_type="bpe",
-        byte_fallback=True,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        normalization_rule_name="identity",
-        add_dummy_prefix=True,
-        remove_extra_whitespaces=False,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    return SentencePieceTokenizer(folder / "tokenizer.model")
+    return train_tokenizer(tmp_path_factory.mktemp("spm"))
 
 
 # ------------------------------------------------------------------------------------------------ golden
@@ -359,9 +326,9 @@ def test_score_formula(tokenizer):
 
 
 def test_source_extracts_one_row_per_keyframe(tokenizer):
-    from rqvqa.sources.base import available_sources
+    from rqvqa.registry import REGISTRY
 
-    assert available_sources()["qalign"] is QAlignSource
+    assert REGISTRY.source_class("qalign") is QAlignSource
     frames = _frames()[:2]
     info = VideoInfo("x.mp4", Fraction(30), 60, 2.0, 64, 36, 0, "yuv420p", 8, "h264")
     sample = VideoSample(info=info, keyframe_indices=[0, 30], keyframes=frames)
@@ -393,9 +360,9 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(capsys):
 
 
 def test_qalign_predictor_scores_a_video(small_video, tokenizer):
-    from rqvqa.sources.qalign_predictor import QAlignPredictor
+    from rqvqa.families.qalign.predictor import QAlignPredictor
+    from rqvqa.registry import REGISTRY
     from rqvqa.video.sampling import sample_video
-    from rqvqa.zoo import available_predictors
 
     engine = QAlign(_random_model(seed=13), tokenizer)
     prediction = QAlignPredictor(engine=engine).predict(small_video)
@@ -405,8 +372,8 @@ def test_qalign_predictor_scores_a_video(small_video, tokenizer):
     assert prediction.score == pytest.approx(expected, abs=1e-6)
     assert prediction.extra["score_0_1"] == pytest.approx(expected_01, abs=1e-6)
     assert 1.0 <= prediction.score <= 5.0
-    assert QAlignPredictor.card()["lower_better"] is False
-    assert available_predictors()["qalign"] is QAlignPredictor
+    assert REGISTRY.model("qalign").lower_better is False
+    assert REGISTRY.model_class("qalign") is QAlignPredictor
 
 
 def test_reduced_precision_load_runs_and_stays_close(tmp_path, tokenizer):
@@ -425,7 +392,7 @@ def test_reduced_precision_load_runs_and_stays_close(tmp_path, tokenizer):
 def test_int8_path_on_the_tiny_config(tokenizer):
     """LLM.int8 (what the released KVQ heads saw) through bitsandbytes, wherever it runs on this machine."""
     bnb = pytest.importorskip("bitsandbytes", reason="bitsandbytes not installed (pip install 'rqvqa[int8]')")
-    from rqvqa.nets.owl2_weights import quantize_8bit
+    from rqvqa.families.qalign.checkpoint import quantize_8bit
 
     exact = QAlign(_random_model(seed=5), tokenizer)
     model = _random_model(seed=5)

@@ -14,24 +14,39 @@ import pytest
 from rqvqa.cli import main
 from rqvqa.errors import VideoError
 from rqvqa.pipeline import score_video
-from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json, one_line
-from rqvqa.zoo import Prediction, Predictor
+from rqvqa.predictor import Predictor
+from rqvqa.registry import Card
+from rqvqa.results import CSV_COLUMNS, Prediction, csv_row, dumps_json, one_line
+
+
+def _path_only(path):
+    """A decode stage that decodes nothing: the scripted model stage looks the path up."""
+    return str(path)
 
 
 class Scripted(Predictor):
     """A predictor whose outcome per path is scripted: an exception to raise or a Prediction to return."""
 
-    name, lower_better, score_range, scale = "scripted", True, (0.0, None), "test"
+    name = "scripted"
 
     def __init__(self, outcomes):
-        super().__init__()
         self.outcomes = outcomes
+        self.card = Card("scripted", "test", "scripted outcomes", True, (0.0, None), "test")
 
-    def predict(self, path):
-        outcome = self.outcomes[str(path)]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+    def products(self):
+        return {}
+
+    def decoder(self):
+        return _path_only
+
+    def score(self, batch):
+        out = []
+        for path in batch:
+            outcome = self.outcomes[path]
+            if isinstance(outcome, BaseException):
+                raise outcome
+            out.append(outcome)
+        return out
 
 
 def test_any_exception_becomes_an_error_row_naming_the_file():
@@ -59,6 +74,7 @@ def test_any_exception_becomes_an_error_row_naming_the_file():
             "error",
             "extra",
             "weights",
+            "options",
             "size",
             "content_key",
             "timings",
@@ -111,6 +127,7 @@ def test_csv_row_writes_missing_values_as_empty_cells():
         "score": "0.30000000000000004",  # full precision: the CSV round-trips the JSON score
         "lower_better": "true",
         "per_second": "1.25  3.0",  # the second of index 1 is missing: an empty field between separators
+        "second_frames": "",  # this model records no frame per second
         "error": "",
     }
     assert [None if s == "" else float(s) for s in cells[5].split(" ")] == [1.25, None, 3.0]
@@ -211,7 +228,7 @@ def fade_video(tmp_path_factory):
 @pytest.fixture
 def dark_is_unmeasurable(monkeypatch):
     """Frame-level code that refuses dark frames, as the NSS code does for flat ones."""
-    import rqvqa.baselines.video as video
+    import rqvqa.families.classic.frames as video
     from rqvqa.errors import UnmeasurableError
 
     def guard(fn):
@@ -228,7 +245,7 @@ def dark_is_unmeasurable(monkeypatch):
 
 @pytest.mark.parametrize("model", ["lite-v1", "brisque", "niqe"])
 def test_unmeasurable_seconds_are_null_and_the_score_their_mean(fade_video, dark_is_unmeasurable, model):
-    from rqvqa.zoo import create_predictor
+    from rqvqa.api import create_predictor
 
     predictor = create_predictor(model)
     row = score_video(predictor, fade_video)
@@ -243,8 +260,8 @@ def test_unmeasurable_seconds_are_null_and_the_score_their_mean(fade_video, dark
 
 
 def test_no_measurable_frame_is_an_error_row_with_the_reason(tmp_path, dark_is_unmeasurable):
+    from rqvqa.api import create_predictor
     from rqvqa.video.synth import write_frames
-    from rqvqa.zoo import create_predictor
 
     black = write_frames(tmp_path / "black.mkv", [np.zeros((112, 128, 3), np.uint8)] * 25, fps=10)
     for model in ("lite-v1", "brisque", "niqe"):

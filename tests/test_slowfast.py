@@ -9,14 +9,15 @@ import pytest
 import torch
 
 from rqvqa.errors import InputError, WeightsError
-from rqvqa.nets.slowfast import (
+from rqvqa.families.slowfast.network import (
     SlowFastFastPathway,
     fast_pathway_state_dict,
     load_slowfast_fast,
     slowfast_from_state_dict,
 )
-from rqvqa.sources.slowfast import SlowFastSource
-from rqvqa.video.sampling import VideoSample, chunks_to_tensor
+from rqvqa.families.slowfast.preprocess import CHUNKS
+from rqvqa.families.slowfast.source import SlowFastSource
+from rqvqa.video.sampling import VideoSample
 
 
 def _randomise_norms(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -132,7 +133,7 @@ def test_source_batches_chunks_without_changing_rows():
     assert batched.shape == (3, 256) and batched.dtype == np.float32
     np.testing.assert_allclose(batched, single, atol=1e-5)
     with torch.inference_mode():
-        row1 = model.features(chunks_to_tensor(chunks[1:2]))
+        row1 = model.features(CHUNKS(chunks[1:2]))
     np.testing.assert_allclose(batched[1], row1[0].numpy(), atol=1e-5)
     assert np.abs(batched[0] - batched[1]).max() > 1e-4
 
@@ -141,9 +142,9 @@ def test_source_batches_chunks_without_changing_rows():
 
 
 def test_source_is_registered():
-    from rqvqa.sources.base import available_sources
+    from rqvqa.registry import REGISTRY
 
-    cls = available_sources()["slowfast"]
+    cls = REGISTRY.source_class("slowfast")
     assert cls is SlowFastSource and cls.granularity == "chunk" and cls.dim == 256
 
 

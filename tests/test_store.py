@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rqvqa.errors import ConfigError, InputError
-from rqvqa.sources.base import available_sources, create_source
-from rqvqa.sources.stats import frame_statistics
+from rqvqa.families.stats.source import frame_statistics
+from rqvqa.registry import REGISTRY
+from rqvqa.source import source_class
 from rqvqa.store import FeatureStore, video_id
 
 
@@ -85,8 +87,8 @@ def test_keyframe_cache_is_lossless(tmp_path):
 
 
 def test_stats_source_registered_and_meaningful():
-    assert "stats" in available_sources()
-    source = create_source("stats")
+    assert "stats" in REGISTRY.source_names()
+    source = source_class("stats")()
     assert source.dim == 12 and source.needs == frozenset({"keyframes_384"})
     assert len(source.config_hash()) == 12
     rng = np.random.default_rng(1)
@@ -110,7 +112,7 @@ def _write_manifest(tmp_path, names):
 def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, capsys):
     import json
 
-    import rqvqa.pipeline.stages as stages
+    import rqvqa.pipeline.extract as extract
     from rqvqa.cli import main
     from rqvqa.video.synth import make_video
 
@@ -120,13 +122,13 @@ def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, 
     (tmp_path / "clips" / "bad.mp4").write_bytes(b"not a video")
     _write_manifest(tmp_path, ["clips/a.mp4", "clips/bad.mp4", "clips/b.mp4"])
     calls = []
-    real = stages.sample_video
+    real = extract._Decode.__call__
 
-    def counting(path, **kwargs):
-        calls.append((path.name, {k for k, v in kwargs.items() if v is True}))
-        return real(path, **kwargs)
+    def counting(self, path, needs):
+        calls.append((Path(path).name, set(needs)))
+        return real(self, path, needs)
 
-    monkeypatch.setattr(stages, "sample_video", counting)
+    monkeypatch.setattr(extract._Decode, "__call__", counting)
     argv = ["extract", str(tmp_path / "m.csv"), "--sources", "stats", "--store", str(tmp_path / "st")]
     argv += ["--engine", "sequential"]  # the decodes are counted in this process
     assert main([*argv, "--no-progress", "--json"]) == 1  # one bad video: reported, the batch went on
@@ -135,7 +137,7 @@ def test_extract_one_decode_skips_bad_videos_and_resumes(tmp_path, monkeypatch, 
     assert "bad.mp4" in report["failed"][0]["error"]
     assert ("a.mp4", {"keyframes_384"}) in calls and len(calls) == 3  # one decode per video
     store = FeatureStore(tmp_path / "st")
-    digest = create_source("stats").config_hash({"mode": "official"})
+    digest = source_class("stats")().config_hash({"mode": "official"})
     assert report["sources"] == {"stats": digest}
     a = store.load("stats", digest, "clips/a")
     assert a.shape == (8, 12)  # official mode: 8 key-frame rows
@@ -175,7 +177,7 @@ def test_store_key_depends_on_sampling_mode_and_fragment_seed(tmp_path):
 
     from rqvqa.data.manifest import read_manifest
     from rqvqa.pipeline.extract import extract_manifest
-    from rqvqa.sources.base import FeatureSource, Granularity
+    from rqvqa.source import FeatureSource, Granularity
     from rqvqa.video.synth import make_video
 
     class FragmentMean(FeatureSource):
@@ -192,7 +194,7 @@ def test_store_key_depends_on_sampling_mode_and_fragment_seed(tmp_path):
     _write_manifest(tmp_path, ["clips/a.mp4"])
     manifest = read_manifest(tmp_path / "m.csv")
     store = FeatureStore(tmp_path / "st")
-    stats = create_source("stats")
+    stats = source_class("stats")()
     keys = {}
     for mode, seed in [("official", 0), ("official", 1), ("full", 0)]:
         report = extract_manifest(
@@ -237,7 +239,7 @@ def test_build_sources_passes_weights_dir_and_precision_through_kwargs_construct
     must still reach them (they used to be dropped, so --weights-dir was ignored)."""
     import torch
 
-    from rqvqa.pipeline.stages import build_sources
+    from rqvqa.source import build_sources
 
     sources = build_sources(
         ["slowfast", "liqe", "fastvqa", "qalign"], "cpu", tmp_path, "bfloat16", qalign_8bit=True
@@ -265,8 +267,8 @@ def test_predict_maps_source_options_to_each_predictor(tmp_path, monkeypatch):
 
     import torch
 
+    from rqvqa.api import create_predictor
     from rqvqa.cli import predict as predict_cli
-    from rqvqa.zoo import create_predictor
 
     captured = {}
 
@@ -274,25 +276,27 @@ def test_predict_maps_source_options_to_each_predictor(tmp_path, monkeypatch):
         captured[name] = options
         return create_predictor(name, **options)
 
-    monkeypatch.setattr("rqvqa.zoo.create_predictor", create)
+    monkeypatch.setattr("rqvqa.api.create_predictor", create)
     parser = argparse.ArgumentParser()
     predict_cli.register(parser.add_subparsers())
     common = ["predict", "v.mp4", "--weights-dir", str(tmp_path), "--dtype", "float16"]
-    qalign = predict_cli._predictor(parser.parse_args([*common, "--model", "qalign", "--qalign-8bit"]))
-    expected = {"weights": str(tmp_path), "device": "cpu", "dtype": "float16", "load_8bit": True}
+    make = predict_cli.predictor_from_args
+    qalign = make(parser.parse_args([*common, "--model", "qalign", "--qalign-8bit"]))
+    # only the options given are passed (no default device or weights recorded as if chosen)
+    expected = {"weights": str(tmp_path), "dtype": "float16", "load_8bit": True}
     assert captured["qalign"] == expected and qalign._dtype is torch.float16
     kvq_argv = [*common, "--model", "rqvqa-kvq", "--mode", "full", "--no-qalign-8bit"]
-    monkeypatch.setattr("rqvqa.zoo.create_predictor", lambda name, **kw: captured.update({name: kw}))
-    predict_cli._predictor(parser.parse_args(kvq_argv))
+    monkeypatch.setattr("rqvqa.api.create_predictor", lambda name, **kw: captured.update({name: kw}))
+    make(parser.parse_args(kvq_argv))
     assert captured["rqvqa-kvq"] == {
-        "weights": None,
-        "device": "cpu",
         "weights_dir": str(tmp_path),
         "mode": "full",
         "dtype": "float16",
         "qalign_8bit": False,
     }
-    monkeypatch.setattr("rqvqa.zoo.create_predictor", create)
-    liqe = predict_cli._predictor(parser.parse_args([*common, "--model", "liqe", "--mode", "official"]))
+    monkeypatch.setattr("rqvqa.api.create_predictor", create)
+    monkeypatch.setenv("RQVQA_HOME", str(tmp_path / "home"))  # its own first-use pins
+    (tmp_path / "LIQE.pt").write_bytes(b"placeholder")  # found at construction; loaded only to score
+    liqe = make(parser.parse_args([*common, "--model", "liqe", "--mode", "official"]))
     assert liqe.source.weights_dir == tmp_path and liqe.source.dtype is torch.float16
     assert liqe.mode == "official"

@@ -13,9 +13,11 @@ from rqvqa.checkpoints import read_checkpoint
 from rqvqa.cli import main
 from rqvqa.data.manifest import Manifest, ManifestRow
 from rqvqa.errors import ConfigError
-from rqvqa.model import ModelConfig, parse_sources
-from rqvqa.nets.remap import save_model
-from rqvqa.nets.swin_bot import BaseNetConfig
+from rqvqa.families.rqvqa.model import ModelConfig, parse_sources
+from rqvqa.families.rqvqa.preprocess import FrameTransform, Preprocessing
+from rqvqa.families.rqvqa.remap import save_model
+from rqvqa.families.rqvqa.swin_bot import BaseNetConfig
+from rqvqa.pipeline import score_video
 from rqvqa.train import (
     ArrayDataset,
     Ensemble,
@@ -23,6 +25,7 @@ from rqvqa.train import (
     head_only_config,
     init_backbone,
     load_ensemble,
+    read_ensemble_spec,
     train_splits,
 )
 
@@ -89,7 +92,7 @@ def test_step_lr_schedule_and_standardised_ensemble(tmp_path):
     assert summary["SRCC"]["median"] > 0.9
     lrs = [r["lr"] for r in json.loads((tmp_path / "split0" / "metrics.json").read_text())]
     assert lrs == pytest.approx([1e-2, 1e-2, 5e-3, 5e-3])
-    ensemble, _ = load_ensemble(tmp_path)
+    ensemble = load_ensemble(tmp_path, read_ensemble_spec(tmp_path))
     x = torch.from_numpy(features["feat"][:5])
     _, score = ensemble(None, {"feat": x})
     manual = []
@@ -104,7 +107,7 @@ def _tiny_config():
 
 
 def test_init_backbone_copies_only_the_swin(tmp_path):
-    from rqvqa.model import RQVQA
+    from rqvqa.families.rqvqa.model import RQVQA
 
     torch.manual_seed(0)
     stage1 = RQVQA(_tiny_config())
@@ -119,7 +122,7 @@ def test_init_backbone_copies_only_the_swin(tmp_path):
 
 
 def test_kvq_predictor_names_missing_sources(tmp_path):
-    from rqvqa.kvq_predictor import RQVQAKVQ
+    from rqvqa.families.rqvqa.predictor import RQVQAKVQ
 
     config = ModelConfig(sources=parse_sources(["stats", "not_landed:7"]), base=None)
     with pytest.raises(ConfigError, match="needs feature sources that are not available yet: not_landed"):
@@ -129,11 +132,11 @@ def test_kvq_predictor_names_missing_sources(tmp_path):
 def test_kvq_predictor_is_the_mean_of_the_members(tmp_path, small_video):
     # The expectation comes from the predictor's public behaviour, not from its internals: the ensemble's
     # scores must be the mean of what each member, loaded alone, predicts.
-    from rqvqa.kvq_predictor import RQVQAKVQ
-    from rqvqa.model import RQVQA
-    from rqvqa.zoo import available_predictors
+    from rqvqa.families.rqvqa.model import RQVQA
+    from rqvqa.families.rqvqa.predictor import RQVQAKVQ
+    from rqvqa.registry import REGISTRY
 
-    assert "rqvqa-kvq" in available_predictors()
+    assert "rqvqa-kvq" in REGISTRY.model_names()
     (tmp_path / "all").mkdir()
     for seed in range(3):
         torch.manual_seed(seed)
@@ -152,7 +155,7 @@ def test_kvq_predictor_is_the_mean_of_the_members(tmp_path, small_video):
 
 
 def test_ensemble_averages_frame_and_video_scores_and_needs_a_member():
-    from rqvqa.model import RQVQA
+    from rqvqa.families.rqvqa.model import RQVQA
 
     config = ModelConfig(sources=parse_sources(["stats:12"]), base=None)
     members = []
@@ -189,7 +192,7 @@ def test_train_cli_head_only_and_errors(tmp_path, capsys):
 
 
 def test_collate_masks_padded_frames_out_of_the_video_mean():
-    from rqvqa.model import RQVQA
+    from rqvqa.families.rqvqa.model import RQVQA
     from rqvqa.train import collate
 
     torch.manual_seed(0)
@@ -206,8 +209,8 @@ def test_collate_masks_padded_frames_out_of_the_video_mean():
 
 
 def test_init_backbone_from_an_official_lsvq_layout_checkpoint(tmp_path):
-    from rqvqa.model import RQVQA
-    from rqvqa.nets.remap import official_key
+    from rqvqa.families.rqvqa.model import RQVQA
+    from rqvqa.families.rqvqa.remap import official_key
 
     torch.manual_seed(3)
     lsvq = RQVQA(ModelConfig(sources=parse_sources(["slowfast"]), base=BaseNetConfig.tiny(pooling="avg")))
@@ -261,8 +264,8 @@ def test_split_parts_too_small_are_refused():
 
 
 def test_trained_ensemble_carries_its_own_card(tmp_path, small_video):
-    from rqvqa.kvq_predictor import RQVQAKVQ
-    from rqvqa.model import RQVQA
+    from rqvqa.families.rqvqa.model import RQVQA
+    from rqvqa.families.rqvqa.predictor import RQVQAKVQ
 
     torch.manual_seed(0)
     model = RQVQA(_tiny_config()).eval()
@@ -275,13 +278,24 @@ def test_trained_ensemble_carries_its_own_card(tmp_path, small_video):
         "splits": "1 seeded group-aware splits, ratio 0.8, seed 10",
         "metrics": {"SRCC": 0.5},
     }
-    spec = {"model": model.config.to_dict(), "members": ["m.safetensors"], "scalers": None, "card": card}
+    spec = {
+        "model": model.config.to_dict(),
+        "members": ["m.safetensors"],
+        "scalers": None,
+        "preprocessing": Preprocessing("full", FrameTransform(resize=64, crop=64)).to_dict(),
+        "card": card,
+    }
     (tmp_path / "ensemble.json").write_text(json.dumps(spec))
     predictor = RQVQAKVQ(weights=tmp_path)
-    assert (predictor.name, predictor.score_range) == ("rqvqa-trained:run1", (0.0, 1.0))
+    assert (predictor.card.name, predictor.card.score_range) == ("rqvqa-trained:run1", (0.0, 1.0))
+    assert "SRCC 0.5" in predictor.card.description
     assert RQVQAKVQ.name == "rqvqa-kvq"  # the class (the released model's card) is untouched
-    prediction = predictor.predict(small_video)
-    assert prediction.extra["card"]["metrics"] == {"SRCC": 0.5} and np.isfinite(prediction.score)
+    # the preprocessing saved with the weights is what runs: here every second (mode "full")
+    assert predictor.mode == "full" and predictor.card.preprocessing["mode"] == "full"
+    row = score_video(predictor, small_video)
+    assert row["model"] == "rqvqa-trained:run1" and row["weights"] == tmp_path.name
+    assert row["status"] == "ok", row["error"]
+    assert np.isfinite(row["score"]) and len(row["per_second"]) == 3  # 2.5 s: seconds 0, 1, 2
 
 
 def test_object_npy_is_a_clean_error_in_train_and_benchmark_features(tmp_path, capsys):
@@ -306,14 +320,17 @@ def test_inference_imports_no_training_code():
     import subprocess
     import sys
 
-    code = "import sys, rqvqa.kvq_predictor; print([m for m in sys.modules if m.startswith('rqvqa.train')])"
+    code = (
+        "import sys, rqvqa.families.rqvqa.predictor\n"
+        "print([m for m in sys.modules if m.startswith('rqvqa.train')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_kvq_predictor_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
     from rqvqa.errors import WeightsError
-    from rqvqa.kvq_predictor import RQVQAKVQ
+    from rqvqa.families.rqvqa.predictor import RQVQAKVQ
 
     monkeypatch.setenv("RQVQA_HOME", str(tmp_path))
     monkeypatch.delenv("RQVQA_WEIGHTS_DIR", raising=False)
@@ -324,7 +341,7 @@ def test_kvq_predictor_without_weights_says_how_to_get_them(tmp_path, monkeypatc
 def test_training_that_will_not_fit_is_refused_with_what_would(monkeypatch):
     from types import SimpleNamespace
 
-    from rqvqa.nets.swin_bot import BaseNetConfig
+    from rqvqa.families.rqvqa.swin_bot import BaseNetConfig
     from rqvqa.train import loop
 
     swin_b = SimpleNamespace(
@@ -350,7 +367,7 @@ def test_training_that_will_not_fit_is_refused_with_what_would(monkeypatch):
 def test_kvq_source_precision_defaults_to_what_the_released_heads_saw(monkeypatch):
     import importlib.util
 
-    from rqvqa.kvq_predictor import source_precision
+    from rqvqa.families.rqvqa.predictor import source_precision
 
     assert source_precision("cpu", None, None) == (None, False)
     assert source_precision("cpu", "bfloat16", True) == ("bfloat16", True)

@@ -217,7 +217,6 @@ def test_16x16_video(vdir):
     sample = sample_video(path, keyframes=True, keyframes_384=True, chunks=True, fragments=True)
     assert sample.keyframes[0].shape == (16, 16, 3)
     assert sample.keyframes_384[0].shape == (384, 384, 3)
-    assert sample.keyframes_crop.shape == (8, 384, 384, 3)
     assert sample.chunks.shape == (8, 32, 224, 224, 3)
     assert sample.fragments.shape == (4, 32, 224, 224, 3)
 

@@ -12,21 +12,16 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
+from rqvqa.families.rqvqa.preprocess import FrameTransform
 from rqvqa.video.reader import iter_frames, probe
 from rqvqa.video.sampling import (
-    center_crop,
-    chunks_to_tensor,
     fragment_frame_indices,
     fragment_sample_size,
-    fragments_to_tensor,
     keyframe_384_size,
-    keyframes_to_tensor,
     make_plan,
     plan,
     plan_fragments,
-    random_crop,
     sample_video,
-    swin_input_frame,
     upsample_for_fragments,
 )
 from rqvqa.video.synth import make_video
@@ -173,8 +168,9 @@ def test_keyframes_native_and_384(sample, frames):
         np.testing.assert_array_equal(
             small, cv2.resize(frames[index], (512, 384), interpolation=cv2.INTER_LINEAR)
         )
-    assert sample.keyframes_crop.shape == (8, 384, 384, 3)
-    np.testing.assert_array_equal(sample.keyframes_crop[1], sample.keyframes_384[1][:, 64:448])
+    crops = FrameTransform().crops(sample.keyframes_384)
+    assert crops.shape == (8, 384, 384, 3)
+    np.testing.assert_array_equal(crops[1], sample.keyframes_384[1][:, 64:448])
 
 
 def test_chunks_match_torchvision_resize_on_pil(sample, frames):
@@ -236,53 +232,6 @@ def test_upsample_equals_fastvqa_batched_interpolation():
         np.testing.assert_array_equal(upsample_for_fragments(clip[t], scale), ref[t])
 
 
-def test_train_crop_is_random_but_seeded(clip):
-    a = sample_video(clip, keyframes_384=True, train_crop=True, seed=3)
-    b = sample_video(clip, keyframes_384=True, train_crop=True, seed=3)
-    np.testing.assert_array_equal(a.keyframes_crop, b.keyframes_crop)
-    centre = sample_video(clip, keyframes_384=True)
-    assert not np.array_equal(a.keyframes_crop, centre.keyframes_crop)
-    # each crop is a 384x384 window of its frame
-    frame, crop = a.keyframes_384[0], a.keyframes_crop[0]
-    windows = [frame[:, x : x + 384] for x in range(frame.shape[1] - 384 + 1)]
-    assert any(np.array_equal(w, crop) for w in windows)
-
-
-def test_crop_helpers_follow_torchvision():
-    rng = np.random.default_rng(0)
-    frame = rng.integers(0, 256, (384, 683, 3), dtype=np.uint8)
-    expected = np.asarray(transforms.CenterCrop(384)(Image.fromarray(frame)))
-    np.testing.assert_array_equal(center_crop(frame, 384), expected)
-    assert random_crop(frame, 384, np.random.default_rng(1)).shape == (384, 384, 3)
-    small = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
-    expected = np.asarray(transforms.CenterCrop(384)(Image.fromarray(small)))
-    np.testing.assert_array_equal(center_crop(small, 384), expected)  # zero padding like torchvision
-    # frames not at 384 are resized first, as PIL Resize(384) does
-    odd = rng.integers(0, 256, (383, 500, 3), dtype=np.uint8)
-    expected = np.asarray(transforms.CenterCrop(384)(transforms.Resize(384)(Image.fromarray(odd))))
-    np.testing.assert_array_equal(swin_input_frame(odd), expected)
-
-
-def test_tensor_transforms_match_torchvision():
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (2, 8, 12, 3), dtype=np.uint8)
-    imagenet = transforms.Compose(
-        [transforms.ToTensor(), transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]
-    )
-    expected = torch.stack([imagenet(Image.fromarray(f)) for f in frames])
-    torch.testing.assert_close(keyframes_to_tensor(frames), expected, rtol=0, atol=1e-6)
-    chunk = rng.integers(0, 256, (1, 4, 8, 12, 3), dtype=np.uint8)
-    slowfast = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.45] * 3, [0.225] * 3)])
-    expected = torch.stack([slowfast(Image.fromarray(f)) for f in chunk[0]], dim=1)[None]
-    torch.testing.assert_close(chunks_to_tensor(chunk), expected, rtol=0, atol=1e-6)
-    x = fragments_to_tensor(chunk)
-    assert x.shape == (1, 3, 4, 8, 12) and x.dtype == torch.float32
-    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1, 1)
-    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1, 1)
-    raw = torch.from_numpy(chunk).permute(0, 4, 1, 2, 3).float()
-    torch.testing.assert_close(x, (raw - mean) / std, rtol=0, atol=0)
-
-
 @pytest.mark.slow
 def test_sampling_memory_is_bounded(tmp_path):
     """Peak memory stays near the size of the outputs, far below the decoded video's size."""
@@ -315,7 +264,8 @@ def test_worker_threads_do_not_change_results(clip, sample):
         np.testing.assert_array_equal(other.fragments, sample.fragments)
         for a, b in zip(other.keyframes, sample.keyframes, strict=True):
             np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(inline.keyframes_crop, sample.keyframes_crop)
+    for a, b in zip(inline.keyframes_384, sample.keyframes_384, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_swscale_chunk_resize_is_close_to_pil(clip, sample):

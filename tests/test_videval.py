@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 
 from rqvqa.errors import UnmeasurableError
-from rqvqa.videval import frame, ops, tlvqm
-from rqvqa.videval.extract import AVG_POOL, FEATURE_NAMES, STD_POOL, pool
-from rqvqa.videval.model import OOD_RANGE, released_model
+from rqvqa.families.videval import frame, ops, tlvqm
+from rqvqa.families.videval.extract import AVG_POOL, FEATURE_NAMES, STD_POOL, pool
+from rqvqa.families.videval.model import OOD_RANGE, released_model
 
 SHARED_VIDEO = "5115335471"
 
@@ -77,7 +77,7 @@ def test_matlab_primitives():
     np.testing.assert_allclose(ops.rgb2lab(np.ones((1, 1, 3))), [[[100.0, 0.0, 0.0]]], atol=0.01)
     np.testing.assert_array_equal(ops.srgb2lab_uint8(np.full((1, 1, 3), 255)), [[[255, 128, 128]]])
     # the sparse imresize is the baselines' MATLAB imresize
-    from rqvqa.baselines.matlab import imresize
+    from rqvqa.families.classic.matlab import imresize
 
     img = rng.random((37, 50)) * 255
     for scale in (0.5, 2.0, 2 / 3):
@@ -134,7 +134,7 @@ def test_pooling_windows_and_column_order():
 
 @pytest.fixture(scope="module")
 def light_small(small_video):
-    from rqvqa.zoo import create_predictor
+    from rqvqa.api import create_predictor
 
     return create_predictor("videval-light").predict(small_video)
 
@@ -176,7 +176,7 @@ def test_features_match_the_official_konvid_row(shared_data, variant, mat):
     """At least 58 of 60 features within 5 % or 0.005 of the official KoNViD-1k row of the shared video."""
     from scipy.io import loadmat
 
-    from rqvqa.videval.extract import videval_features
+    from rqvqa.families.videval.extract import videval_features
 
     with open(shared_data / "konvid1k" / "metadata.csv") as fh:
         ids = [r["flickr_id"] for r in csv.DictReader(fh)]
@@ -189,7 +189,7 @@ def test_features_match_the_official_konvid_row(shared_data, variant, mat):
 def test_a_flat_video_is_one_unmeasurable_error(tmp_path):
     import av
 
-    from rqvqa.videval.extract import videval_features
+    from rqvqa.families.videval.extract import videval_features
 
     path = tmp_path / "grey.mp4"
     with av.open(str(path), mode="w") as container:

@@ -17,7 +17,8 @@ import pytest
 
 from rqvqa import weights
 from rqvqa.errors import ConfigError, WeightsError
-from rqvqa.weights import WeightsEntry
+from rqvqa.registry import REGISTRY, WeightsEntry
+from rqvqa.weights import fetch, pins
 
 
 @dataclass
@@ -113,7 +114,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("RQVQA_WEIGHTS_DIR", raising=False)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(weights, "RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr(fetch, "RETRY_DELAY_S", 0.0)
 
 
 @pytest.fixture()
@@ -122,13 +123,13 @@ def add_entry():
 
     def add(**kwargs) -> WeightsEntry:
         kwargs.setdefault("description", "test file")
-        entry = weights.register_weights(WeightsEntry(**kwargs), replace=True)
+        entry = REGISTRY.add_weights(WeightsEntry(**kwargs), replace=True)
         names.append(entry.name)
         return entry
 
     yield add
     for name in names:
-        weights.unregister_weights(name)
+        REGISTRY.remove_weights(name)
 
 
 def _payload(n: int = 300_000, seed: int = 1) -> bytes:
@@ -178,7 +179,7 @@ def test_interrupted_download_leaves_only_part_and_resumes_later(server, add_ent
     state.files["/c.bin"] = data
     state.drop_after["/c.bin"] = 100_000
     add_entry(name="t-c", filename="c.bin", urls=(base + "/c.bin",), sha256=_sha(data))
-    monkeypatch.setattr(weights, "RETRIES", 0)
+    monkeypatch.setattr(fetch, "RETRIES", 0)
     with pytest.raises(WeightsError, match="run the download again to resume") as err:
         weights.download("t-c", progress=False)
     assert "\n" not in str(err.value)
@@ -513,7 +514,7 @@ def test_https_to_http_redirect_is_refused_and_others_followed(server, add_entry
     import urllib.error
     import urllib.request
 
-    handler = weights._NoDowngradeRedirects()
+    handler = fetch._NoDowngradeRedirects()
     request = urllib.request.Request("https://example.invalid/w.pth")
     with pytest.raises(urllib.error.URLError, match="refused a redirect from https to http"):
         handler.redirect_request(request, None, 302, "Found", {}, "http://127.0.0.1/w.pth")
@@ -537,8 +538,8 @@ def test_first_use_pins_and_later_uses_are_checked(server, add_entry, monkeypatc
     assert record["origin"].startswith("downloaded from http://127.0.0.1")
 
     hashed = []
-    real = weights.sha256_file
-    monkeypatch.setattr(weights, "sha256_file", lambda p: hashed.append(p) or real(p))
+    real = pins.sha256_file
+    monkeypatch.setattr(pins, "sha256_file", lambda p: hashed.append(p) or real(p))
     assert weights.resolve("t-t") == path and hashed == []  # unchanged file: the cached hash serves
     path.write_bytes(bytes(b ^ 1 for b in data))  # same size, other content, new mtime
     with pytest.raises(WeightsError, match=r"differs from the pinned .*verify --repin t-t"):
@@ -614,7 +615,7 @@ def test_hub_files_come_from_the_shared_hf_cache(hf_cache, capsys):
         "qalign-one-align-tokenizer",
     ]
     assert weights.find("qalign-one-align-config") == snapshot / "config.json"
-    from rqvqa.sources.qalign import one_align_dir
+    from rqvqa.families.qalign.source import one_align_dir
 
     assert one_align_dir() == snapshot
     assert _cli(["weights", "download", "qalign", "--json", "--no-progress"]) == 0
@@ -627,7 +628,7 @@ def test_hub_files_come_from_the_shared_hf_cache(hf_cache, capsys):
 
 
 def test_kvq_group_folder_is_found_without_weights_argument(tmp_path):
-    names = weights.GROUPS["rqvqa-kvq"]
+    names = weights.groups()["rqvqa-kvq"]
     assert len(names) == 10
     for name in names[:9]:
         (tmp_path / weights.get_entry(name).filename).write_bytes(b"x")
