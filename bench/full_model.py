@@ -85,7 +85,7 @@ def write_kvq(folder: Path, manifests: Path, seed: int = 0) -> Path:
 def write_sources(weights_dir: Path, manifests: Path, qalign_layers: int = 1, seed: int = 0) -> Path:
     """SlowFast, LIQE, FAST-VQA (full size, official containers) and a shallow one-align folder, laid out
     as the download cache (``slowfast/``, ``liqe/``, ``fastvqa/``, ``one-align/``)."""
-    from rqvqa.nets.video_swin import relative_position_index
+    from rqvqa.families.fastvqa.network import relative_position_index
 
     for sub in ("slowfast", "liqe", "fastvqa", "one-align"):
         (weights_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def shallow_qalign_config(layers: int = 1):
     (the test tokenizer's) and a 2-layer 64-d vision tower at the official 448-px / 14-px geometry."""
     from dataclasses import replace
 
-    from rqvqa.nets.owl2_config import AbstractorConfig, LlmConfig, Owl2Config, VisionConfig
+    from rqvqa.families.qalign.config import AbstractorConfig, LlmConfig, Owl2Config, VisionConfig
 
     return Owl2Config(
         llm=replace(LlmConfig(), vocab_size=512, num_hidden_layers=layers),
@@ -128,7 +128,7 @@ def _train_tokenizer(folder: Path) -> Path:
     """A small LLaMA-like sentencepiece model (BOS 1, byte fallback) covering the prompts."""
     import sentencepiece
 
-    from rqvqa.sources.qalign import IMAGE_PROMPT, LEVELS, VIDEO_PROMPT
+    from rqvqa.families.qalign.source import IMAGE_PROMPT, LEVELS, VIDEO_PROMPT
 
     corpus = folder / "corpus.txt"
     lines = [*IMAGE_PROMPT, *VIDEO_PROMPT, " ".join(LEVELS)]
@@ -154,7 +154,7 @@ def _train_tokenizer(folder: Path) -> Path:
 
 def write_shallow_qalign(folder: Path, layers: int = 1, seed: int = 0) -> Path:
     """config.json, two bfloat16 ``pytorch_model-0000k-of-00002.bin`` shards (hub names), tokenizer.model."""
-    from rqvqa.nets.mplug_owl2 import MplugOwl2
+    from rqvqa.families.qalign.network import MplugOwl2
 
     cfg = shallow_qalign_config(layers)
     torch.manual_seed(seed)
@@ -200,7 +200,7 @@ def run_stages(
 ) -> dict[str, Any]:
     """Score `video` `repeats` + 1 times (the first warms up and loads the sources) and average the stage
     timings the predictor records over the warm runs; `repeats` 0 reports the cold first run (smoke test)."""
-    from rqvqa.zoo import create_predictor
+    from rqvqa.api import create_predictor
 
     predictor = create_predictor(
         "rqvqa-kvq", weights=str(kvq_dir), device=device, weights_dir=str(weights_dir), mode=mode, dtype=dtype

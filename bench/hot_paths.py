@@ -91,8 +91,8 @@ def interleaved(candidates: dict, rounds: int) -> dict[str, tuple[float, float]]
 
 
 def per_frame(skv, rounds: int) -> None:
-    from rqvqa.baselines.brisque import brisque_features
-    from rqvqa.baselines.niqe import niqe_score
+    from rqvqa.families.classic.brisque import brisque_features
+    from rqvqa.families.classic.niqe import niqe_score
 
     image, what = test_frame()
     print(f"\n## 1. one 1080p frame: {what}; medians of {rounds} interleaved rounds")
@@ -115,7 +115,7 @@ def per_frame(skv, rounds: int) -> None:
 
 RQVQA_VIDEO = """
 import sys
-from rqvqa.baselines.video import video_features
+from rqvqa.families.classic.frames import video_features
 video_features(sys.argv[1], brisque=True)
 """
 
@@ -125,7 +125,7 @@ sys.path.insert(0, sys.argv[2])
 exec(sys.argv[3], {})
 import numpy as np
 import skvideo.measure
-from rqvqa.baselines.video import protocol_frames
+from rqvqa.families.classic.frames import protocol_frames
 from rqvqa.video.reader import decode_frames, frame_to_gray, probe
 info = probe(sys.argv[1])
 wanted = set(protocol_frames(info.frame_count, float(info.frame_rate)))
@@ -216,8 +216,8 @@ def profile(rounds: int, top: int = 8) -> None:
     import cProfile
     import pstats
 
-    from rqvqa.baselines.brisque import brisque_features
-    from rqvqa.baselines.niqe import niqe_score
+    from rqvqa.families.classic.brisque import brisque_features
+    from rqvqa.families.classic.niqe import niqe_score
 
     image, _ = test_frame()
     for name, fn in (("BRISQUE", brisque_features), ("NIQE", niqe_score)):

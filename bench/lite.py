@@ -37,7 +37,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from rqvqa.lite import LiteV1Predictor as LitePredictor
+    from rqvqa.families.lite.predictor import LiteV1Predictor as LitePredictor
     from rqvqa.video.reader import decode_frames
     from rqvqa.video.synth import make_video
 
@@ -60,7 +60,7 @@ def main() -> None:
         )
 
     if SHARED_VIDEO.is_file():
-        from rqvqa.baselines.video import video_features
+        from rqvqa.families.classic.frames import video_features
 
         exact = video_features(SHARED_VIDEO)
         exact_score = LitePredictor().predict(SHARED_VIDEO).score

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from rqvqa.model import RQVQA, preset
+from rqvqa.families.rqvqa.model import RQVQA, preset
 
 
 def _time(fn, repeats: int, device: torch.device) -> float:

@@ -20,9 +20,9 @@ import time
 import numpy as np
 import torch
 
-from rqvqa.nets.mplug_owl2 import MplugOwl2
-from rqvqa.nets.owl2_config import TINY_CONFIG, Owl2Config
-from rqvqa.sources.qalign import QAlign, SentencePieceTokenizer, split_halves
+from rqvqa.families.qalign.config import TINY_CONFIG, Owl2Config
+from rqvqa.families.qalign.network import MplugOwl2
+from rqvqa.families.qalign.source import QAlign, SentencePieceTokenizer, split_halves
 
 
 class SyntheticTokenizer:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         model = random_model(TINY_CONFIG if args.tiny else Owl2Config(), device, dtype)
         if args.load_8bit:
-            from rqvqa.nets.owl2_weights import quantize_8bit
+            from rqvqa.families.qalign.checkpoint import quantize_8bit
 
             quantize_8bit(model)
         tokenizer = SyntheticTokenizer()

@@ -29,10 +29,10 @@ def main() -> int:
     import httpx
     from serving import running
 
+    from rqvqa.api import create_predictor
     from rqvqa.pipeline import score_video
     from rqvqa.serve import ServeConfig, create_app
     from rqvqa.video.synth import make_video
-    from rqvqa.zoo import create_predictor
 
     with tempfile.TemporaryDirectory() as tmp:
         clips = [

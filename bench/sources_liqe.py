@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from rqvqa.nets.clip_liqe import build_liqe
+from rqvqa.families.liqe.network import build_liqe
 from rqvqa.video.sampling import sample_video
 from rqvqa.video.synth import make_video
 

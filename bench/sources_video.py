@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from rqvqa.nets.slowfast import SlowFastFastPathway
-from rqvqa.nets.video_swin import FastVQA
-from rqvqa.sources.fastvqa import FastVQASource
-from rqvqa.sources.slowfast import SlowFastSource
+from rqvqa.families.fastvqa.network import FastVQA
+from rqvqa.families.fastvqa.source import FastVQASource
+from rqvqa.families.slowfast.network import SlowFastFastPathway
+from rqvqa.families.slowfast.source import SlowFastSource
 from rqvqa.video.reader import decode_frames
 from rqvqa.video.sampling import sample_video
 from rqvqa.video.synth import make_video

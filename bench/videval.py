@@ -35,8 +35,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="case names to run (default: all)")
     args = parser.parse_args()
 
+    from rqvqa.families.videval.extract import videval_features
     from rqvqa.video.synth import make_video
-    from rqvqa.videval.extract import videval_features
 
     folder = args.keep or Path(tempfile.mkdtemp())
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs visible")

@@ -5,8 +5,8 @@ VIDEVAL_light480_3fps features of every KoNViD-1k video, rows in `konvid1k/metad
 `konvid1k/metadata.csv`. Selects (C, gamma) by 5-fold CV on all 1,200 videos, reports the median SRCC / PLCC
 (4PL fit) over 10 seeded 80/20 splits (SVR refitted on each training part; the CV on all videos makes them
 mildly optimistic, as noted in the docs) and, with --out, fits on all 1,200 videos and writes the regressor
-(`rqvqa.lite.LiteModel` JSON). The shipped `lite` uses the released VIDEVAL model instead: this alternative
-does not rank re-encodes of a training video consistently (`docs/videval.md`).
+(`rqvqa.families.lite.predictor.LiteModel` JSON). The shipped `lite` uses the released VIDEVAL model instead:
+this alternative does not rank re-encodes of a training video consistently (`docs/videval.md`).
 
     python scripts/train_lite.py [--data DIR] [--out FILE] [--splits 10]
 """
@@ -28,7 +28,7 @@ METADATA = Path("konvid1k") / "metadata.csv"
 
 
 def _names() -> list[str]:
-    from rqvqa.videval.extract import FEATURE_NAMES
+    from rqvqa.families.videval.extract import FEATURE_NAMES
 
     return [f"videval_light480_{n}" for n in FEATURE_NAMES]
 
@@ -49,7 +49,7 @@ def evaluate(x: np.ndarray, y: np.ndarray, n_splits: int, c: float, gamma: float
     """Median SRCC / PLCC (4PL) over seeded 80/20 splits, the SVR refitted on each training part."""
     from sklearn.model_selection import train_test_split
 
-    from rqvqa.lite import fit_lite
+    from rqvqa.families.lite.fit import fit_lite
     from rqvqa.metrics import performance
 
     rows = []
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_lite: KoNViD-1k features not found under {args.data}; nothing to do.", file=sys.stderr)
         return 0
 
-    from rqvqa.lite import fit_lite, select_hyperparameters
+    from rqvqa.families.lite.fit import fit_lite, select_hyperparameters
 
     x, y = konvid_training_data(args.data)
     c, gamma = select_hyperparameters(x, y, n_jobs=args.jobs)
