@@ -1,0 +1,44 @@
+"""The diagnosis' scales, detection thresholds and the models' known blind spots, as measured.
+
+Every threshold comes from `scripts/calibrate_diagnosis.py` (graded degradations of the calibration scenes,
+`rqvqa.diagnosis.scenes.CALIBRATION_SEEDS`, never the test clips): the point between the highest level of
+a clean calibration clip and the lowest level of its strongest degradation, placed to leave a margin on both
+sides (the figures are in `docs/diagnosis.md`, section "Calibration").
+"""
+
+from __future__ import annotations
+
+#: the kinds of artifact diagnosed, in the order they are reported
+KINDS = ("banding", "blocking", "blur", "noise", "exposure", "stutter")
+
+#: what a level means (shown by `rqvqa diagnose` and in the docs)
+SCALES: dict[str, str] = {
+    "banding": "CAMBI-style banding index, 0 = none (about 10 at 32 grey levels, 20 at 8)",
+    "blocking": "8-px block-grid strength of the gradient energy, % (a few % without a grid)",
+    "blur": "Crete blur effect of the sharpest tenth of the picture, 0 sharp .. 1 blurred",
+    "noise": "Gaussian noise standard deviation, grey levels (0-255)",
+    "exposure": "0 fine .. 1 all black / all white (crushed or clipped share + key distance)",
+    "stutter": "% of the time the picture does not advance (repeated frames, timestamp gaps)",
+}
+
+#: `detected` is `level >= THRESHOLDS[kind]` (see the module docstring for where the values come from)
+THRESHOLDS: dict[str, float] = {
+    "banding": 5.0,
+    "blocking": 30.0,
+    "blur": 0.45,
+    "noise": 4.0,
+    "exposure": 0.3,
+    "stutter": 5.0,
+}
+
+#: per model, the artifacts whose graded degradations the model fails to penalise (its score does not drop
+#: below the clean version's, or rises), measured by `scripts/calibrate_diagnosis.py --models` (table in
+#: `docs/diagnosis.md`, section "What the models under-rate"); only measured models appear
+UNDERRATED: dict[str, frozenset[str]] = {}
+
+
+def underrated_by(model: str, diagnosis: dict[str, dict]) -> list[str]:
+    """The detected artifacts of `diagnosis` that `model` is known to under-rate (empty when none, or when
+    the model was not measured)."""
+    blind = UNDERRATED.get(model, frozenset())
+    return [kind for kind in KINDS if kind in blind and diagnosis.get(kind, {}).get("detected")]
