@@ -15,7 +15,6 @@ from 1x1 to 8K, nor returns NaN or inf. Scales and references: `docs/diagnosis.m
 from __future__ import annotations
 
 import math
-import warnings
 from functools import lru_cache
 
 import cv2
@@ -290,18 +289,27 @@ def blur_effect(luma: np.ndarray) -> float | None:
 
 # ------------------------------------------------------------------------------------------------- noise
 
-#: rows are read in bands of this height, every other band, on frames over 960x540 (the wavelet estimate
-#: is a median over the frame: half of it estimates the same at half the cost)
+#: rows are read in bands of this height, every other band, on frames over 960x540 (the estimate is a
+#: percentile over blocks: half of the frame estimates the same at half the cost)
 _NOISE_BAND = 64
+#: side of the blocks of diagonal wavelet coefficients (16 coefficients = 32 pixels) each estimated alone
+NOISE_BLOCK = 16
+#: the reported sigma is this percentile of the blocks' estimates: texture raises the blocks it covers, the
+#: quiet blocks keep the noise alone
+NOISE_PERCENTILE = 25
 
 
 def noise_sigma(luma: np.ndarray) -> float | None:
-    """Standard deviation of the frame's Gaussian noise in grey levels (0-255), by Donoho & Johnstone's
-    robust median of the finest diagonal wavelet coefficients (`skimage.restoration.estimate_sigma`, db2;
-    exactly-zero coefficients, i.e. perfectly flat areas, are left out as skimage does). Measured at the
-    native size (downscaling averages noise away); on frames over 960x540 on every other 64-row band. 0.0 for
-    a frame with no detail at all; None under 8 pixels on a side."""
-    from skimage.restoration import estimate_sigma
+    """Standard deviation of the frame's Gaussian noise in grey levels (0-255).
+
+    Donoho & Johnstone's robust estimate, as `skimage.restoration.estimate_sigma` computes it (the median
+    absolute finest diagonal db2 wavelet coefficient over 0.6745; PyWavelets), but per 32x32-pixel block, read
+    at the blocks' 25th percentile: over the whole frame, fine texture counts as noise (a clean generated
+    test scene read 4.3 grey levels, `docs/diagnosis.md`), while the quieter quarter of the blocks shows the
+    noise alone. Blocks whose coefficients are all exactly zero (perfectly flat) are left out, as skimage
+    leaves out zero coefficients. Measured at the native size (downscaling averages noise away); over
+    960x540 on every other 64-row band. 0.0 for a frame without detail; None under 8 pixels on a side."""
+    import pywt
 
     y = _as_luma(luma)
     h, w = y.shape
@@ -313,10 +321,25 @@ def noise_sigma(luma: np.ndarray) -> float | None:
     img = y.astype(np.float32)
     if not np.any(img != img.flat[0]):
         return 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an all-zero detail band: numpy's mean-of-empty warning
-        sigma = float(estimate_sigma(img))
-    return sigma if math.isfinite(sigma) else 0.0
+    diagonal = np.abs(pywt.dwt2(img, "db2")[1][2])
+    ch, cw = diagonal.shape
+    block = min(NOISE_BLOCK, ch, cw)
+    bh, bw = ch // block, cw // block
+    blocks = diagonal[: bh * block, : bw * block].reshape(bh, block, bw, block).transpose(0, 2, 1, 3)
+    blocks = blocks.reshape(bh * bw, block * block)
+    measured = blocks.max(axis=1) > 0
+    if not measured.any():
+        return 0.0
+    sigmas = np.median(blocks[measured], axis=1) / _MAD_TO_SIGMA
+    # a low percentile of noisy per-block estimates is biased low: the sample median of n |N(0, s)| values
+    # has a standard deviation of about 1.1664 s / sqrt(n) (in units of the estimate), and the 25th percentile
+    # of normal values lies 0.6745 of them below the middle; divide that out (pure noise: 0.95 -> 1.00)
+    bias = 1.0 - 0.6745 * 1.1664 / math.sqrt(blocks.shape[1])
+    return float(np.percentile(sigmas, NOISE_PERCENTILE) / bias)
+
+
+#: the median absolute deviation of a standard normal (its 75th percentile)
+_MAD_TO_SIGMA = 0.6744897501960817
 
 
 # ---------------------------------------------------------------------------------------------- exposure
@@ -324,19 +347,23 @@ def noise_sigma(luma: np.ndarray) -> float | None:
 #: normalised luma at or below which a pixel is a crushed shadow, at or above which a clipped highlight
 #: (about 4 grey levels from black and white in limited range)
 CRUSH_LEVEL, CLIP_LEVEL = 0.02, 0.98
-#: key (mean normalised luma) of a well exposed picture is between these two; beyond them the distance,
-#: over the room left, adds to the level
-DARK_KEY, BRIGHT_KEY = 0.25, 0.75
+#: the key (mean normalised luma) of a well exposed picture lies between these; beyond them, the distance
+#: over the room left adds to the level
+DARK_KEY, BRIGHT_KEY = 0.3, 0.5
 
 
 def exposure(luma: np.ndarray, full_range: bool = False) -> dict[str, float] | None:
-    """Under- and over-exposure of one frame, each 0 (fine) .. 1 (all black / all white).
+    """Under- and over-exposure of one frame, each 0 (fine) .. 1 (all black / all white): the sum, capped
+    at 1, of three symptoms each.
 
-    `under` = share of crushed shadows (normalised luma <= CRUSH_LEVEL) + how far the key (mean luma) falls
-    below DARK_KEY, as a share of DARK_KEY; `over` the same with clipped highlights and BRIGHT_KEY; both
-    capped at 1. Also returns `key`, `crushed` and `clipped`. Read on a 1/4-size subsample (the statistics
-    of a
-    few thousand pixels are stable). `full_range`: the luma uses 0-255 (yuvj, RGB sources), not 16-235. None
+    - `under` = crushed shadows (share of pixels at normalised luma <= CRUSH_LEVEL) + a dark key (how far
+      the mean luma falls below DARK_KEY, over DARK_KEY) + dim highlights (half of how far the 98th
+      percentile stays from white: nothing in the picture is bright);
+    - `over` = clipped highlights (share >= CLIP_LEVEL) + a bright key (above BRIGHT_KEY, over the room
+      left) + lifted blacks (the 2nd percentile: nothing in the picture is dark).
+
+    Also returns `key`, `crushed`, `clipped`, `p2`, `p98`. Read on a 1/4-size subsample (a few thousand
+    pixels give stable statistics). `full_range`: the luma uses 0-255 (yuvj, RGB sources), not 16-235. None
     for an empty frame."""
     y = _as_luma(luma)
     if y.size == 0:
@@ -344,11 +371,20 @@ def exposure(luma: np.ndarray, full_range: bool = False) -> dict[str, float] | N
     step = 4 if min(y.shape) >= 64 else 1
     yn = normalised_luma(np.ascontiguousarray(y[::step, ::step]), full_range)
     key = float(yn.mean())
+    p2, p98 = (float(v) for v in np.percentile(yn, [2, 98]))
     crushed = float(np.mean(yn <= CRUSH_LEVEL))
     clipped = float(np.mean(yn >= CLIP_LEVEL))
-    under = min(1.0, crushed + max(0.0, DARK_KEY - key) / DARK_KEY)
-    over = min(1.0, clipped + max(0.0, key - BRIGHT_KEY) / (1.0 - BRIGHT_KEY))
-    return {"under": under, "over": over, "key": key, "crushed": crushed, "clipped": clipped}
+    under = min(1.0, crushed + max(0.0, DARK_KEY - key) / DARK_KEY + 0.5 * (1.0 - p98))
+    over = min(1.0, clipped + max(0.0, key - BRIGHT_KEY) / (1.0 - BRIGHT_KEY) + p2)
+    return {
+        "under": under,
+        "over": over,
+        "key": key,
+        "crushed": crushed,
+        "clipped": clipped,
+        "p2": p2,
+        "p98": p98,
+    }
 
 
 # --------------------------------------------------------------------------------------------- stutter

@@ -54,7 +54,8 @@ def scene_params(seed: int) -> SceneParams:
         texture_beta=float(rng.uniform(1.6, 2.4)),
         texture_contrast=float(rng.uniform(25, 60)),
         objects=int(rng.integers(2, 6)),
-        pan=float(rng.uniform(0.5, 3.0)) * (1 if rng.random() < 0.5 else -1),
+        # whole pixels per frame: a sub-pixel pan drawn at integer offsets would repeat pictures (judder)
+        pan=float(rng.integers(1, 4)) * (1 if rng.random() < 0.5 else -1),
         grain=float(rng.uniform(0.3, 1.5)),
         gain=float(rng.uniform(0.7, 1.25)),
     )

@@ -208,8 +208,10 @@ class Diagnoser:
                 "detected": bool(level is not None and level >= THRESHOLDS[kind]),
                 "per_second": per_second,
             }
-        direction = None
-        if out["exposure"]["level"] is not None and self._under[1]:
-            direction = "under" if self._under[0] >= self._over[0] else "over"
-        out["exposure"]["direction"] = direction
+        exposure = out["exposure"]
+        exposure["under"] = self._under[0] / self._under[1] if self._under[1] else None
+        exposure["over"] = self._over[0] / self._over[1] if self._over[1] else None
+        exposure["direction"] = None
+        if exposure["under"] is not None:
+            exposure["direction"] = "under" if exposure["under"] >= exposure["over"] else "over"
         return out

@@ -153,6 +153,17 @@ def _graded_planes(kind: str, severity: float, planes: Planes, rng: np.random.Ge
     return planes
 
 
+def _yuv420p_frame(planes: Planes, width: int, height: int) -> av.VideoFrame:
+    """A yuv420p frame from its three planes (any even size: the packed layout of `from_ndarray` needs the
+    height to be a multiple of 4)."""
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, data in zip(frame.planes, planes, strict=True):
+        padded = np.zeros((plane.height, plane.line_size), np.uint8)
+        padded[: data.shape[0], : data.shape[1]] = data
+        plane.update(padded.tobytes())
+    return frame
+
+
 def grade_video(
     source: str | Path,
     out: str | Path,
@@ -209,8 +220,7 @@ def grade_video(
                     planes = [p.copy() for p in held]
             elif severity is not None:
                 planes = _graded_planes(kind, severity, planes, rng)
-            packed = np.concatenate([planes[0], planes[1].reshape(-1, width), planes[2].reshape(-1, width)])
-            vf = av.VideoFrame.from_ndarray(packed, format="yuv420p")
+            vf = _yuv420p_frame(planes, width, height)
             vf.pts, vf.time_base = index, 1 / rate
             for packet in stream.encode(vf):
                 container.mux(packet)

@@ -1,0 +1,205 @@
+"""Calibrate the artifact diagnosis (`rqvqa.diagnosis`) on graded degradations of generated scenes.
+
+1. Renders the calibration scenes (`rqvqa.diagnosis.scenes.CALIBRATION_SEEDS`, 960x540, 30 fps, lossless),
+   grades each with every degradation of `rqvqa.video.degrade.GRADED` at its three severities plus the clean
+   re-encode (libx264 CRF 18, one thread: deterministic), and diagnoses every version.
+2. Prints, per kind, the levels per severity on each clip, the highest clean level and the lowest level of
+   the strongest matching degradation, and the threshold they suggest (their geometric mean, or the
+   arithmetic one for a kind whose clean level can be 0).
+3. With `--models`: scores the clean and graded versions of the shipped real clip and of two calibration
+   scenes with `lite` and `videval-light` (`rqvqa.zoo`), and prints which artifacts a model does not
+   penalise (its score for the strongest degradation is not below the clean version's) -- the source of
+   `rqvqa.diagnosis.thresholds.UNDERRATED`.
+
+    python scripts/calibrate_diagnosis.py [--work DIR] [--frames 120] [--json OUT] [--models]
+
+Results are cached in --work (graded clips, one JSON of levels per clip): a rerun only computes what is new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+from pathlib import Path
+
+from rqvqa.diagnosis import KINDS, diagnose_file
+from rqvqa.diagnosis.scenes import CALIBRATION_SEEDS, make_scene_clip
+from rqvqa.video.degrade import GRADED, grade_video
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_CLIP = REPO / "examples" / "5115335471.mp4"
+
+#: the degradations that each kind must detect
+MATCHING: dict[str, tuple[str, ...]] = {
+    "banding": ("banding",),
+    "blocking": ("crf",),
+    "blur": ("blur",),
+    "noise": ("noise",),
+    "exposure": ("underexpose", "overexpose", "gamma_dark", "gamma_bright"),
+    "stutter": ("freeze",),
+}
+
+
+def versions() -> list[tuple[str, float | None]]:
+    return [("clean", None)] + [(kind, s) for kind, levels in GRADED.items() for s in levels]
+
+
+def version_name(kind: str, severity: float | None) -> str:
+    return "clean" if severity is None else f"{kind}_{severity:g}"
+
+
+def graded(source: Path, folder: Path, kind: str, severity: float | None, frames: int | None) -> Path:
+    out = folder / f"{version_name(kind, severity)}.mp4"
+    if not out.exists():
+        tmp = out.with_suffix(".part.mp4")
+        grade_video(source, tmp, "crf" if kind == "clean" else kind, severity, max_frames=frames)
+        tmp.rename(out)
+    return out
+
+
+def levels_of(source: Path, folder: Path, frames: int | None) -> dict[str, dict[str, float | None]]:
+    """{version: {kind: level}} of every graded version of `source` (cached in folder/levels.json)."""
+    cache = folder / "levels.json"
+    table = json.loads(cache.read_text()) if cache.exists() else {}
+    for kind, severity in versions():
+        name = version_name(kind, severity)
+        if name not in table:
+            result = diagnose_file(graded(source, folder, kind, severity, frames))
+            table[name] = {k: result[k]["level"] for k in KINDS}
+            cache.write_text(json.dumps(table, indent=1))
+    return table
+
+
+def suggest(kind: str, clean_max: float, strong_min: float) -> float | None:
+    if strong_min <= clean_max:
+        return None
+    if clean_max > 0:
+        return math.sqrt(clean_max * strong_min)
+    return strong_min / 2
+
+
+def fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
+def calibrate(work: Path, frames: int, scenes: int) -> dict:
+    clips: dict[str, dict] = {}
+    for seed in CALIBRATION_SEEDS[:scenes]:
+        folder = work / f"scene{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        source = folder / "source.mkv"
+        if not source.exists():
+            make_scene_clip(source, seed, n_frames=frames)
+        clips[f"scene{seed}"] = levels_of(source, folder, None)
+        print(f"scene{seed} done", flush=True)
+    summary = {}
+    for kind in KINDS:
+        print(f"\n## {kind}\n")
+        cols = [version_name(k, s) for k in MATCHING[kind] for s in GRADED[k]]
+        print("| clip | clean | " + " | ".join(cols) + " |")
+        print("|---|---|" + "---|" * len(cols))
+        for clip, table in clips.items():
+            print(
+                f"| {clip} | {fmt(table['clean'][kind])} | "
+                + " | ".join(fmt(table[c][kind]) for c in cols)
+                + " |"
+            )
+        clean_max = max((t["clean"][kind] or 0.0) for t in clips.values())
+        strongest = [version_name(k, GRADED[k][-1]) for k in MATCHING[kind]]
+        strong_min = min((t[c][kind] or 0.0) for t in clips.values() for c in strongest)
+        threshold = suggest(kind, clean_max, strong_min)
+        summary[kind] = {"clean_max": clean_max, "strongest_min": strong_min, "suggested": threshold}
+        print(f"\nclean max {fmt(clean_max)}, strongest min {fmt(strong_min)}, suggested {fmt(threshold)}")
+    return {"clips": clips, "summary": summary}
+
+
+#: frames of the real clip the models score (its first 4 s: the models' cost is the limit)
+MODEL_FRAMES = 120
+
+
+def model_scores(work: Path, frames: int) -> dict:
+    """{clip: {model: {version: score}}}: every graded version of the real clip's first 4 s, and the clean and
+    strongest versions of the first calibration scene."""
+    from rqvqa.zoo import create_predictor
+
+    seed = CALIBRATION_SEEDS[0]
+    scene = work / f"scene{seed}" / "source.mkv"
+    if not scene.exists():
+        scene.parent.mkdir(parents=True, exist_ok=True)
+        make_scene_clip(scene, seed, n_frames=frames)
+    everything = [("clean", None)] + [(k, s) for k, levels in GRADED.items() for s in levels]
+    strongest = [("clean", None)] + [(k, levels[-1]) for k, levels in GRADED.items()]
+    plans = {
+        "konvid-5115335471": (REAL_CLIP, work / "konvid-5115335471", MODEL_FRAMES, everything),
+        f"scene{seed}": (scene, scene.parent, None, strongest),
+    }
+    cache = work / "model_scores.json"
+    out: dict[str, dict] = json.loads(cache.read_text()) if cache.exists() else {}
+    for model in ("lite", "videval-light"):
+        predictor = create_predictor(model)
+        for clip, (source, folder, max_frames, chosen) in plans.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            scores = out.setdefault(clip, {}).setdefault(model, {})
+            for kind, severity in chosen:
+                name = version_name(kind, severity)
+                if name not in scores:
+                    path = graded(source, folder, kind, severity, max_frames)
+                    scores[name] = predictor.predict(path).score
+                    cache.write_text(json.dumps(out, indent=1))
+            print(f"{model} on {clip} done", flush=True)
+    return out
+
+
+def report_models(scores: dict) -> dict[str, list[str]]:
+    underrated: dict[str, set[str]] = {}
+    for model in ("lite", "videval-light"):
+        print(f"\n## {model}\n")
+        cols = [version_name(k, s) for k, levels in GRADED.items() for s in levels]
+        print("| clip | clean | " + " | ".join(cols) + " |")
+        print("|---|---|" + "---|" * len(cols))
+        for clip, per_model in scores.items():
+            s = per_model.get(model, {})
+            print(f"| {clip} | {fmt(s.get('clean'))} | " + " | ".join(fmt(s.get(c)) for c in cols) + " |")
+        for kind, degradations in MATCHING.items():
+            for deg in degradations:
+                strongest = version_name(deg, GRADED[deg][-1])
+                for clip, per_model in scores.items():
+                    s = per_model.get(model, {})
+                    if "clean" in s and strongest in s and s[strongest] >= s["clean"]:
+                        underrated.setdefault(model, set()).add(kind)
+                        print(
+                            f"{model} does not penalise {strongest} on {clip}: "
+                            f"{s[strongest]:.3f} >= {s['clean']:.3f}"
+                        )
+    return {m: sorted(k) for m, k in underrated.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=None, help="folder for clips and cached levels")
+    parser.add_argument("--frames", type=int, default=120, help="frames per calibration scene (30 fps)")
+    parser.add_argument(
+        "--scenes", type=int, default=len(CALIBRATION_SEEDS), help="use the first N calibration scenes"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the tables to this JSON file")
+    parser.add_argument("--models", action="store_true", help="also measure lite and videval-light")
+    parser.add_argument("--no-calibration", action="store_true", help="only the model measurement")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="rqvqa-calibration-"))
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict = {}
+    if not args.no_calibration:
+        result = calibrate(work, args.frames, args.scenes)
+    if args.models:
+        scores = model_scores(work, args.frames)
+        result["model_scores"] = scores
+        result["underrated"] = report_models(scores)
+        print(f"\nUNDERRATED = {result['underrated']}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
