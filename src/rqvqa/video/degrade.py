@@ -173,13 +173,15 @@ def grade_video(
     max_frames: int | None = None,
     seed: int = 0,
     crop: tuple[int, int, int, int] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> Path:
     """Write `source` with the degradation `kind` (a key of `GRADED`) at `severity` (one of its values;
     None: the clean re-encode, CRF 18) to `out` (.mp4) and return `out`.
 
     `crop` = (x, y, width, height) cuts that part of every frame first (even numbers: the chroma is half
-    size), so that tests can grade a small piece of a large clip. `freeze` holds, in every second (counted
-    in frames at the source's rate), the first frame for `severity` of the second."""
+    size), so that tests can grade a small piece of a large clip; `size` = (width, height) then resizes
+    every plane (area interpolation, before the degradation; even numbers). `freeze` holds, in every second
+    (counted in frames at the source's rate), the first frame for `severity` of the second."""
     if kind not in GRADED:
         raise KeyError(f"unknown graded degradation {kind!r} (one of {', '.join(GRADED)})")
     info = probe(source)
@@ -187,6 +189,9 @@ def grade_video(
     x0, y0 = x0 - x0 % 2, y0 - y0 % 2
     width, height = min(width, info.width - x0), min(height, info.height - y0)
     width, height = width - width % 2, height - height % 2
+    crop_size = (width, height)
+    if size is not None:
+        width, height = size[0] - size[0] % 2, size[1] - size[1] % 2
     rate = Fraction(info.frame_rate).limit_denominator(100000)
     per_second = max(1, round(float(rate)))
     crf = int(severity) if kind == "crf" and severity is not None else 18
@@ -207,11 +212,19 @@ def grade_video(
             full = [
                 np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes
             ]
+            cw, ch = crop_size
             planes = [
-                full[0][y0 : y0 + height, x0 : x0 + width].copy(),
-                full[1][y0 // 2 : (y0 + height) // 2, x0 // 2 : (x0 + width) // 2].copy(),
-                full[2][y0 // 2 : (y0 + height) // 2, x0 // 2 : (x0 + width) // 2].copy(),
+                full[0][y0 : y0 + ch, x0 : x0 + cw].copy(),
+                full[1][y0 // 2 : (y0 + ch) // 2, x0 // 2 : (x0 + cw) // 2].copy(),
+                full[2][y0 // 2 : (y0 + ch) // 2, x0 // 2 : (x0 + cw) // 2].copy(),
             ]
+            if (width, height) != crop_size:
+                planes = [
+                    cv2.resize(
+                        p, (width // (1 + (i > 0)), height // (1 + (i > 0))), interpolation=cv2.INTER_AREA
+                    )
+                    for i, p in enumerate(planes)
+                ]
             if kind == "freeze" and severity is not None:
                 position = index % per_second
                 if position == 0:
