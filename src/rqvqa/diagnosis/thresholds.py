@@ -15,7 +15,7 @@ KINDS = ("banding", "blocking", "blur", "noise", "exposure", "stutter")
 SCALES: dict[str, str] = {
     "banding": "CAMBI-style banding index, 0 = none (about 10 at 32 grey levels, 20 at 8)",
     "blocking": "8-px block-grid strength of the gradient energy, % (a few % without a grid)",
-    "blur": "Crete blur effect of the sharpest tenth of the picture, 0 sharp .. 1 blurred",
+    "blur": "Crete blur effect of the most detailed tenth of the picture, 0 sharp .. 1 blurred",
     "noise": "Gaussian noise standard deviation, grey levels (0-255)",
     "exposure": "0 fine .. 1 all black / all white (crushed or clipped share + key distance)",
     "stutter": "% of the time the picture does not advance (repeated frames, timestamp gaps)",
