@@ -68,6 +68,8 @@ def levels_of(source: Path, folder: Path, frames: int | None) -> dict[str, dict[
         if name not in table:
             result = diagnose_file(graded(source, folder, kind, severity, frames))
             table[name] = {k: result[k]["level"] for k in KINDS}
+            table[name]["exposure_under"] = result["exposure"]["under"]
+            table[name]["exposure_over"] = result["exposure"]["over"]
             cache.write_text(json.dumps(table, indent=1))
     return table
 
@@ -150,6 +152,63 @@ def calibrate(work: Path, frames: int, scenes: int) -> dict:
     return {"clips": clips, "summary": summary}
 
 
+def test_set(work: Path, frames: int) -> dict:
+    """Levels of every graded version of the test clips (never calibrated on): the whole shipped real clip,
+    the test scenes and rqvqa.video.synth's scene, with the package's thresholds (`*` = detected)."""
+    from rqvqa.diagnosis import THRESHOLDS
+    from rqvqa.diagnosis.scenes import TEST_SEEDS
+    from rqvqa.video.synth import make_video
+
+    sources = {"konvid-5115335471": REAL_CLIP}
+    for seed in TEST_SEEDS:
+        path = work / f"test-scene{seed}" / "source.mkv"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            make_scene_clip(path, seed, n_frames=frames)
+        sources[f"test-scene{seed}"] = path
+    synth = work / "test-synth3" / "source.mkv"
+    if not synth.exists():
+        synth.parent.mkdir(parents=True, exist_ok=True)
+        make_video(synth, width=960, height=540, n_frames=frames, codec="ffv1", crf=None, seed=3)
+    sources["test-synth3"] = synth
+    clips = {}
+    for clip, source in sources.items():
+        folder = work / clip
+        folder.mkdir(parents=True, exist_ok=True)
+        clips[clip] = levels_of(source, folder, None)
+        print(f"{clip} done", flush=True)
+
+    def mark(kind: str, value: float | None) -> str:
+        return fmt(value) + ("*" if value is not None and value >= THRESHOLDS[kind] else "")
+
+    for kind in KINDS:
+        print(f"\n## {kind} (threshold {THRESHOLDS[kind]:g})\n")
+        cols = [version_name(k, s) for k in MATCHING[kind] for s in GRADED[k]]
+        print("| clip | clean | " + " | ".join(cols) + " |")
+        print("|---|---|" + "---|" * len(cols))
+        for clip, table in clips.items():
+            print(
+                f"| {clip} | {mark(kind, table['clean'][kind])} | "
+                + " | ".join(mark(kind, table[c][kind]) for c in cols)
+                + " |"
+            )
+    print("\n## exposure by direction (under for the darkening, over for the brightening)\n")
+    for clip, table in clips.items():
+        row = []
+        for d in MATCHING["exposure"]:
+            key = "exposure_over" if d in ("overexpose", "gamma_bright") else "exposure_under"
+            row.append(
+                f"{d}: "
+                + " < ".join(fmt(table[v][key]) for v in ["clean"] + [version_name(d, x) for x in GRADED[d]])
+            )
+        print(f"- {clip}: " + "; ".join(row))
+    print("\n## false alarms on the clean versions\n")
+    for clip, table in clips.items():
+        found = [k for k in KINDS if table["clean"][k] is not None and table["clean"][k] >= THRESHOLDS[k]]
+        print(f"- {clip}: {', '.join(found) or 'none'}")
+    return clips
+
+
 #: frames of the real clip the models score (its first 4 s: the models' cost is the limit)
 MODEL_FRAMES = 120
 
@@ -225,13 +284,16 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=None, help="write the tables to this JSON file")
     parser.add_argument("--models", action="store_true", help="also measure lite and videval-light")
-    parser.add_argument("--no-calibration", action="store_true", help="only the model measurement")
+    parser.add_argument("--no-calibration", action="store_true", help="skip the calibration scenes")
+    parser.add_argument("--test-set", action="store_true", help="also the levels on the test clips")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="rqvqa-calibration-"))
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {}
     if not args.no_calibration:
         result = calibrate(work, args.frames, args.scenes)
+    if args.test_set:
+        result["test_set"] = test_set(work, args.frames)
     if args.models:
         scores = model_scores(work, args.frames)
         result["model_scores"] = scores

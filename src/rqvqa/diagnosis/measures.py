@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 #: frames larger than this are measured at a reduced size (an integer area downscale, so a 4K frame is
-#: measured at 1920x1080 and an 8K one at 1920x1080 too); banding, blur, noise and exposure read it
+#: measured at 1920x1080 and an 8K one at 1920x1080 too) by the banding index; blur has its own, smaller
+#: size (`BLUR_WORK_PIXELS`), noise and blocking read native pixels (grain and the block grid are there)
 MAX_WORK_PIXELS = 1920 * 1088
 
 
@@ -153,8 +154,9 @@ def banding_index(luma: np.ndarray, full_range: bool = False) -> float | None:
     v = q[0::2, 0::2] + q[1::2, 0::2] + q[0::2, 1::2] + q[1::2, 1::2]
     mask = _flat_mask(v)
     total = float(h2 * w2)
-    # base window: 1/48 of width + height of the working image (CAMBI's 63 px at 4K is 1/95 of 3840 + 2160
-    # at full size, i.e. 1/48 at the half size measured here), at least 4 pixels
+    # base window: 1/48 of the half-size width + height, i.e. about twice CAMBI's base window (63 px at 4K,
+    # 1/95 of 3840 + 2160): a contour falls into fewer non-overlapping tiles than sliding windows, so the
+    # tiles start larger; at least 4 pixels
     tile = max(4, round((h2 + w2) / 48))
     ty, tx = -(-h2 // tile), -(-w2 // tile)
     rows = (np.arange(h2) // tile)[:, None]
