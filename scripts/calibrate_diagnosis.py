@@ -214,8 +214,8 @@ MODEL_FRAMES = 120
 
 
 def model_scores(work: Path, frames: int) -> dict:
-    """{clip: {model: {version: score}}}: every graded version of the real clip's first 4 s, and the clean and
-    strongest versions of the first calibration scene."""
+    """{clip: {model: {version: score}}}: lite on every graded version of the real clip's first 4 s, and the
+    clean and strongest versions otherwise (videval-light, the first calibration scene)."""
     from rqvqa.zoo import create_predictor
 
     seed = CALIBRATION_SEEDS[0]
@@ -234,6 +234,8 @@ def model_scores(work: Path, frames: int) -> dict:
     for model in ("lite", "videval-light"):
         predictor = create_predictor(model)
         for clip, (source, folder, max_frames, chosen) in plans.items():
+            if model != "lite":
+                chosen = strongest  # the slower model: the clean and strongest versions only
             folder.mkdir(parents=True, exist_ok=True)
             scores = out.setdefault(clip, {}).setdefault(model, {})
             for kind, severity in chosen:
