@@ -13,7 +13,7 @@ KINDS = ("banding", "blocking", "blur", "noise", "exposure", "stutter")
 
 #: what a level means (shown by `rqvqa diagnose` and in the docs)
 SCALES: dict[str, str] = {
-    "banding": "CAMBI-style banding index, 0 = none (about 10 at 32 grey levels, 20 at 8)",
+    "banding": "CAMBI-style banding index, 0 = none (7-15 for luma quantised to 8 levels)",
     "blocking": "8-px block-grid strength of the gradient energy, % (a few % without a grid)",
     "blur": "Crete blur effect of the most detailed tenth of the picture, 0 sharp .. 1 blurred",
     "noise": "Gaussian noise standard deviation, grey levels (0-255)",
@@ -21,14 +21,22 @@ SCALES: dict[str, str] = {
     "stutter": "% of the time the picture does not advance (repeated frames, timestamp gaps)",
 }
 
-#: `detected` is `level >= THRESHOLDS[kind]` (see the module docstring for where the values come from)
+#: `detected` is `level >= THRESHOLDS[kind]`: the suggestions of `scripts/calibrate_diagnosis.py` (6 scenes,
+#: seeds 1-6, 960x540, 2 s; its rule per kind in brackets) to two significant digits. Highest clean level /
+#: the anchor's lowest level over the six scenes:
 THRESHOLDS: dict[str, float] = {
-    "banding": 5.0,
-    "blocking": 30.0,
-    "blur": 0.45,
-    "noise": 4.0,
-    "exposure": 0.3,
-    "stutter": 5.0,
+    # [half of the lowest level at luma steps of 32] clean <= 0.002, steps of 32 >= 6.95
+    "banding": 3.5,
+    # [80 % of the lowest at CRF 40 without deblocking] clean <= 2.1, CRF 40 >= 30, CRF 48 >= 70
+    "blocking": 24.0,
+    # [geometric mean of the clean and sigma-4 levels] clean <= 0.28, sigma 4 >= 0.81
+    "blur": 0.48,
+    # [geometric mean of the clean and sigma-40 levels] clean <= 0.74, sigma 40 >= 37.5 (sigma 10: 9.9-10.5)
+    "noise": 5.3,
+    # [geometric mean of clean and the strongest of -3 EV, +3 EV, gamma 3, gamma 1/3] clean <= 0.22, >= 0.64
+    "exposure": 0.37,
+    # [half of the lowest at 10 % frozen] clean 0, 10 % frozen = 6.7
+    "stutter": 3.3,
 }
 
 #: per model, the artifacts whose graded degradations the model fails to penalise: on the shipped KoNViD clip
