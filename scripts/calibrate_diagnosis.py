@@ -77,12 +77,13 @@ def levels_of(source: Path, folder: Path, frames: int | None) -> dict[str, dict[
 #: how each threshold follows from the calibration levels: (rule, degradation, severity). "geometric": the
 #: geometric mean of the highest clean level and the lowest level at that severity (a ratio scale from a
 #: near-zero floor); "half": half the lowest level at that severity (kinds whose clean level is 0, where a
-#: geometric mean means nothing); "share": 80 % of the lowest level at that severity (blocking: detected from
-#: x264 CRF 40 without deblocking on, because real uploads carry a mild grid -- the shipped KoNViD clip reads
-#: like CRF 32 -- that is not worth a flag)
+#: geometric mean means nothing); "anchor": the lowest level at that severity itself. Blocking uses the
+#: anchor x264 CRF 40 without deblocking: real uploads carry a mild grid (the shipped KoNViD clip re-encoded
+#: at CRF 18 reads 19, like CRF 32 without deblocking on the scenes) that is not worth a flag; a first rule,
+#: 80 % of the anchor (24), left that clip too close to the threshold
 RULES: dict[str, tuple[str, str, float]] = {
     "banding": ("half", "banding", 32.0),
-    "blocking": ("share", "crf", 40.0),
+    "blocking": ("anchor", "crf", 40.0),
     "blur": ("geometric", "blur", 4.0),
     "noise": ("geometric", "noise", 40.0),
     "exposure": ("geometric", "*", 0.0),  # the strongest of each exposure degradation
@@ -104,7 +105,7 @@ def suggest(kind: str, clips: dict[str, dict]) -> tuple[float, float, float]:
     elif rule == "half":
         threshold = anchor_min / 2
     else:
-        threshold = 0.8 * anchor_min
+        threshold = anchor_min
     return clean_max, anchor_min, threshold
 
 

@@ -27,8 +27,8 @@ SCALES: dict[str, str] = {
 THRESHOLDS: dict[str, float] = {
     # [half of the lowest level at luma steps of 32] clean <= 0.002, steps of 32 >= 6.95
     "banding": 3.5,
-    # [80 % of the lowest at CRF 40 without deblocking] clean <= 2.1, CRF 40 >= 30, CRF 48 >= 70
-    "blocking": 24.0,
+    # [the lowest at CRF 40 without deblocking] clean <= 2.1, CRF 40 >= 30, CRF 48 >= 70
+    "blocking": 30.0,
     # [geometric mean of the clean and sigma-4 levels] clean <= 0.28, sigma 4 >= 0.81
     "blur": 0.48,
     # [geometric mean of the clean and sigma-40 levels] clean <= 0.74, sigma 40 >= 37.5 (sigma 10: 9.9-10.5)
