@@ -3,7 +3,7 @@
 Test set (never used for calibration): the shipped real clip `examples/5115335471.mp4` (KoNViD-1k, 960x540,
 8 s) and generated clips of other seeds than the calibration's (`rqvqa.diagnosis.scenes.TEST_SEEDS`, and
 `rqvqa.video.synth`'s scene). Graded versions come from `rqvqa.video.degrade.grade_video` (libx264, one
-thread, mbtree off: deterministic). The default run grades the first 1.5 s of the real clip downscaled to
+thread, mbtree off: deterministic). The default run grades the first 1.2 s of the real clip downscaled to
 480x270 (one severity-ordering check per kind); the slow run the whole clip and the generated ones.
 """
 
@@ -36,7 +36,7 @@ MATCHING = {
 }
 #: checked in the default run, on the crop of the real clip (the others in the slow run)
 FAST_DEGRADATIONS = ("banding", "crf", "blur", "noise", "underexpose", "overexpose", "freeze")
-#: the default run grades the real clip at 480x270 (area downscale), its first 1.5 s
+#: the default run grades the real clip at 480x270 (area downscale), its first 1.2 s
 SMALL = (480, 270)
 #: a 480x270 crop of the real clip for the CLI tests: hills, water and reflections
 CROP = (0, 200, 480, 270)
@@ -90,7 +90,7 @@ class Graded:
 
 @pytest.fixture(scope="module")
 def real_small(tmp_path_factory) -> Graded:
-    return Graded(REAL, tmp_path_factory.mktemp("real_small"), size=SMALL, max_frames=45)
+    return Graded(REAL, tmp_path_factory.mktemp("real_small"), size=SMALL, max_frames=36)
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +160,10 @@ def _clean_test_clips(folder) -> dict[str, object]:
 
     clips: dict[str, object] = {"konvid-5115335471 (as shipped)": REAL}
     for seed in TEST_SEEDS:
-        source = make_scene_clip(folder / f"scene{seed}.mkv", seed, width=480, height=270, n_frames=75)
+        source = make_scene_clip(folder / f"scene{seed}.mkv", seed, width=480, height=270, n_frames=45)
         clips[f"scene {seed}"] = grade_video(source, folder / f"scene{seed}.mp4", "crf", None)
     synth = make_video(
-        folder / "synth.mkv", width=480, height=270, n_frames=75, codec="ffv1", crf=None, seed=3
+        folder / "synth.mkv", width=480, height=270, n_frames=45, codec="ffv1", crf=None, seed=3
     )
     clips["synth seed 3"] = grade_video(synth, folder / "synth.mp4", "crf", None)
     return clips
