@@ -358,9 +358,15 @@ CRUSH_LEVEL, CLIP_LEVEL = 0.02, 0.98
 DARK_KEY, BRIGHT_KEY = 0.3, 0.5
 
 
+def _saturate(raw: float, most: float) -> float:
+    """`raw` (0 .. `most`) mapped to 0 .. 1 by 1 - exp(-raw), rescaled so that `most` gives 1: strictly rising
+    all the way (a hard cap at 1 would give two strong degradations the same level)."""
+    return min(1.0, (1.0 - math.exp(-raw)) / (1.0 - math.exp(-most)))
+
+
 def exposure(luma: np.ndarray, full_range: bool = False) -> dict[str, float] | None:
-    """Under- and over-exposure of one frame, each 0 (fine) .. 1 (all black / all white): the sum, capped
-    at 1, of three symptoms each.
+    """Under- and over-exposure of one frame, each 0 (fine) .. 1 (all black / all white): the sum of three
+    symptoms each, mapped to 0 .. 1 by 1 - exp(-sum), rescaled so that an all-black (all-white) frame gives 1.
 
     - `under` = crushed shadows (share of pixels at normalised luma <= CRUSH_LEVEL) + a dark key (how far
       the mean luma falls below DARK_KEY, over DARK_KEY) + dim highlights (half of how far the 98th
@@ -380,8 +386,8 @@ def exposure(luma: np.ndarray, full_range: bool = False) -> dict[str, float] | N
     p2, p98 = (float(v) for v in np.percentile(yn, [2, 98]))
     crushed = float(np.mean(yn <= CRUSH_LEVEL))
     clipped = float(np.mean(yn >= CLIP_LEVEL))
-    under = min(1.0, crushed + max(0.0, DARK_KEY - key) / DARK_KEY + 0.5 * (1.0 - p98))
-    over = min(1.0, clipped + max(0.0, key - BRIGHT_KEY) / (1.0 - BRIGHT_KEY) + p2)
+    under = _saturate(crushed + max(0.0, DARK_KEY - key) / DARK_KEY + 0.5 * (1.0 - p98), 2.5)
+    over = _saturate(clipped + max(0.0, key - BRIGHT_KEY) / (1.0 - BRIGHT_KEY) + p2, 3.0)
     return {
         "under": under,
         "over": over,

@@ -33,8 +33,8 @@ THRESHOLDS: dict[str, float] = {
     "blur": 0.48,
     # [geometric mean of the clean and sigma-40 levels] clean <= 0.74, sigma 40 >= 37.5 (sigma 10: 9.9-10.5)
     "noise": 5.3,
-    # [geometric mean of clean and the strongest of -3 EV, +3 EV, gamma 3, gamma 1/3] clean <= 0.22, >= 0.64
-    "exposure": 0.37,
+    # [geometric mean of clean and the strongest of -3 EV, +3 EV, gamma 3, gamma 1/3] clean <= 0.21, >= 0.49
+    "exposure": 0.32,
     # [half of the lowest at 10 % frozen] clean 0, 10 % frozen = 6.7
     "stutter": 3.3,
 }
