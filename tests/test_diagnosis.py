@@ -329,7 +329,7 @@ def test_exposure_levels_and_full_range():
     assert M.exposure(black_limited)["under"] == 1.0
     assert M.exposure(black_limited, full_range=True)["crushed"] == 0.0  # 16 of 255 is a dark grey, not black
     white = M.exposure(np.full((64, 64), 235, np.uint8))
-    assert white["over"] == 1.0 and white["under"] == pytest.approx(0.0, abs=1e-6)
+    assert white["over"] == pytest.approx(1.0) and white["under"] == pytest.approx(0.0, abs=1e-6)
     mid = M.exposure(_u8(_pink(6)))
     assert mid["under"] < 0.2 and mid["over"] < 0.2
     assert M.exposure(np.full((64, 64), 255, np.uint8), full_range=True)["clipped"] == 1.0
