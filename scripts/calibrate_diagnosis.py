@@ -11,7 +11,8 @@
    prints which artifacts a model does not penalise (its score for the strongest degradation is not at least
    MIN_DROP below the clean version's on some clip): the source of `rqvqa.diagnosis.thresholds.UNDERRATED`.
 
-    python scripts/calibrate_diagnosis.py [--work DIR] [--frames 120] [--json OUT] [--models]
+    python scripts/calibrate_diagnosis.py [--work DIR] [--frames 60] [--scenes N] [--json OUT]
+        [--no-calibration] [--test-set] [--models]
 
 Results are cached in --work (graded clips, one JSON of levels per clip): a rerun only computes what is new.
 """
@@ -281,7 +282,7 @@ def report_models(scores: dict) -> dict[str, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="folder for clips and cached levels")
-    parser.add_argument("--frames", type=int, default=120, help="frames per calibration scene (30 fps)")
+    parser.add_argument("--frames", type=int, default=60, help="frames per generated scene (30 fps)")
     parser.add_argument(
         "--scenes", type=int, default=len(CALIBRATION_SEEDS), help="use the first N calibration scenes"
     )
