@@ -310,11 +310,12 @@ def noise_sigma(luma: np.ndarray) -> float | None:
 
     Donoho & Johnstone's robust estimate, as `skimage.restoration.estimate_sigma` computes it (the median
     absolute finest diagonal db2 wavelet coefficient over 0.6745; PyWavelets), but per 32x32-pixel block, read
-    at the blocks' 25th percentile: over the whole frame, fine texture counts as noise (a clean generated
-    test scene read 4.3 grey levels, `docs/diagnosis.md`), while the quieter quarter of the blocks shows the
-    noise alone. Blocks whose coefficients are all exactly zero (perfectly flat) are left out, as skimage
-    leaves out zero coefficients. Measured at the native size (downscaling averages noise away); over
-    960x540 on every other 64-row band. 0.0 for a frame without detail; None under 8 pixels on a side."""
+    at the blocks' 25th percentile: over the whole frame, fine texture counts as noise (a clean test scene
+    at CRF 18 reads 3.6 grey levels whole-frame, 0.22 per block; `docs/diagnosis.md`), while the quieter
+    quarter of the blocks shows the noise alone. Blocks whose coefficients are all exactly zero (perfectly
+    flat) are left out, as skimage leaves out zero coefficients. Measured at the native size (downscaling
+    averages noise away); over 960x540 on every other 64-row band. 0.0 for a frame without detail; None
+    under 8 pixels on a side."""
     import pywt
 
     y = _as_luma(luma)
