@@ -515,3 +515,17 @@ def test_cli_table_fits_80_columns(tmp_path, capsys):
     assert max(len(line) for line in lines) <= 80, out
     assert "noise" in lines[1] and "35" not in lines[0]
     assert main(["diagnose"]) == 1  # no video: a one-line error, no traceback
+
+
+def test_is_full_range_from_the_frame():
+    import av
+
+    from rqvqa.diagnosis import is_full_range
+
+    assert is_full_range(av.VideoFrame(16, 16, "yuvj420p"))
+    assert not is_full_range(av.VideoFrame(16, 16, "yuv420p"))  # the video default: limited range
+    assert is_full_range(av.VideoFrame(16, 16, "gray"))
+    assert is_full_range(av.VideoFrame(16, 16, "rgb24"))
+    tagged = av.VideoFrame(16, 16, "yuv420p")
+    tagged.color_range = 2  # JPEG range signalled on a plain yuv format
+    assert is_full_range(tagged)

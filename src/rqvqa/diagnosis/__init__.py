@@ -31,14 +31,16 @@ __all__ = [
 
 
 def is_full_range(frame) -> bool:
-    """Whether a PyAV video frame's luma uses the full 0-255 range: the yuvj formats, a JPEG `color_range`
-    (2), or formats without a Y plane (RGB, whose gray conversion is full range)."""
+    """Whether a PyAV video frame's luma uses the full 0-255 range: a JPEG `color_range` (2) or a yuvj format;
+    not with an MPEG `color_range` (1); otherwise YUV is limited range (the video default) and gray or RGB
+    (whose gray conversion is full range) full range."""
     name = frame.format.name
-    if name.startswith("yuvj"):
+    color_range = int(getattr(frame, "color_range", 0) or 0)
+    if color_range == 2 or name.startswith("yuvj"):
         return True
-    if not name.startswith(("yuv", "nv", "gray")):
-        return True
-    return int(getattr(frame, "color_range", 0) or 0) == 2
+    if color_range == 1:
+        return False
+    return not name.startswith(("yuv", "nv"))
 
 
 def diagnose_file(path: str | os.PathLike[str]) -> dict[str, dict]:
