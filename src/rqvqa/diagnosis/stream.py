@@ -59,7 +59,7 @@ class Diagnoser:
         if frame_count is not None and 0 < frame_count <= self._offset:
             self._offset = frame_count // 2
         self._analysed = 0
-        self._fallback: tuple[float, np.ndarray] | None = None
+        self._fallback: tuple[int, np.ndarray] | None = None
         # spatial measures: kind -> second -> [sum, count]
         self._sums: dict[str, dict[int, list[float]]] = {k: defaultdict(lambda: [0.0, 0]) for k in _SPATIAL}
         self._under: list[float] = [0.0, 0]
@@ -166,7 +166,8 @@ class Diagnoser:
             covered += shown
             if interval is not None and interval <= 0:
                 lost += nominal  # a repeated or backwards timestamp: the frame adds no time
-            elif interval is not None and interval > GAP_FACTOR * nominal:
+                continue
+            if interval is not None and interval > GAP_FACTOR * nominal:
                 lost += interval - nominal  # a gap: frames missing
             if diff is not None and motion >= MOTION_FLOOR and diff <= FREEZE_SHARE * motion:
                 lost += min(shown, nominal)  # a repeated picture amid motion
