@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "features": ("rqvqa.cli.features", "VIDEVAL / VIDEVAL_light / BRISQUE feature rows of videos, no MATLAB"),
     "synth": ("rqvqa.cli.synth", "generate a synthetic test video (no download needed)"),
+    "diagnose": ("rqvqa.cli.diagnose", "why videos are bad: banding, blocking, blur, noise, exposure..."),
     "report": ("rqvqa.cli.report", "an HTML report of predictions: plots, worst seconds, accuracy"),
     "serve": ("rqvqa.cli.serve", "an HTTP scoring service with a page (POST /v1/score, GET /)"),
 }
