@@ -44,6 +44,12 @@ class LiqeSource(CheckpointSource):
         super().__init__(*args, **kwargs)
         self.batch_size = batch_size
 
+    def setup(self) -> None:
+        super().setup()
+        # the 495 prompt features: once, where the model stage runs (a loaded checkpoint brings them from the
+        # disk cache, a network built in memory computes them here)
+        self._model.to(self.device, self.dtype).text_features()
+
     def load(self, path: Path) -> LiqeCLIP:
         model = load_liqe(path).to(self.device, self.dtype).eval()
         _install_cached_text_features(model, path)
