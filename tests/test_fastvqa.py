@@ -28,8 +28,6 @@ from rqvqa.video.sampling import VideoSample
 TINY = VideoSwinConfig(embed_dim=8, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
 
 
-
-
 @pytest.fixture(scope="module")
 def golden(fixtures):
     from safetensors.torch import load_file

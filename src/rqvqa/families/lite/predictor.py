@@ -126,8 +126,9 @@ class LiteV1Predictor(FramePredictor):
             if self.weights.is_dir():
                 self.weights = self.weights / ASSET_V1
             if not self.weights.is_file():
-                raise WeightsError(f"no lite model file here (a lite JSON, or a folder holding {ASSET_V1})",
-                                   self.weights)
+                raise WeightsError(
+                    f"no lite model file here (a lite JSON, or a folder holding {ASSET_V1})", self.weights
+                )
         self._model: LiteModel | None = None
         self.card = self.make_card(
             weights="packaged" if self.weights is None else self.weights.name,

@@ -50,9 +50,7 @@ class SlowFastSource(CheckpointSource):
         # The fast pathway takes all 32 frames of a chunk (pytorchvideo's packing subsamples only the slow
         # pathway), so there is no temporal selection here.
         for start in range(0, len(chunks), self.chunks_per_batch):
-            batch = CHUNKS(chunks[start : start + self.chunks_per_batch]).to(
-                self.device, self.dtype
-            )
+            batch = CHUNKS(chunks[start : start + self.chunks_per_batch]).to(self.device, self.dtype)
             rows.append(model.features(batch).float().cpu())
         if not rows:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -56,8 +56,8 @@ class VidevalFeaturePredictor(Predictor):
                 None if np.isnan(r).any() else float(s) for r, s in zip(video_rows, scores, strict=True)
             ]
             named = {
-                n: float(v) if np.isfinite(v) else None for n, v in zip(FEATURE_NAMES, vf.features,
-                strict=True)
+                n: float(v) if np.isfinite(v) else None
+                for n, v in zip(FEATURE_NAMES, vf.features, strict=True)
             }
             extra = {
                 **model.ood(vf.features, FEATURE_NAMES),
