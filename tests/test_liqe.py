@@ -397,3 +397,50 @@ def test_liqe_predictor_weights_argument(tmp_path, monkeypatch):
     file.write_bytes(b"")
     assert LiqePredictor(weights=file).source.weights == str(file)
     assert LiqePredictor(weights=file).card.weights == "mine.pt"
+
+
+# ------------------------------------------------------------------------ golden: the official 495-d feature
+
+
+@pytest.mark.golden
+def test_golden_tiny_feature_matches_official(fixtures):
+    """`liqe_tiny`: RQ-VQA's LIQE class on the official OpenAI CLIP code (tiny random CLIP, a real key frame).
+    Shapes, seed, frame size and the patch grid are read from the sidecar (a held-out copy differs)."""
+    from safetensors.torch import load_file
+
+    meta = json.loads((fixtures / "liqe_tiny.json").read_text())
+    tensors = load_file(str(fixtures / "liqe_tiny.safetensors"))
+    state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    assert len(state) == meta["model_keys"]
+    model = L.build_liqe(config=meta["constructor_config"]["open_clip_equivalent"])
+    model.load_clip_state_dict(state, source=fixtures / "liqe_tiny.safetensors")
+
+    # the prompts and their token ids, in the official order (ours are cut after the longest prompt)
+    official_tokens = tensors["const.prompt_tokens"]
+    ours = L.tokenize_prompts()
+    assert official_tokens.shape == (L.N_PROMPTS, 77)
+    assert torch.equal(ours, official_tokens[:, : ours.shape[1]])
+    assert not official_tokens[:, ours.shape[1] :].any()
+
+    # the L2-normalised prompt features
+    torch.testing.assert_close(model.text_features(), tensors["output.text_features"], rtol=0, atol=1e-6)
+
+    # the patch grid: which 224x224 patches of the raster-order unfold are kept
+    frame = tensors["input.frame"].numpy()
+    assert list(frame.shape) == meta["tensors"]["input.frame"]["shape"]
+    height, width = frame.shape[:2]
+    grid = L.patch_grid(height, width)
+    assert grid.stride == meta["patches"]["stride"]
+    assert grid.n_patches == meta["patches"]["count"]
+    assert list(grid.indices) == meta["patches"]["selected"]
+    assert list(grid.indices) == tensors["output.patch_indices"].tolist()
+
+    # per-patch logits (exp(logit_scale) * cosine) and their mean, the 495-d feature
+    patches = L.normalise(L.select_patches(L.prepare_frame(frame), grid))
+    patch_logits = model.patch_logits(patches)
+    torch.testing.assert_close(patch_logits, tensors["output.patch_logits"], rtol=1e-5, atol=1e-4)
+    feature = model.frame_logits([frame])
+    assert feature.shape == tuple(meta["tensors"]["output.logits"]["shape"])
+    torch.testing.assert_close(feature, tensors["output.logits"], rtol=1e-5, atol=1e-4)
+    # not a vacuous match: the feature tells the prompts apart
+    assert float(tensors["output.logits"].std()) > 0.1
