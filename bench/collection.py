@@ -53,18 +53,24 @@ def make_clips(
     return paths
 
 
-def predictor(model: str):
-    """The model to time: `lite`, or LIQE at its real size with random weights (network cost, no download)."""
+def predictor(model: str, folder: Path):
+    """The model to time: `lite`, or LIQE at its real size with random weights (network cost, no download)
+    saved as a checkpoint file, so that every engine loads it where its model stage runs, as real weights."""
     from rqvqa import create_predictor
 
     if model == "lite":
         return create_predictor("lite")
     import torch
+    from safetensors.torch import save_file
 
     from rqvqa.families.liqe.network import build_liqe
 
     torch.manual_seed(0)
-    return create_predictor("liqe", model=build_liqe().eval())
+    weights = folder / "liqe_random.safetensors"
+    if not weights.exists():
+        state = {k: v.contiguous() for k, v in build_liqe().clip.state_dict().items()}
+        save_file(state, str(weights))
+    return create_predictor("liqe", weights=str(weights))
 
 
 def timed_run(
@@ -128,7 +134,7 @@ def main() -> None:
     print(f"cores available: {default_workers()}, workers: {args.workers}, load average: {os.getloadavg()}")
 
     engines = ["sequential", "local"] + ([] if args.no_ray else ["ray"])
-    model = predictor(args.model)
+    model = predictor(args.model, Path(args.dir))
     model.setup()  # loaded once, before the clocks start (LIQE: CLIP and its 495 prompt features)
     print(f"model: {args.model}, batch size {args.batch_size}")
     results = {}
