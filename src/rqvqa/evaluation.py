@@ -64,12 +64,12 @@ def evaluate_scores(
     ``pairs`` is ``[(label name, prediction path, prediction, label)]`` in label order (a scatter plot's
     points)."""
     _check_values(truth_by_name, "label")
-    matched = match_by_name(dict(pred_by_path), dict(truth_by_name))
-    _check_values({path: pred_by_path[path] for path in matched.values()}, "prediction")
     if len(set(truth_by_name.values())) < 2:
         raise InputError(
             f"every label is {next(iter(truth_by_name.values()))}: correlations need labels that differ"
         )
+    matched = match_by_name(dict(pred_by_path), dict(truth_by_name))
+    _check_values({path: pred_by_path[path] for path in matched.values()}, "prediction")
     missing = [name for name in truth_by_name if name not in matched]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")

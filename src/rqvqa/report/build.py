@@ -118,7 +118,7 @@ def _naming(*groups: ModelRows):
         names = ", ".join(m.name for m in groups)
         detail = (str(exc).splitlines() or [""])[0][:200]
         raise InputError(
-            f"cannot draw the report of model {names!r} ({type(exc).__name__}: {detail})", sources
+            f"cannot draw the report of model {names} ({type(exc).__name__}: {detail})", sources
         ) from exc
 
 
