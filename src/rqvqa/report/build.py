@@ -222,9 +222,11 @@ def _reading(row: dict) -> str:
     """The ood warning, the detected artifacts and the notes of a row, as HTML (empty: nothing to say)."""
     out = []
     if ood(row):
+        feature = (row.get("extra") or {}).get("ood_feature")
+        where = f" (feature {_esc(feature)} outside the training range)" if feature is not None else ""
         out.append(
-            '<div class="warn" data-warn="ood">&#9888; out of distribution: this score is an extrapolation, '
-            "not a measurement</div>"
+            f'<div class="warn" data-warn="ood">&#9888; out of distribution{where}: this score is an '
+            "extrapolation, not a measurement</div>"
         )
     labels = detected_labels(row.get("diagnosis"))
     if labels:
