@@ -68,6 +68,8 @@ def to_svg(fig) -> str:
 @_plain
 def distribution(scores_by_model: dict[str, list[float]]) -> str:
     """One histogram per model (models have different scales), with the median marked."""
+    from matplotlib.ticker import MaxNLocator
+
     n = len(scores_by_model)
     fig = _figure(4.2 * n, 2.8)
     axes = fig.subplots(1, n, squeeze=False)[0]
@@ -80,6 +82,7 @@ def distribution(scores_by_model: dict[str, list[float]]) -> str:
         ax.set_title(f"{model} (n={values.size})")
         ax.set_xlabel("score")
         ax.set_ylabel("videos")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of videos
         ax.legend(loc="upper right", fontsize=8)
     return to_svg(fig)
 
