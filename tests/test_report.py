@@ -452,3 +452,27 @@ def test_evaluate_refuses_huge_labels(tmp_path, capsys, label):
     (tmp_path / "l.csv").write_text("filename,mos\n" + "".join(f"v{k}.mp4,3\n" for k in range(5)))
     assert main(["evaluate", str(tmp_path / "p.csv"), str(tmp_path / "l.csv")]) == 1
     assert "every label is 3.0: correlations need labels that differ" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ood_flag_and_heavy_compression(tmp_path):
+    """The documented limit (docs/diagnosis.md): lite's ood flag does not fire on rqvqa.video.synth clips at
+    CRF 30/42/51 (their features lie inside the training range, nearer a support vector than the real
+    clip's), while the clean synthetic clip is flagged; the diagnosis detects blur at CRF 42 and 51."""
+    from rqvqa.api import create_predictor
+    from rqvqa.diagnosis import detected_labels, diagnose_file
+    from rqvqa.pipeline import score_video
+    from rqvqa.video.synth import make_video
+
+    lite = create_predictor("lite")
+    rows, labels = {}, {}
+    for crf in (18, 30, 42, 51):
+        clip = make_video(
+            tmp_path / f"s{crf}.mp4", width=480, height=270, fps=24, n_frames=48, crf=crf, seed=3
+        )
+        rows[crf] = score_video(lite, clip)
+        labels[crf] = detected_labels(diagnose_file(clip))
+    assert rows[18]["extra"]["ood"] and not any(rows[c]["extra"]["ood"] for c in (30, 42, 51))
+    assert all(rows[c]["extra"]["ood_distance"] < 0.01 for c in (30, 42, 51))
+    assert rows[51]["score"] > rows[30]["score"]  # the misranking the flag does not see
+    assert "blur" in labels[42] and "blur" in labels[51] and labels[18] == []
