@@ -345,3 +345,20 @@ def test_serve_command_refuses_bad_options(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"rqvqa: error: --root {tmp_path / 'nope'} is not a folder"
     assert main(["serve", "--workers", "0"]) == 1
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_stoppable_decode_ends_at_the_next_frame(root):
+    import threading
+
+    from rqvqa.errors import StoppedError
+    from rqvqa.report.keyframes import Thumbnails
+    from rqvqa.video.decode import decode, stoppable
+
+    products = {"thumbs": Thumbnails(((0, 25),))}
+    stop = threading.Event()
+    with stoppable(stop):
+        assert list(decode(root / "a.mp4", products)["thumbs"]) == [0]  # not set: decodes as always
+        stop.set()
+        with pytest.raises(StoppedError, match="a.mp4: stopped after 0 frames: the caller gave up"):
+            decode(root / "a.mp4", products)
+    assert list(decode(root / "a.mp4", products)["thumbs"]) == [0]  # outside the block: no stop flag
