@@ -476,3 +476,17 @@ def test_ood_flag_and_heavy_compression(tmp_path):
     assert all(rows[c]["extra"]["ood_distance"] < 0.01 for c in (30, 42, 51))
     assert rows[51]["score"] > rows[30]["score"]  # the misranking the flag does not see
     assert "blur" in labels[42] and "blur" in labels[51] and labels[18] == []
+
+
+def test_detected_labels_wording():
+    from rqvqa.diagnosis import THRESHOLDS, detected_labels
+
+    diagnosis = {
+        "banding": {"level": 1.5 * THRESHOLDS["banding"], "detected": True},
+        "blur": {"level": 1.49 * THRESHOLDS["blur"], "detected": True},
+        "noise": {"level": 9.0 * THRESHOLDS["noise"], "detected": False},
+        "exposure": {"level": 0.4, "detected": True, "direction": "under"},
+        "stutter": {"level": None, "detected": False},
+    }
+    assert detected_labels(diagnosis) == ["banding (strong)", "blur", "exposure (under)"]
+    assert detected_labels(None) == [] and detected_labels({}) == []
