@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -362,3 +363,34 @@ def test_stoppable_decode_ends_at_the_next_frame(root):
         with pytest.raises(StoppedError, match="a.mp4: stopped after 0 frames: the caller gave up"):
             decode(root / "a.mp4", products)
     assert list(decode(root / "a.mp4", products)["thumbs"]) == [0]  # outside the block: no stop flag
+
+
+def test_serve_access_log_file(root, tmp_path):
+    """`rqvqa serve --access-log FILE`: the lines go to FILE (appended), one per request."""
+    from rqvqa.cli.serve import _access_log
+    from rqvqa.errors import ConfigError
+    from rqvqa.serve.app import ACCESS_LOG
+
+    with pytest.raises(ConfigError, match="--access-log .*nofolder/access.log: cannot open"):
+        _access_log(tmp_path / "nofolder" / "access.log")
+    log = tmp_path / "access.log"
+    log.write_text("an older line\n")
+    before = list(ACCESS_LOG.handlers), ACCESS_LOG.level, ACCESS_LOG.propagate
+    _access_log(log)
+    try:
+        with (
+            running(create_app(ServeConfig(root=root))) as url,
+            httpx.Client(base_url=url, timeout=60) as client,
+        ):
+            assert client.get("/healthz").status_code == 200
+            assert client.post("/v1/score", json={"path": "a.mp4"}).status_code == 200
+    finally:
+        for handler in ACCESS_LOG.handlers[len(before[0]) :]:
+            ACCESS_LOG.removeHandler(handler)
+            handler.close()
+        ACCESS_LOG.setLevel(before[1])
+        ACCESS_LOG.propagate = before[2]
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3 and lines[0] == "an older line"
+    assert ' GET "/healthz" 200 ' in lines[1] and ' POST "/v1/score" 200 ' in lines[2]
+    assert re.search(r' [0-9.]+s video="a.mp4" model="lite" result="[0-9.]+"$', lines[2]), lines[2]
