@@ -34,11 +34,14 @@ def test_cross_dataset_trains_on_one_and_tests_on_the_other():
 def test_mos_column_reads_youtube_ugc_style_metadata(tmp_path):
     meta = tmp_path / "meta.csv"
     meta.write_text("vid,MOSFull,MOSChunk\na,3.5,3.1\nb,4.25,4.0\n")
-    assert load_mos(meta, "MOSFull").tolist() == [3.5, 4.25]
+    assert load_mos(meta).tolist() == [3.5, 4.25]  # YouTube-UGC's published layout: MOSFull
+    assert load_mos(meta, "MOSChunk").tolist() == [3.1, 4.0]
     with pytest.raises(InputError, match="no column 'MOS'.*MOSFull"):
         load_mos(meta, "MOS")
-    with pytest.raises(InputError, match="no 'mos' column"):
-        load_mos(meta)  # two numeric columns and no MOS name: ambiguous without --mos-column
+    other = tmp_path / "other.csv"
+    other.write_text("vid,quality,rating\na,3.5,3.1\nb,4.25,4.0\n")
+    with pytest.raises(InputError, match="no MOS column .*name one with --mos-column"):
+        load_mos(other)  # two numeric columns and no MOS name: ambiguous without --mos-column
 
 
 def test_cli_cross_and_mos_column(tmp_path, capsys):
@@ -56,3 +59,38 @@ def test_cli_cross_and_mos_column(tmp_path, capsys):
     assert main([*argv, "--jobs", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_test_videos"] == 30 and out["median"]["SRCC"] > 0.8
+
+
+def test_cli_reads_each_label_file_by_its_own_layout(tmp_path, capsys):
+    """KoNViD-1k -> YouTube-UGC: the training labels in a `mos` column, the test labels in `MOSFull`; an
+    override per file (`--mos-column` for MOS_FILE, `--test-mos-column` for the test one)."""
+    from rqvqa.cli import main
+
+    rng = np.random.default_rng(2)
+    x, y = _dataset(rng, 50)
+    xt, yt = _dataset(rng, 30)
+    np.save(tmp_path / "konvid.npy", x)
+    np.save(tmp_path / "youtube.npy", xt)
+    (tmp_path / "metadata.csv").write_text("flickr_id,mos\n" + "".join(f"{i},{m}\n" for i, m in enumerate(y)))
+    (tmp_path / "ugc.csv").write_text(
+        "vid,MOSFull,MOSChunk\n" + "".join(f"v{i},{m},{6 - m}\n" for i, m in enumerate(yt))
+    )
+    base = [
+        "benchmark-features",
+        str(tmp_path / "konvid.npy"),
+        str(tmp_path / "metadata.csv"),
+        "--splits",
+        "1",
+    ]
+    base += ["--test", str(tmp_path / "youtube.npy"), str(tmp_path / "ugc.csv"), "--jobs", "1", "--json"]
+    assert main(base) == 0
+    by_layout = json.loads(capsys.readouterr().out)["median"]["SRCC"]
+    assert by_layout > 0.8
+    # the test file's own override: MOSChunk here holds 6 - MOS, so the SRCC flips
+    assert main([*base, "--test-mos-column", "MOSChunk"]) == 0
+    assert json.loads(capsys.readouterr().out)["median"]["SRCC"] == pytest.approx(-by_layout)
+    # --mos-column names MOS_FILE's column only (it used to be required of the test file too)
+    assert main([*base, "--mos-column", "mos"]) == 0
+    assert json.loads(capsys.readouterr().out)["median"]["SRCC"] == by_layout
+    assert main([*base, "--mos-column", "MOSFull"]) == 1
+    assert f"{tmp_path / 'metadata.csv'}: no column 'MOSFull'" in capsys.readouterr().err

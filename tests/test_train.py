@@ -376,3 +376,26 @@ def test_kvq_source_precision_defaults_to_what_the_released_heads_saw(monkeypatc
     assert source_precision("cuda:1", "float32", False) == ("float32", False)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert source_precision("cuda", None, None)[1] is False  # no bitsandbytes: fp16 Q-Align
+
+
+def test_training_table_says_when_the_fit_reversed_the_ranking(capsys):
+    """The official figures stay; a split whose 4-parameter logistic is decreasing gets a note."""
+    import argparse
+
+    from rqvqa.cli.train import _report
+    from rqvqa.train.loop import _metrics, summarise
+
+    mos = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 3.5])
+    reversed_row = {
+        "split": "0",
+        "epoch": 1,
+        **_metrics(np.array([4.0, 3.0, 4.5, 2.0, 1.5, 2.5]), mos, "logistic4"),
+    }
+    assert reversed_row["fit_direction"] == "decreasing" and reversed_row["SRCC"] < 0 < reversed_row["PLCC"]
+    good_row = {"split": "1", "epoch": 1, **_metrics(mos + 0.1 * np.sin(mos), mos, "logistic4")}
+    assert good_row["fit_direction"] == "increasing"
+    assert _report(summarise([reversed_row, good_row]), argparse.Namespace(json=False, out="runs")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    srcc = f"{reversed_row['SRCC']:.4f}"
+    assert f"note: split 0: the fitted logistic is decreasing: it reversed the ranking (SRCC {srcc}" in out
+    assert "split 1: the fitted" not in out

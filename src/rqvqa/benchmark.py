@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rqvqa.data.labels import SCORE_COLUMNS
 from rqvqa.errors import InputError
 from rqvqa.metrics import performance
 
@@ -65,9 +66,14 @@ def load_features(path: str | os.PathLike[str]) -> np.ndarray:
     return x
 
 
+#: MOS columns of published label files, by name (any case), in order of preference: KoNViD-1k's `mos`,
+#: KVQ's `score`, YouTube-UGC's `MOSFull` (`rqvqa.data.labels.SCORE_COLUMNS`), and `scores` / `dmos`
+MOS_COLUMNS = (*SCORE_COLUMNS, "scores", "dmos")
+
+
 def load_mos(path: str | os.PathLike[str], column: str | None = None) -> np.ndarray:
-    """MOS vector from a .mat (`MOS` or `mos`), a metadata CSV (a `mos`/`MOS` column, or `column` when given,
-    e.g. YouTube-UGC's `MOSFull`) or a one-column CSV."""
+    """MOS vector from a .mat (`MOS` or `mos`), a metadata CSV as published (its MOS column by name:
+    `MOS_COLUMNS`; `column` overrides, e.g. `MOSChunk`) or a one-column CSV."""
     p = Path(path)
     if not p.is_file():
         raise InputError("MOS file not found", p)
@@ -90,13 +96,17 @@ def load_mos(path: str | os.PathLike[str], column: str | None = None) -> np.ndar
                 )
             j = names.index(column)
             return np.array([float(r[j]) for r in rows])
-        for j, col in enumerate(header or []):
-            if col.strip().lower() in ("mos", "score", "scores", "dmos"):
-                return np.array([float(r[j]) for r in rows])
+        names = [c.strip().lower() for c in header or []]
+        for name in MOS_COLUMNS:
+            if name in names:
+                return np.array([float(r[names.index(name)]) for r in rows])
         x = _numeric_csv(p)
         if x.shape[1] == 1:
             return x[:, 0]
-        raise InputError("no 'mos' column (and not a one-column CSV)", p)
+        raise InputError(
+            f"no MOS column ({' / '.join(MOS_COLUMNS)}; name one with --mos-column), not a one-column CSV",
+            p,
+        )
     except InputError:
         raise
     except (ValueError, OSError) as exc:

@@ -32,6 +32,11 @@ class ConfigError(RqvqaError):
     """An invalid combination of options or an unknown model, preset or source name."""
 
 
+class StoppedError(RqvqaError):
+    """Work stopped because its caller gave up on it (`rqvqa.video.decode.stoppable`: the service after a
+    request's timeout)."""
+
+
 class UnmeasurableError(RqvqaError):
     """Content a model cannot measure: a perfectly flat (e.g. black) frame or block, or a frame below the
     model's minimum size. Raised per frame by the frame-level feature code; the predictors skip such frames,

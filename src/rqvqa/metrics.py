@@ -189,8 +189,8 @@ def performance(pred, mos, fit: str | None = "logistic4") -> dict:
     """PLCC, SRCC, KRCC, RMSE as the official ``performance_fit`` (default ``fit="logistic4"``).
 
     Returns a JSON-friendly dict: the four metrics, ``n``, ``fit`` (the requested fit), ``fit_used`` (the
-    curve actually used: ``none``, the logistic, or ``linear`` after a failed fit), ``fit_params`` and
-    ``fit_fallback`` (the reason for a fallback, else ``None``).
+    curve actually used: ``none``, the logistic, or ``linear`` after a failed fit), ``fit_params``,
+    ``fit_fallback`` (the reason for a fallback, else ``None``) and ``fit_direction`` (`fit_direction`).
     """
     name = _normalise_fit(fit)
     p, m = _as_pair(pred, mos)
@@ -205,7 +205,20 @@ def performance(pred, mos, fit: str | None = "logistic4") -> dict:
         "fit_used": "none" if curve is None else curve.kind,
         "fit_params": None if curve is None else list(curve.params),
         "fit_fallback": None if curve is None else curve.fallback_reason,
+        "fit_direction": fit_direction(curve, p),
     }
+
+
+def fit_direction(curve: CurveFit | None, pred) -> str | None:
+    """Whether the fitted mapping rises or falls over the predictions' range: ``"increasing"``,
+    ``"decreasing"`` (the fit reversed the predictions' order: PLCC and RMSE are then those of the reversed
+    ranking, while SRCC and KRCC, on the raw predictions, keep their sign), ``"flat"``; None without a fit."""
+    if curve is None:
+        return None
+    p = _as_array(pred)
+    with np.errstate(all="ignore"):
+        low, high = (float(v) for v in curve(np.array([p.min(), p.max()])))
+    return "increasing" if high > low else "decreasing" if high < low else "flat"
 
 
 # ------------------------------------------------------------------------------------------ NTIRE 2024 score

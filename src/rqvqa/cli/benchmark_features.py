@@ -1,5 +1,7 @@
-"""`rqvqa benchmark-features FEATURES MOS_FILE [--splits 100] [--test FEATURES MOS] [--mos-column NAME]`: the
-UGC-VQA feature benchmark, within one dataset or across two (train on one, test on another).
+"""`rqvqa benchmark-features FEATURES MOS_FILE [--splits 100] [--test FEATURES MOS] [--mos-column NAME]
+[--test-mos-column NAME]`: the UGC-VQA feature benchmark, within one dataset or across two (train on one, test
+on another). Each MOS file is read by its own published layout (KoNViD-1k's `mos`, YouTube-UGC's `MOSFull`),
+and `--mos-column` / `--test-mos-column` override it per file.
 
 Evaluates any per-video feature matrix the way the UGC-VQA benchmark evaluated BRISQUE, VIDEVAL & co:
 random 80/20 splits, an RBF SVR whose (C, gamma) is grid-searched on a validation part of each training set,
@@ -31,7 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--mos-column",
         default=None,
         metavar="NAME",
-        help="MOS column of metadata CSVs (e.g. MOSFull for YouTube-UGC; default: mos / MOS / score / dmos)",
+        help="MOS column of MOS_FILE (default: by the published layouts: mos, score, MOSFull, scores, dmos)",
+    )
+    p.add_argument(
+        "--test-mos-column",
+        default=None,
+        metavar="NAME",
+        help="MOS column of the --test MOS file (default: by the published layouts, as --mos-column)",
     )
     p.add_argument("--json", action="store_true", help="print JSON (summary and every split)")
     p.set_defaults(func=run)
@@ -48,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     y = load_mos(args.mos_file, args.mos_column)
     test = None
     if args.test:
-        test = (load_features(args.test[0]), load_mos(args.test[1], args.mos_column))
+        # each label file read by its own layout (KoNViD-1k's mos, YouTube-UGC's MOSFull...)
+        test = (load_features(args.test[0]), load_mos(args.test[1], args.test_mos_column))
+    elif args.test_mos_column:
+        raise ConfigError("--test-mos-column needs --test")
     jobs = args.jobs or max(1, os.cpu_count() or 1)
     from tqdm import tqdm
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rqvqa.data.labels import read_rank_pairs, read_scores
+from rqvqa.data.labels import read_direction, read_rank_pairs, read_scores
 from rqvqa.errors import InputError
-from rqvqa.evaluation import evaluate_scores
+from rqvqa.evaluation import direction_notes, evaluate_scores
 from rqvqa.metrics import FITS
 from rqvqa.results import dumps_json
 
@@ -63,13 +63,19 @@ def evaluate(
         if exc.reason.endswith("(in the rank pairs)"):
             reason = exc.reason.replace("in the rank pairs", f"pairs from {rank_pairs}")
             raise InputError(reason, predictions) from None
-        where = predictions if exc.reason.startswith(("no prediction", "label ")) else labels
+        where = (
+            predictions if exc.reason.startswith(("no prediction", "label ", "the prediction")) else labels
+        )
         raise InputError(exc.reason, where) from None
+    lower_better = read_direction(predictions, model)
     report = {
         "predictions": str(predictions),
         "labels": str(labels),
         "ignored_predictions": result["ignored_predictions"],
         "metrics": result["metrics"],
+        "lower_better": lower_better,
+        # beside the official figures (kept as computed): a reversed ranking, the model's direction
+        "notes": direction_notes(result["metrics"], lower_better, model or "the model"),
     }
     if "ntire2024" in result:
         report["ntire2024"] = result["ntire2024"]
@@ -99,6 +105,8 @@ def _print_table(report: dict) -> None:
     console.print(table)
     if m["fit_fallback"]:
         console.print(f"note: {m['fit_fallback']}")
+    for note in report["notes"]:
+        console.print(f"note: {note}", markup=False)
     if report["ignored_predictions"]:
         console.print(f"note: {report['ignored_predictions']} predictions have no label and were ignored")
 

@@ -34,6 +34,12 @@ def register(subparsers) -> None:
     add_max_pixels_option(p)
     p.add_argument("--max-seconds", type=float, default=3600, help="refuse longer videos (default 3600)")
     p.add_argument("--timeout", type=float, default=300, help="seconds before a request gets 504 (300)")
+    p.add_argument(
+        "--access-log",
+        type=Path,
+        metavar="FILE",
+        help="append the access log (one line per request) to FILE instead of the standard error",
+    )
     p.set_defaults(func=run)
 
 
@@ -59,5 +65,25 @@ def run(args: argparse.Namespace) -> int:
         model_options={m: options for m in models},
     )
     app = create_app(config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    _access_log(args.access_log)
+    # the service's own access log replaces uvicorn's (which has no timing, model or video)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
+
+
+def _access_log(path: Path | None) -> None:
+    """Send `rqvqa.serve.access` lines to `path` (appended) or the standard error, one message a line."""
+    import logging
+
+    from rqvqa.serve.app import ACCESS_LOG
+
+    try:
+        handler = logging.StreamHandler() if path is None else logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"--access-log {path}: cannot open ({exc.strerror or type(exc).__name__})"
+        ) from None
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    ACCESS_LOG.addHandler(handler)
+    ACCESS_LOG.setLevel(logging.INFO)
+    ACCESS_LOG.propagate = False

@@ -225,5 +225,13 @@ def _report(summary: dict, args: argparse.Namespace) -> int:
         )
     for stat in ("mean", "median", "std"):
         table.add_row(stat, "", *(f"{summary[k][stat]:.4f}" for k in ("SRCC", "PLCC", "KRCC", "RMSE")))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for row in summary["splits"]:
+        if row.get("fit_direction") == "decreasing":
+            console.print(
+                f"note: split {row['split']}: the fitted logistic is decreasing: it reversed the ranking "
+                f"(SRCC {row['SRCC']:.4f} on the raw predictions); PLCC {row['PLCC']:.4f} and RMSE are those "
+                "of the reversed predictions (official figures, kept)"
+            )
     return 0

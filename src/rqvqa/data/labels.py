@@ -3,8 +3,9 @@
 - Label tables as published: KoNViD-1k ``metadata.csv`` (``flickr_id``, ``mos``), YouTube-UGC (``vid``,
   ``MOSFull``), KVQ (``filename``, ``score``), or any ``filename,score`` CSV.
 - Prediction files as ``rqvqa predict`` writes them (``--csv``, ``--json``) and JSON Lines: result rows
-  (``path``, ``model``, ``status``, ``score``, ``lower_better``, ``per_second``, ``error``, ``extra``); rows
-  without ``status``/``error`` (older outputs) are read as ``ok`` when they have a score.
+  (``path``, ``model``, ``status``, ``score``, ``lower_better``, ``per_second``, ``error``, ``extra``, and
+  where present ``video``, ``diagnosis``, ``notes``); rows without ``status``/``error`` (older outputs) are
+  read as ``ok`` when they have a score, rows without the newer fields get ``None`` / ``[]``.
 - Rank pairs (.xlsx, .json) for the NTIRE 2024 score.
 
 Names are matched by `match_by_name`: a full path in one file matches a bare file name, a relative path or an
@@ -92,9 +93,31 @@ def read_scores(path: str | Path, model: str | None = None) -> dict[str, float]:
     return scores
 
 
+def read_direction(path: str | Path, model: str | None = None) -> bool | None:
+    """Whether the predictions of a result file are lower-is-better (its rows' ``lower_better``); None for a
+    plain ``filename,score`` CSV, which does not say."""
+    path = Path(path)
+    if not (path.suffix.lower() in (".json", ".jsonl", ".parquet") or _is_result_csv(path)):
+        return None
+    rows = _models(read_predictions(path), model, path)
+    return any(r["lower_better"] for r in rows if r["status"] == "ok")
+
+
 # ------------------------------------------------------------------------------------------ prediction files
 
-RESULT_FIELDS = ("path", "model", "status", "score", "lower_better", "per_second", "error", "extra")
+RESULT_FIELDS = (
+    "path",
+    "model",
+    "status",
+    "score",
+    "lower_better",
+    "per_second",
+    "error",
+    "extra",
+    "video",
+    "diagnosis",
+    "notes",
+)
 
 
 def _is_result_csv(path: Path) -> bool:
@@ -119,6 +142,56 @@ def _finite(value: Any, path: Path, where: str) -> float | None:
 
 def _bool(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "1", "yes")
+
+
+def _json_cell(value: Any) -> Any:
+    """A field as written: JSON rows hold the value, CSV and Parquet cells may hold its JSON text."""
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _diagnosis(raw: dict[str, Any]) -> dict[str, dict] | None:
+    """The artifact diagnosis of a row: the ``diagnosis`` object, or from a CSV's columns (a level column
+    per kind and the ``issues`` column naming the detected kinds; no per-second curve there)."""
+    from rqvqa.diagnosis.thresholds import KINDS
+
+    value = _json_cell(raw.get("diagnosis"))
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if isinstance(v, dict)} or None
+    if not any(raw.get(kind) not in (None, "") for kind in KINDS):
+        return None
+    issues = {part.split("(")[0].strip() for part in str(raw.get("issues") or "").split(",")}
+    result = {}
+    for kind in KINDS:
+        try:
+            level = float(raw.get(kind))
+        except (TypeError, ValueError):
+            level = None
+        level = level if level is not None and math.isfinite(level) else None
+        result[kind] = {"level": level, "detected": kind in issues, "per_second": []}
+    return result
+
+
+def _notes(raw: dict[str, Any]) -> list[str]:
+    value = _json_cell(raw.get("notes"))
+    if isinstance(value, list):
+        return [str(n) for n in value if str(n).strip()]
+    return [str(value)] if isinstance(value, str) and value.strip() else []
+
+
+def _video(raw: dict[str, Any]) -> dict[str, Any] | None:
+    value = _json_cell(raw.get("video"))
+    if isinstance(value, dict):
+        return value
+    facts = {k: raw.get(k) for k in ("width", "height", "fps", "duration") if raw.get(k) not in (None, "")}
+    try:
+        return {k: float(v) for k, v in facts.items()} or None
+    except (TypeError, ValueError):
+        return None
 
 
 def _result_row(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
@@ -159,6 +232,9 @@ def _result_row(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
         "per_second": [_finite(v, path, f"{where} per_second[{k}]") for k, v in enumerate(per_second)],
         "error": raw.get("error") or (None if status == "ok" else "failed (no reason recorded)"),
         "extra": extra,
+        "video": _video(raw),
+        "diagnosis": _diagnosis(raw),
+        "notes": _notes(raw),
     }
 
 

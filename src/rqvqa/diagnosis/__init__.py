@@ -4,7 +4,8 @@
   for every decoded frame, `wants(index)` for the fully analysed ones, `result()`.
 - `diagnose_file(path) -> dict`: one decode of the file through a `Diagnoser`.
 - `rqvqa.diagnosis.measures`: the per-frame measures (pure functions of a luma plane).
-- `KINDS`, `THRESHOLDS`, `SCALES`, `UNDERRATED`, `underrated_by`: `rqvqa.diagnosis.thresholds`.
+- `KINDS`, `THRESHOLDS`, `SCALES`, `UNDERRATED`, `underrated_by`, `STRONG`, `detected_labels`:
+  `rqvqa.diagnosis.thresholds`.
 
 The result: {kind: {"level": float | None, "detected": bool, "per_second": [float | None, ...]}} for each
 kind of `KINDS` (exposure also has "direction"). Methods, scales, thresholds and their calibration:
@@ -16,14 +17,24 @@ from __future__ import annotations
 import os
 
 from rqvqa.diagnosis.stream import Diagnoser
-from rqvqa.diagnosis.thresholds import KINDS, SCALES, THRESHOLDS, UNDERRATED, underrated_by
+from rqvqa.diagnosis.thresholds import (
+    KINDS,
+    SCALES,
+    STRONG,
+    THRESHOLDS,
+    UNDERRATED,
+    detected_labels,
+    underrated_by,
+)
 
 __all__ = [
     "KINDS",
     "SCALES",
+    "STRONG",
     "THRESHOLDS",
     "UNDERRATED",
     "Diagnoser",
+    "detected_labels",
     "diagnose_file",
     "is_full_range",
     "underrated_by",

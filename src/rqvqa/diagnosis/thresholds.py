@@ -57,3 +57,25 @@ def underrated_by(model: str, diagnosis: dict[str, dict]) -> list[str]:
     the model was not measured)."""
     blind = UNDERRATED.get(model, frozenset())
     return [kind for kind in KINDS if kind in blind and diagnosis.get(kind, {}).get("detected")]
+
+
+#: a detected artifact is called "strong" from this multiple of its threshold on: in the test-set tables of
+#: docs/diagnosis.md every strongest graded version reaches it (blur sigma 4: 1.6-1.8x, -3 EV: 1.5-1.9x)
+#: except gamma 1/3 on one test scene (1.47x)
+STRONG = 1.5
+
+
+def detected_labels(diagnosis: dict[str, dict] | None) -> list[str]:
+    """The detected artifacts as a reader is told them, in `KINDS` order: ``banding (strong)``, ``blur``,
+    ``exposure (under)`` (empty for no diagnosis or nothing detected)."""
+    labels = []
+    for kind in KINDS:
+        entry = (diagnosis or {}).get(kind) or {}
+        if not entry.get("detected"):
+            continue
+        level = entry.get("level")
+        words = ["strong"] if isinstance(level, int | float) and level >= STRONG * THRESHOLDS[kind] else []
+        if entry.get("direction") in ("under", "over"):
+            words.append(entry["direction"])
+        labels.append(f"{kind} ({', '.join(words)})" if words else kind)
+    return labels

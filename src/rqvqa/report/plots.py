@@ -8,6 +8,7 @@ What is lost is hover: the report lists the numbers next to every figure instead
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import re
@@ -16,9 +17,15 @@ import numpy as np
 
 from rqvqa.errors import ConfigError
 from rqvqa.metrics import CurveFit
+from rqvqa.report.keyframes import Axis
 
 _COUNTER = itertools.count()
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+#: every text is shown as written: a model name or a manifest value with `$` signs is not mathtext (matplotlib
+#: reads `$\\frac{a}{$` as maths and fails); the flag is read when a text is created and when it is drawn
+PLAIN_TEXT = {"text.parse_math": False}
 
 
 def _figure(width: float, height: float):
@@ -30,13 +37,26 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=96, layout="constrained")
 
 
+def _plain(draw):
+    """Run a figure function with `PLAIN_TEXT` (texts made inside it are never parsed as maths)."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        from matplotlib import rc_context
+
+        with rc_context(PLAIN_TEXT):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
 def to_svg(fig) -> str:
     """The figure as an <svg> element for inlining in HTML5: no XML prolog, DOCTYPE or metadata (they name
     external URLs), ids made unique per figure so that several figures can share one page."""
     from matplotlib import rc_context
 
     buf = io.StringIO()
-    with rc_context({"svg.fonttype": "none", "svg.hashsalt": f"rqvqa-fig-{next(_COUNTER)}"}):
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": f"rqvqa-fig-{next(_COUNTER)}", **PLAIN_TEXT}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]
@@ -45,8 +65,11 @@ def to_svg(fig) -> str:
     return svg.strip()
 
 
+@_plain
 def distribution(scores_by_model: dict[str, list[float]]) -> str:
     """One histogram per model (models have different scales), with the median marked."""
+    from matplotlib.ticker import MaxNLocator
+
     n = len(scores_by_model)
     fig = _figure(4.2 * n, 2.8)
     axes = fig.subplots(1, n, squeeze=False)[0]
@@ -59,13 +82,16 @@ def distribution(scores_by_model: dict[str, list[float]]) -> str:
         ax.set_title(f"{model} (n={values.size})")
         ax.set_xlabel("score")
         ax.set_ylabel("videos")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of videos
         ax.legend(loc="upper right", fontsize=8)
     return to_svg(fig)
 
 
-def per_second_curve(per_second: list[float | None], highlight: list[int], title: str) -> str:
-    """A video's per-second scores (gaps where a second has none) with the highlighted seconds marked."""
-    fig = _figure(4.6, 1.9)
+@_plain
+def per_second_curve(per_second: list[float | None], highlight: list[int], title: str, axis: Axis) -> str:
+    """A video's per-second scores (gaps where a second has none) with the highlighted seconds marked, on the
+    y range `axis` (the model's scale, or a minimum span: said under the plot)."""
+    fig = _figure(4.6, 2.0)
     ax = fig.subplots()
     y = np.array([np.nan if s is None else s for s in per_second], dtype=float)
     x = np.arange(y.size)
@@ -76,13 +102,40 @@ def per_second_curve(per_second: list[float | None], highlight: list[int], title
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(axis.low, axis.high)
     ax.ticklabel_format(axis="y", useOffset=False)  # a nearly flat curve keeps readable tick labels
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel("second", fontsize=8)
+    ax.set_xlabel(f"second ({axis.label})", fontsize=8)
     ax.tick_params(labelsize=7)
     return to_svg(fig)
 
 
+@_plain
+def artifact_curves(curves: dict[str, list[float | None]], threshold: float, title: str, unit: str) -> str:
+    """Per-second levels of one artifact in several videos (labelled by name), with the detection threshold
+    as a dashed line."""
+    fig = _figure(4.6, 2.2)
+    ax = fig.subplots()
+    top = threshold
+    for color, (name, levels) in zip(itertools.cycle(COLORS), curves.items(), strict=False):
+        y = np.array([np.nan if v is None else v for v in levels], dtype=float)
+        if np.isfinite(y).any():
+            top = max(top, float(np.nanmax(y)))
+        ax.plot(np.arange(y.size), y, marker="o", markersize=3, linewidth=1.2, color=color, label=name)
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label="threshold")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, top * 1.15)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("second", fontsize=8)
+    ax.set_ylabel(unit, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="best", fontsize=6)
+    return to_svg(fig)
+
+
+@_plain
 def scatter(pred: list[float], mos: list[float], curve: CurveFit | None, title: str) -> str:
     """Predictions against labels, with the fitted mapping drawn over the prediction range."""
     fig = _figure(4.6, 3.6)
@@ -99,6 +152,7 @@ def scatter(pred: list[float], mos: list[float], curve: CurveFit | None, title: 
     return to_svg(fig)
 
 
+@_plain
 def groups(values_by_group: dict[str, list[float]], title: str) -> str:
     """Box plots of scores per group (a manifest column's values)."""
     fig = _figure(max(3.5, 0.8 * len(values_by_group) + 1.5), 2.8)

@@ -5,7 +5,8 @@ Shape of the service:
 - models are created once, at start-up (`ServeConfig.models`, the first is the default);
 - scoring runs in a bounded thread pool off the event loop; at most `workers + queue` requests are admitted
   at once, the next one gets 503 at once instead of waiting without bound; a request over `timeout_s` gets 504
-  (its work finishes in the background and still holds its slot, so timeouts cannot pile work up);
+  and its work is stopped (`rqvqa.video.decode.stoppable`: the decode ends at its next frame, a queued job
+  never starts), so its slot is free again within one frame's work, not after the whole video;
 - the CLI's video limits (`rqvqa.video.reader.video_limits`: pixels, duration) apply to every video; uploads
   are bounded in bytes while they stream in (`BodyLimit`), stored under a private folder and deleted once
   scored;
@@ -13,18 +14,23 @@ Shape of the service:
   refused;
 - with an API key, `/v1/*` needs it (header ``X-API-Key`` or ``Authorization: Bearer``);
 - every error is JSON: a request error ``{"error": one line}`` with 400/401/403/404/413/415/503/504, a video
-  that cannot be scored its error row (status "error", the one-line reason) with 422.
+  that cannot be scored its error row (status "error", the one-line reason) with 422;
+- every request is one line of the access log (logger ``rqvqa.serve.access``, `AccessLog`): time, client,
+  method and path, status, bytes sent, seconds, and for scoring requests the model, the video's name and the
+  score or the error (names JSON-quoted: no control character reaches the log).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations (`Request`) at run time.
 import asyncio
 import hmac
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,16 +38,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rqvqa.errors import ConfigError, RqvqaError
+from rqvqa.diagnosis.thresholds import KINDS, STRONG, THRESHOLDS
+from rqvqa.errors import ConfigError, RqvqaError, StoppedError
 from rqvqa.pipeline import score_video
 from rqvqa.report.keyframes import data_uri, keyframe_jpegs, scored_frames, worst_seconds
 from rqvqa.results import STATUS_OK, dumps_json
+from rqvqa.video.decode import stoppable
 from rqvqa.video.reader import video_limits
 
 API_KEY_ENV = "RQVQA_API_KEY"
 #: key frames the page asks for (the worst seconds), and the most a request may ask for
 MAX_KEYFRAMES = 8
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+#: a JSON body only names a file: anything larger is refused (413) before it is parsed
+MAX_JSON_BYTES = 64 * 1024
+#: the longest file-name component a file system takes (bytes, as Linux's NAME_MAX)
+MAX_NAME_BYTES = 255
+ACCESS_LOG = logging.getLogger("rqvqa.serve.access")
 
 
 @dataclass
@@ -126,6 +139,50 @@ class BodyLimit:
                 await _json(413, {"error": reason})(scope, receive, send)
 
 
+def _quoted(value: Any) -> str:
+    """A value for a log line: JSON-quoted with every non-ASCII and control character escaped."""
+    return json.dumps(str(value), ensure_ascii=True)
+
+
+class AccessLog:
+    """ASGI middleware: one line per HTTP request to `ACCESS_LOG` (INFO), written when the response ends.
+    Handlers add what they know to the request's state (`access`: model, video, result)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        seen = {"status": 500, "bytes": 0}
+
+        async def counted(message):
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                seen["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            client = scope.get("client") or ("-", 0)
+            extra = "".join(f" {k}={_quoted(str(v)[:300])}" for k, v in (state.get("access") or {}).items())
+            ACCESS_LOG.info(
+                "%s %s %s %s %d %d %.3fs%s",
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                client[0],
+                scope.get("method", "-"),
+                _quoted(scope.get("path", "")),
+                seen["status"],
+                seen["bytes"],
+                time.perf_counter() - started,
+                extra,
+            )
+
+
 class Scorer:
     """Models created once, a bounded pool, the limits; `score(path, name, model, keyframes)` is awaitable."""
 
@@ -147,18 +204,26 @@ class Scorer:
         self._lock = threading.Lock()
         self.limits = {"max_pixels": config.max_pixels, "max_seconds": config.max_seconds}
 
-    def predictor(self, name: str | None):
+    def predictor(self, name: Any):
+        if name is not None and not isinstance(name, str):
+            raise RequestError(
+                400, f"model must be a string (a served model's name), not {type(name).__name__}"
+            )
         name = self.aliases.get(name, name) if name else self.default
         if name not in self.predictors:
             raise RequestError(400, f"model {name!r} is not served (served: {', '.join(self.predictors)})")
         return self.predictors[name]
 
-    def _job(self, path: Path, shown: str, predictor, keyframes: int, cleanup: Path | None) -> dict:
+    def _job(
+        self, path: Path, shown: str, predictor, keyframes: int, cleanup: Path | None, stop: threading.Event
+    ) -> dict:
         try:
-            with video_limits(**self.limits):
+            if stop.is_set():  # the request timed out while this job was queued: nobody waits for it
+                raise StoppedError("not started: the request timed out in the queue", shown)
+            with video_limits(**self.limits), stoppable(stop):
                 row = score_video(predictor, path)
-                if row["status"] == STATUS_OK and keyframes:
-                    row["extra"]["keyframes"] = self._keyframes(path, row, keyframes)
+                if row["status"] == STATUS_OK and keyframes and not stop.is_set():
+                    row["extra"]["keyframes"] = self._keyframes(path, row, keyframes, predictor.card)
         finally:
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
@@ -169,8 +234,8 @@ class Scorer:
         return row
 
     @staticmethod
-    def _keyframes(path: Path, row: dict, n: int) -> list[dict]:
-        seconds = worst_seconds(row["per_second"], row["lower_better"], n)
+    def _keyframes(path: Path, row: dict, n: int, card) -> list[dict]:
+        seconds = worst_seconds(row["per_second"], row["lower_better"], n, card.score_range)
         try:
             jpegs = keyframe_jpegs(path, scored_frames(row, seconds))
         except RqvqaError:
@@ -191,13 +256,16 @@ class Scorer:
                     shutil.rmtree(cleanup, ignore_errors=True)
                 raise RequestError(503, f"busy: {self.in_flight} videos in progress, try again shortly")
             self.in_flight += 1
-        future = self.pool.submit(self._job, path, shown, predictor, keyframes, cleanup)
+        stop = threading.Event()
+        future = self.pool.submit(self._job, path, shown, predictor, keyframes, cleanup, stop)
         future.add_done_callback(self._release)
         try:
             # shielded: a timed-out job is not cancelled while queued, so it still runs its cleanup (the
-            # upload's deletion) and holds its slot until it ends
+            # upload's deletion); `stop` ends its work at the next frame (or before it starts), which frees
+            # its slot
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.config.timeout_s)
         except TimeoutError:
+            stop.set()
             raise RequestError(
                 504, f"{shown}: scoring took longer than {self.config.timeout_s:g} s"
             ) from None
@@ -218,17 +286,23 @@ def _under_root(root: Path | None, name: Any) -> Path:
         raise RequestError(400, 'expected a JSON object {"path": "relative/path/under/root.mp4"}')
     if "\x00" in name:
         raise RequestError(400, "a path with a NUL byte")
+    shown = json.dumps(name)[1:-1] if not name.isprintable() else name  # one line, whatever the name holds
     rel = Path(name)
     if rel.is_absolute() or ".." in rel.parts:
-        raise RequestError(403, f"{name}: only paths under the root, without '..', are served")
+        raise RequestError(403, f"{shown}: only paths under the root, without '..', are served")
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in rel.parts):
+        raise RequestError(400, f"a path component over {MAX_NAME_BYTES} bytes: no such file can exist")
     base = root.resolve()
-    target = (base / rel).resolve()
-    if not target.is_relative_to(base):
-        raise RequestError(403, f"{name}: leads outside the root (symbolic link)")
-    if not target.exists():
-        raise RequestError(404, f"{name}: no such file under the root")
-    if not target.is_file():
-        raise RequestError(400, f"{name}: not a regular file")
+    try:
+        target = (base / rel).resolve()
+        if not target.is_relative_to(base):
+            raise RequestError(403, f"{shown}: leads outside the root (symbolic link)")
+        if not target.exists():
+            raise RequestError(404, f"{shown}: no such file under the root")
+        if not target.is_file():
+            raise RequestError(400, f"{shown}: not a regular file")
+    except (OSError, ValueError) as exc:  # a path the OS refuses (too long, a loop of links...)
+        raise RequestError(400, f"{shown[:200]}: not a usable path ({type(exc).__name__})") from None
     return target
 
 
@@ -309,7 +383,9 @@ def create_app(config: ServeConfig | None = None):
     async def models(request: Request):
         _check_key(request)
         cards = [p.card.to_dict() for p in scorer.predictors.values()]
-        return {"default": scorer.default, "models": cards}
+        # what the page needs to word a row's diagnosis ("banding (strong)"): docs/diagnosis.md
+        diagnosis = {"kinds": list(KINDS), "thresholds": THRESHOLDS, "strong": STRONG}
+        return {"default": scorer.default, "models": cards, "diagnosis": diagnosis}
 
     body_doc = {
         "requestBody": {
@@ -356,16 +432,30 @@ def create_app(config: ServeConfig | None = None):
         if kind == "multipart/form-data":
             row = await _score_upload(request, keyframes)
         elif kind == "application/json":
+            raw = b""
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > MAX_JSON_BYTES:
+                    raise RequestError(413, f"a JSON body over {MAX_JSON_BYTES} bytes (it only names a file)")
             try:
-                body = json.loads(await request.body())
+                body = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise RequestError(400, "the body is not valid JSON") from None
+            except RecursionError:
+                raise RequestError(400, "the body is not valid JSON (nested too deep)") from None
             if not isinstance(body, dict):
                 raise RequestError(400, 'expected a JSON object {"path": ...}')
+            request.state.access = {"video": body.get("path"), "model": body.get("model") or scorer.default}
+            scorer.predictor(body.get("model"))  # a bad model is refused before the path is looked at
             target = _under_root(root, body.get("path"))
             row = await scorer.score(target, body["path"], body.get("model"), keyframes)
         else:
             raise RequestError(415, "send the video as multipart/form-data (field 'file') or JSON {\"path\"}")
+        request.state.access = {
+            "video": row["path"],
+            "model": row["model"],
+            "result": f"{row['score']:.6g}" if row["status"] == STATUS_OK else row["error"],
+        }
         return _json(200 if row["status"] == STATUS_OK else 422, row)
 
     async def _score_upload(request: Request, keyframes: int) -> dict:
@@ -379,8 +469,9 @@ def create_app(config: ServeConfig | None = None):
                 raise RequestError(400, "no file in the form (field 'file')")
             model = form.get("model")
             model = model if isinstance(model, str) and model else None
-            scorer.predictor(model)  # an unknown model is refused before the upload is copied
             shown = Path(upload.filename or "upload").name or "upload"
+            request.state.access = {"video": shown, "model": model or scorer.default}
+            scorer.predictor(model)  # an unknown model is refused before the upload is copied
             suffix = Path(shown).suffix if _SAFE_SUFFIX.match(Path(shown).suffix or "") else ""
             folder = uploads / uuid.uuid4().hex
             folder.mkdir()
@@ -401,12 +492,14 @@ def create_app(config: ServeConfig | None = None):
         return await scorer.score(target, shown, model, keyframes, cleanup=folder)
 
     app.add_middleware(BodyLimit, limit=config.max_upload_bytes)
+    app.add_middleware(AccessLog)  # the outermost: it sees every answer, the 413s of BodyLimit too
     return app
 
 
 def _keyframes_param(value: str | None) -> int:
     if value is None or value == "":
         return 0
-    if not value.isdigit() or int(value) > MAX_KEYFRAMES:
+    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() refuses or reads
+    if not re.fullmatch(r"[0-9]{1,3}", value) or int(value) > MAX_KEYFRAMES:
         raise RequestError(400, f"keyframes must be an integer from 0 to {MAX_KEYFRAMES}")
     return int(value)

@@ -276,9 +276,14 @@ def predict(
     return torch.cat(scores).numpy().astype(np.float64), torch.cat(labels).numpy().astype(np.float64)
 
 
-def _metrics(pred: np.ndarray, mos: np.ndarray, fit: str) -> dict[str, float]:
+def _metrics(pred: np.ndarray, mos: np.ndarray, fit: str) -> dict[str, Any]:
+    """The four metrics, and the fit's direction (`rqvqa.metrics.fit_direction`: "decreasing" when the fit
+    reversed the ranking, which the printed table then says)."""
     report = performance(pred, mos, fit=fit)
-    return {k: float(report[k]) for k in ("SRCC", "PLCC", "KRCC", "RMSE")}
+    return {
+        **{k: float(report[k]) for k in ("SRCC", "PLCC", "KRCC", "RMSE")},
+        "fit_direction": report["fit_direction"],
+    }
 
 
 def train_split(
