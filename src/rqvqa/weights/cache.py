@@ -101,10 +101,14 @@ def find(name: str, weights_dir: str | Path | None = None) -> Path | None:
 
 
 def _hf_cached(entry: WeightsEntry) -> Path | None:
-    """The file in the standard Hugging Face cache (``$HF_HUB_CACHE``), if a hub download put it there."""
+    """The file in the standard Hugging Face cache (``$HF_HUB_CACHE``), if a hub download put it there (never
+    without the `models` extra, which brings the hub client: nothing can have used the file then)."""
     if entry.hf_repo is None:
         return None
-    from huggingface_hub import try_to_load_from_cache
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
 
     found = try_to_load_from_cache(entry.hf_repo, entry.hf_filename or entry.filename)
     return Path(found) if isinstance(found, str) and Path(found).is_file() else None

@@ -1,0 +1,161 @@
+"""The offline core install (issue 20), the run-time sibling of test_architecture.py's import graph.
+
+In a subprocess where every module of every pip extra is blocked (torch, torchvision, timm, open_clip,
+pyarrow, scikit-learn...: what `pip install rqvqa` leaves out), rqvqa, its CLI and the offline models work,
+and no module of rqvqa on their path even tries to import one of those; a network model, `extract` of a
+network source, `train`, `convert` and a Parquet result each say in one line which extra to install, exit
+non-zero and write nothing. The block reaches the pipeline's spawned workers too (a `sitecustomize` on
+PYTHONPATH)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from rqvqa.extras import EXTRAS
+
+#: what the core must run without: every extra's modules, and the test suite's own extras
+BLOCKED = sorted({m for modules in EXTRAS.values() for m in modules} | {"skimage", "pandas", "pytorchvideo"})
+
+#: installed in every process of the run: a finder refuses the blocked modules as if they were not
+#: installed (an import raises ModuleNotFoundError, so does `importlib.util.find_spec`), and an import
+#: statement of one of them made by rqvqa's code is logged even when the caller catches the error
+SITECUSTOMIZE = """
+import builtins, importlib.abc, os, sys
+
+_BLOCKED = frozenset(os.environ["RQVQA_TEST_BLOCK"].split(","))
+_LOG = os.environ["RQVQA_TEST_BLOCK_LOG"]
+
+
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in _BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NotInstalled())
+_import = builtins.__import__
+
+
+def _logged(name, globals=None, locals=None, fromlist=(), level=0):
+    importer = (globals or {}).get("__name__") or ""
+    if level == 0 and name.partition(".")[0] in _BLOCKED and importer.startswith("rqvqa"):
+        with open(_LOG, "a") as log:
+            log.write(f"{importer} imports {name}\\n")
+    return _import(name, globals, locals, fromlist, level)
+
+
+builtins.__import__ = _logged
+"""
+
+#: the runs, in one interpreter (rqvqa.cli.main called in-process); the offline part first, then the log is
+#: read, then the commands that need an extra
+DRIVER = """
+import contextlib, io, json, os, sys
+from pathlib import Path
+
+clip, tmp = sys.argv[1], Path(sys.argv[2])
+log = Path(os.environ["RQVQA_TEST_BLOCK_LOG"])
+import rqvqa
+from rqvqa.cli import main
+
+
+def run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(argv))
+    return {"rc": rc, "out": out.getvalue(), "err": err.getvalue()}
+
+
+result = {"cards": {c["name"]: [c["status"], c["extra"]] for c in rqvqa.list_models()}}
+result["lite"] = run("predict", clip, "--json", "--workers", "1")
+result["diagnose"] = run("diagnose", clip, "--json")
+result["list"] = run("predict", "--list-models")
+result["jsonl"] = run("predict", clip, "--model", "niqe", "--max-frames", "1", "--out", str(tmp / "r.jsonl"))
+result["offline_imports"] = log.read_text() if log.exists() else ""
+(tmp / "m.csv").write_text(f"video,mos,group\\n{clip},3.0,a\\n")
+result["liqe"] = run("predict", clip, "--model", "liqe", "--out", str(tmp / "liqe.jsonl"))
+result["parquet"] = run("predict", clip, "--out", str(tmp / "r.parquet"))
+result["extract"] = run("extract", str(tmp / "m.csv"), "--sources", "liqe", "--store", str(tmp / "store"))
+result["train"] = run("train", str(tmp / "m.csv"), "--features", "f.npy", "--out", str(tmp / "trained"))
+result["convert"] = run("convert", "x.pth", "-o", str(tmp / "x.safetensors"), "--kind", "rqvqa")
+result["benchmark"] = run("benchmark-features", "f.npy", "mos.csv")
+result["written"] = sorted(p.name for p in tmp.iterdir())
+print(json.dumps(result))
+"""
+
+
+@pytest.fixture(scope="module")
+def blocked_run(tmp_path_factory, small_video):
+    site = tmp_path_factory.mktemp("site")
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    work = tmp_path_factory.mktemp("light")
+    log = site / "imports.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), str(REPO / "src")]),
+        "RQVQA_TEST_BLOCK": ",".join(BLOCKED),
+        "RQVQA_TEST_BLOCK_LOG": str(log),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(small_video), str(work)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_block_covers_the_networks():
+    networks = {"torch", "torchvision", "timm", "open_clip", "huggingface_hub", "safetensors"}
+    assert networks | {"pyarrow", "sklearn", "openpyxl"} <= set(BLOCKED)
+
+
+def test_the_offline_models_run_without_any_extra_and_never_try_torch(blocked_run):
+    assert blocked_run["offline_imports"] == ""  # not even a guarded `import torch` on the offline path
+    lite = blocked_run["lite"]
+    assert lite["rc"] == 0, lite["err"]
+    (row,) = json.loads(lite["out"])
+    assert row["status"] == "ok" and 1 <= row["score"] <= 5 and row["model"] == "lite"
+    diagnose = blocked_run["diagnose"]
+    assert diagnose["rc"] == 0, diagnose["err"]
+    assert json.loads(diagnose["out"])[0]["status"] == "ok"
+    assert blocked_run["jsonl"]["rc"] == 0 and "r.jsonl" in blocked_run["written"]
+
+
+def test_the_listing_says_which_models_need_which_extra(blocked_run):
+    cards = blocked_run["cards"]
+    for name in ("lite", "lite-v1", "videval", "videval-light", "brisque", "niqe"):
+        assert cards[name] == ["offline", None], name
+    for name in ("liqe", "fastvqa", "qalign", "rqvqa-kvq"):
+        assert cards[name] == ["needs extra", "models"], name
+    listing = blocked_run["list"]
+    assert listing["rc"] == 0 and "rqvqa[models]" in listing["out"] and "needs extra" in listing["out"]
+
+
+@pytest.mark.parametrize(
+    ("run", "extra", "leftover"),
+    [
+        ("liqe", "models", "liqe.jsonl"),
+        ("parquet", "parquet", "r.parquet"),
+        ("extract", "models", "store"),
+        ("train", "models", "trained"),
+        ("convert", "models", "x.safetensors"),
+        ("benchmark", "benchmark", None),
+    ],
+)
+def test_what_needs_an_extra_names_it_in_one_line_and_writes_nothing(blocked_run, run, extra, leftover):
+    outcome = blocked_run[run]
+    assert outcome["rc"] != 0
+    err = outcome["err"].strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert err.startswith("rqvqa: error: ") and f"pip install 'rqvqa[{extra}]'" in err, err
+    assert leftover not in blocked_run["written"]
