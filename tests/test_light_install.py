@@ -159,3 +159,20 @@ def test_what_needs_an_extra_names_it_in_one_line_and_writes_nothing(blocked_run
     assert "\n" not in err and "Traceback" not in err, err
     assert err.startswith("rqvqa: error: ") and f"pip install 'rqvqa[{extra}]'" in err, err
     assert leftover not in blocked_run["written"]
+
+
+def test_pyproject_core_holds_no_extra_and_test_installs_them_all():
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    assert set(extras) - {"all", "test"} == set(EXTRAS)  # one extra each, declared in both places
+    assert extras["all"] == [f"rqvqa[{','.join(EXTRAS)}]"] and "rqvqa[all]" in extras["test"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[\[<>=!~ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    heavy = {"torch", "torchvision", "timm", "open-clip-torch", "sentencepiece", "bitsandbytes", "pyarrow"}
+    assert not names(project["dependencies"]) & (heavy | {"scikit-learn", "openpyxl", "huggingface_hub"})
+    assert heavy - {"bitsandbytes", "pyarrow"} <= names(extras["models"])

@@ -22,7 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("rqvqa.cli.info", "show a video's properties and its sampling plan"),
     "evaluate": ("rqvqa.cli.evaluate", "SRCC/PLCC/KRCC/RMSE and the NTIRE 2024 score of predictions"),
     "manifest": ("rqvqa.cli.manifest", "build a dataset manifest from a dataset's label files"),
-    "extract": ("rqvqa.cli.extract", "extract frozen features of a manifest's videos into a feature store"),
+    "extract": (
+        "rqvqa.cli.extract",
+        "extract frozen features of a manifest's videos into a feature store [extra: models for networks]",
+    ),
     "train": ("rqvqa.cli.train", "train RQ-VQA (or a preset / ablation) on seeded group-aware splits"),
     "weights": ("rqvqa.cli.weights", "list, download, verify and locate checkpoints"),
     "convert": ("rqvqa.cli.convert", "convert an official RQ-VQA / LSVQ checkpoint to safetensors"),
@@ -79,7 +82,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command is None or name == command:
             importlib.import_module(module).register(sub)
         else:
-            sub.add_parser(name, help=summary)
+            needs = f" [extra: {NEEDS[name]}]" if name in NEEDS else ""
+            sub.add_parser(name, help=summary + needs)
     return parser
 
 
