@@ -176,3 +176,28 @@ def test_pyproject_core_holds_no_extra_and_test_installs_them_all():
     heavy = {"torch", "torchvision", "timm", "open-clip-torch", "sentencepiece", "bitsandbytes", "pyarrow"}
     assert not names(project["dependencies"]) & (heavy | {"scikit-learn", "openpyxl", "huggingface_hub"})
     assert heavy - {"bitsandbytes", "pyarrow"} <= names(extras["models"])
+
+
+def test_a_card_with_an_extra_names_it_only_for_a_module_outside_rqvqa():
+    from rqvqa.registry import ModelCard, Registry, RegistryError
+
+    registry = Registry(families=())
+
+    def card(name: str, predictor: str, extra: str | None) -> ModelCard:
+        return ModelCard(name, "test", predictor, "", False, (None, None), "", extra=extra)
+
+    registry.add_model(card("net", "some_absent_network_lib.models:Net", "models"))
+    registry.add_model(card("ours", "rqvqa.families.absent_family:Net", "models"))
+    registry.add_model(card("plain", "some_absent_network_lib:Net", None))
+    for _ in range(2):  # the second ask reads the remembered failure
+        with pytest.raises(RegistryError) as net:
+            registry.model_class("net")
+        assert str(net.value) == (
+            "model 'net' needs the models extra: pip install 'rqvqa[models]' "
+            "(missing module 'some_absent_network_lib')"
+        )
+    with pytest.raises(RegistryError, match="model 'ours' is unavailable: ModuleNotFoundError") as ours:
+        registry.model_class("ours")
+    assert "pip install" not in str(ours.value)  # a missing module of rqvqa is a defect, not an extra
+    with pytest.raises(RegistryError, match="model 'plain' is unavailable"):
+        registry.model_class("plain")

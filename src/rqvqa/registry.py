@@ -349,19 +349,19 @@ class Registry:
         """The class behind ``"module:Class"`` (imported now); `what` names it in the error. A class whose
         card declares a pip `extra` and whose import misses a module outside rqvqa says to install that
         extra."""
-        if target not in self._classes:
-            if target not in self.load_errors:
-                try:
-                    self._classes[target] = load_object(target)
-                    return self._classes[target]
-                except ImportError as exc:
-                    self.load_errors[target] = f"{type(exc).__name__}: {exc}"
-                    self._missing[target] = getattr(exc, "name", None)
-            module = self._missing.get(target)
-            if extra is not None and module and not module.startswith("rqvqa"):
-                raise RegistryError(needs_extra(what, extra, module.partition(".")[0]))
-            raise RegistryError(f"{what} is unavailable: {self.load_errors[target]}")
-        return self._classes[target]
+        if target in self._classes:
+            return self._classes[target]
+        if target not in self.load_errors:
+            try:
+                self._classes[target] = load_object(target)
+                return self._classes[target]
+            except ImportError as exc:
+                self.load_errors[target] = f"{type(exc).__name__}: {exc}"
+                self._missing[target] = getattr(exc, "name", None)
+        module = self._missing.get(target)
+        if extra is not None and module and module.partition(".")[0] != "rqvqa":  # not a defect of ours
+            raise RegistryError(needs_extra(what, extra, module.partition(".")[0]))
+        raise RegistryError(f"{what} is unavailable: {self.load_errors[target]}")
 
     def model_class(self, name: str) -> type:
         card = self.model(name)
