@@ -78,6 +78,15 @@ result["lite"] = run("predict", clip, "--json", "--workers", "1")
 result["diagnose"] = run("diagnose", clip, "--json")
 result["list"] = run("predict", "--list-models")
 result["jsonl"] = run("predict", clip, "--model", "niqe", "--max-frames", "1", "--out", str(tmp / "r.jsonl"))
+result["info"] = run("info", clip, "--json")
+result["synth"] = run("synth", str(tmp / "s.mp4"), "--size", "64x48", "--seconds", "1")
+result["weights"] = run("weights", "list", "--json")
+head = "path,model,status,score,lower_better,per_second,second_frames,error"
+rows = [f"v{i}.mp4,lite,ok,{i},false,{i},0," for i in range(1, 6)]
+(tmp / "p.csv").write_text("\\n".join([head, *rows]))
+labels = [f"v{i}.mp4,{mos}" for i, mos in zip(range(1, 6), (1, 2, 4, 3, 5))]  # one swap: SRCC 0.9
+(tmp / "l.csv").write_text("\\n".join(["video,mos", *labels]))
+result["evaluate"] = run("evaluate", str(tmp / "p.csv"), str(tmp / "l.csv"), "--fit", "none", "--json")
 result["offline_imports"] = log.read_text() if log.exists() else ""
 (tmp / "m.csv").write_text(f"video,mos,group\\n{clip},3.0,a\\n")
 result["liqe"] = run("predict", clip, "--model", "liqe", "--out", str(tmp / "liqe.jsonl"))
@@ -129,6 +138,9 @@ def test_the_offline_models_run_without_any_extra_and_never_try_torch(blocked_ru
     assert diagnose["rc"] == 0, diagnose["err"]
     assert json.loads(diagnose["out"])[0]["status"] == "ok"
     assert blocked_run["jsonl"]["rc"] == 0 and "r.jsonl" in blocked_run["written"]
+    for command in ("info", "synth", "weights", "evaluate"):  # the other commands of the core
+        assert blocked_run[command]["rc"] == 0, (command, blocked_run[command]["err"])
+    assert json.loads(blocked_run["evaluate"]["out"])["metrics"]["SRCC"] == pytest.approx(0.9)
 
 
 def test_the_listing_says_which_models_need_which_extra(blocked_run):

@@ -34,7 +34,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
+    """Whether `module` can be imported (found, not imported)."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a blocked or half-imported module
@@ -43,7 +44,7 @@ def _installed(module: str) -> bool:
 
 def missing_module(extra: str) -> str | None:
     """The first module of `extra` that is not installed (None: the extra is there). Imports nothing."""
-    return next((m for m in EXTRAS[extra] if not _installed(m)), None)
+    return next((m for m in EXTRAS[extra] if not installed(m)), None)
 
 
 def require(extra: str, what: str) -> None:

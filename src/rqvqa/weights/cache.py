@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from rqvqa.errors import ConfigError, WeightsError
+from rqvqa.extras import installed
 from rqvqa.files import rqvqa_home
 from rqvqa.registry import REGISTRY, RegistryError, WeightsEntry
 from rqvqa.weights.pins import (
@@ -103,12 +104,9 @@ def find(name: str, weights_dir: str | Path | None = None) -> Path | None:
 def _hf_cached(entry: WeightsEntry) -> Path | None:
     """The file in the standard Hugging Face cache (``$HF_HUB_CACHE``), if a hub download put it there (never
     without the `models` extra, which brings the hub client: nothing can have used the file then)."""
-    if entry.hf_repo is None:
+    if entry.hf_repo is None or not installed("huggingface_hub"):
         return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
+    from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(entry.hf_repo, entry.hf_filename or entry.filename)
     return Path(found) if isinstance(found, str) and Path(found).is_file() else None
