@@ -26,10 +26,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     ),
     "int8": ("bitsandbytes",),
     "parquet": ("pyarrow",),
-    "benchmark": ("sklearn",),
+    "benchmark": ("sklearn", "joblib"),
     "xlsx": ("openpyxl",),
     "report": ("matplotlib",),
-    "serve": ("fastapi", "uvicorn", "multipart"),
+    "serve": ("fastapi", "starlette", "uvicorn", "multipart"),
     "ray": ("ray",),
 }
 
