@@ -1,14 +1,16 @@
-"""The offline core install (issue 20), the run-time sibling of test_architecture.py's import graph.
+"""The offline core install (issue 20), the sibling of test_architecture.py's import graph.
 
 In a subprocess where every module of every pip extra is blocked (torch, torchvision, timm, open_clip,
 pyarrow, scikit-learn...: what `pip install rqvqa` leaves out), rqvqa, its CLI and the offline models work,
 and no module of rqvqa on their path even tries to import one of those; a network model, `extract` of a
 network source, `train`, `convert` and a Parquet result each say in one line which extra to install, exit
 non-zero and write nothing. The block reaches the pipeline's spawned workers too (a `sitecustomize` on
-PYTHONPATH)."""
+PYTHONPATH). Statically, no module that the offline commands and models import at import time imports an
+extra's module at import time."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -16,6 +18,7 @@ import sys
 
 import pytest
 from conftest import REPO
+from test_architecture import _modules, _type_checking_only
 
 from rqvqa.extras import EXTRAS
 
@@ -213,3 +216,54 @@ def test_a_card_with_an_extra_names_it_only_for_a_module_outside_rqvqa():
     assert "pip install" not in str(ours.value)  # a missing module of rqvqa is a defect, not an extra
     with pytest.raises(RegistryError, match="model 'plain' is unavailable"):
         registry.model_class("plain")
+
+
+def _import_time_edges(path) -> tuple[set[str], set[str]]:
+    """(rqvqa modules, other top-level modules) that a module imports when it is imported: its statements
+    outside functions (class bodies run at import), `if TYPE_CHECKING:` blocks left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    ours, theirs = set(), set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom) or _type_checking_only(node, parents):
+            continue
+        up, in_function = node, False
+        while up in parents and not in_function:
+            up = parents[up]
+            in_function = isinstance(up, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        if in_function or (isinstance(node, ast.ImportFrom) and node.level):
+            continue
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        for name in names:
+            if name.partition(".")[0] == "rqvqa":
+                ours |= {name} | {f"{name}.{a.name}" for a in node.names}
+            else:
+                theirs.add(name.partition(".")[0])
+    return ours, theirs
+
+
+def test_no_module_imported_by_the_offline_path_imports_an_extra_at_import_time():
+    """Static, over every offline command and model (the subprocess above runs some of them): what the
+    offline entry points import at import time, transitively, imports no extra's module at import time."""
+    from rqvqa.cli import COMMANDS, NEEDS
+    from rqvqa.registry import REGISTRY
+
+    modules = _modules()
+    edges = {name: _import_time_edges(path) for name, path in modules.items()}
+    entry = {"rqvqa", "rqvqa.cli", "rqvqa.api", "rqvqa.pipeline"}
+    entry |= {module for name, (module, _) in COMMANDS.items() if name not in NEEDS}
+    entry |= {card.predictor.partition(":")[0] for card in REGISTRY.models() if card.extra is None}
+    entry |= {card.source.partition(":")[0] for card in REGISTRY.sources() if card.extra is None}
+    seen, todo = set(), list(entry)
+    while todo:
+        module = todo.pop()
+        if module in seen or module not in modules:
+            continue
+        seen.add(module)
+        todo += sorted(edges[module][0])
+        parent = module.rpartition(".")[0]  # importing a submodule runs its packages' __init__ first
+        todo += [parent] if parent else []
+    assert {"rqvqa.cli.predict", "rqvqa.families.lite.predictor", "rqvqa.predictor"} <= seen
+    blocked = {m for extra in EXTRAS.values() for m in extra}
+    offenders = {m: sorted(edges[m][1] & blocked) for m in sorted(seen) if edges[m][1] & blocked}
+    assert offenders == {}
