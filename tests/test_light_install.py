@@ -267,3 +267,19 @@ def test_no_module_imported_by_the_offline_path_imports_an_extra_at_import_time(
     blocked = {m for extra in EXTRAS.values() for m in extra}
     offenders = {m: sorted(edges[m][1] & blocked) for m in sorted(seen) if edges[m][1] & blocked}
     assert offenders == {}
+
+
+def test_only_an_absent_module_of_an_extra_is_reported_as_the_extra():
+    from rqvqa.extras import explain
+
+    absent = ModuleNotFoundError("No module named 'torch.nn'", name="torch.nn")
+    assert explain(absent, "rqvqa x") == (
+        "rqvqa x needs the models extra: pip install 'rqvqa[models]' (missing module 'torch')"
+    )
+    assert explain(ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow"), "y").startswith(
+        "y needs the parquet extra"
+    )
+    assert (
+        explain(ImportError("cannot import name 'nn' from 'torch'", name="torch"), "x") is None
+    )  # a version
+    assert explain(ModuleNotFoundError("No module named 'rqvqa.gone'", name="rqvqa.gone"), "x") is None

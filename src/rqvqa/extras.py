@@ -64,7 +64,8 @@ def extra_of(module: str | None) -> str | None:
 def explain(exc: ImportError, what: str) -> str | None:
     """The one-line message for an import that failed because an extra is missing (None when the missing
     module belongs to no extra: a real defect, reported as such)."""
-    extra = extra_of(getattr(exc, "name", None))
+    # only an absent module: "cannot import name X from torch" is a version mismatch, not a missing extra
+    extra = extra_of(exc.name) if isinstance(exc, ModuleNotFoundError) else None
     if extra is None:
         return None
     return needs_extra(what, extra, str(exc.name).partition(".")[0])

@@ -357,7 +357,7 @@ class Registry:
                 return self._classes[target]
             except ImportError as exc:
                 self.load_errors[target] = f"{type(exc).__name__}: {exc}"
-                self._missing[target] = getattr(exc, "name", None)
+                self._missing[target] = exc.name if isinstance(exc, ModuleNotFoundError) else None
         module = self._missing.get(target)
         if extra is not None and module and module.partition(".")[0] != "rqvqa":  # not a defect of ours
             raise RegistryError(needs_extra(what, extra, module.partition(".")[0]))
