@@ -47,10 +47,10 @@ def missing_module(extra: str) -> str | None:
     return next((m for m in EXTRAS[extra] if not installed(m)), None)
 
 
-def require(extra: str, what: str) -> None:
-    """Raise a one-line `ConfigError` naming the extra when `extra` is not installed (call it before anything
-    is written)."""
-    module = missing_module(extra)
+def require(extra: str, what: str, module: str | None = None) -> None:
+    """Raise a one-line `ConfigError` naming the extra when `extra` (or only its `module`, where that is all
+    `what` needs) is not installed; call it before anything is written."""
+    module = missing_module(extra) if module is None else (None if installed(module) else module)
     if module is not None:
         raise ConfigError(needs_extra(what, extra, module))
 

@@ -294,7 +294,7 @@ def _download(
 def _hf_download(entry: WeightsEntry, progress: bool) -> Path:
     """Fetch a hub file into the standard HF cache (shared with every HF tool; etag and sha256 checked by the
     hub client), then pin it like any other file."""
-    require(MODELS_EXTRA, f"downloading {entry.name} from the Hugging Face Hub")
+    require(MODELS_EXTRA, f"downloading {entry.name} from the Hugging Face Hub", "huggingface_hub")
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
