@@ -31,23 +31,13 @@ def model_card(name: str) -> ModelCard:
 
 
 def model_class(name: str) -> type[Predictor]:
-    """The predictor class of model `name` (imports its module only)."""
-    card = model_card(name)
+    """The predictor class of model `name` (imports its module only; a network model without the `models`
+    extra is a one-line `ConfigError` naming the extra)."""
+    model_card(name)
     try:
         return REGISTRY.model_class(name)
     except RegistryError as exc:
-        raise ConfigError(_with_extra_hint(str(exc), card)) from None
-
-
-def _with_extra_hint(message: str, card: ModelCard) -> str:
-    """An unavailable network model says which extra installs what it needs."""
-    if card.extra and "No module named" in message:
-        missing = message.split("No module named", 1)[1].strip(" '\"")
-        return (
-            f"model {card.name!r} needs the networks extra: pip install 'rqvqa[{card.extra}]' "
-            f"(missing module {missing!r})"
-        )
-    return message
+        raise ConfigError(str(exc)) from None
 
 
 def create_predictor(name: str, **options: Any) -> Predictor:
@@ -68,11 +58,14 @@ def register_model(card: ModelCard, cls: type[Predictor]) -> None:
 
 def readiness(card: ModelCard, weights_dir: str | os.PathLike[str] | None = None) -> str:
     """Whether a model can run now: "offline" (nothing to load), "ready" (its weights are on disk), "needs
-    download" or "needs weights" (some file is missing; the latter has no direct URL). Looks only at the disk;
-    imports no model."""
+    extra" (the pip extra of its card is not installed: `card.extra`), "needs download" or "needs weights"
+    (some file is missing; the latter has no direct URL). Looks only at the disk; imports no model."""
+    from rqvqa import extras, weights
+
+    if card.extra is not None and extras.missing_module(card.extra) is not None:
+        return "needs extra"
     if not card.weights:
         return "offline"
-    from rqvqa import weights
 
     missing = [w for w in card.weights if weights.find(w, weights_dir) is None]
     if not missing:
@@ -83,7 +76,7 @@ def readiness(card: ModelCard, weights_dir: str | os.PathLike[str] | None = None
 
 def list_models(weights_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """The zoo's models as JSON-friendly cards, with `status` (see `readiness`) and the pip `extra` each needs
-    beyond the core install; imports no model."""
+    beyond the core install (None: `pip install rqvqa` runs it); imports no model."""
     out = []
     for card in REGISTRY.models():
         out.append(

@@ -44,6 +44,11 @@ FAMILIES: tuple[str, ...] = (
 MODELS_EXTRA = "models"
 
 
+def needs_extra(what: str, extra: str, module: str) -> str:
+    """The one-line error of something asked for without the pip extra it needs (`rqvqa.extras`)."""
+    return f"{what} needs the {extra} extra: pip install 'rqvqa[{extra}]' (missing module {module!r})"
+
+
 class RegistryError(LookupError):
     """An unknown or unavailable name. The message is one line; the API and the CLI report it as a
     configuration error."""
@@ -223,6 +228,8 @@ class Registry:
         self._classes: dict[str, type] = {}
         #: "module:Class" -> why importing it failed (a missing optional dependency), reported when asked for
         self.load_errors: dict[str, str] = {}
+        #: "module:Class" -> the module whose absence made that import fail
+        self._missing: dict[str, str | None] = {}
         self._loaded = False
 
     # ------------------------------------------------------------------------------------- declarations
@@ -338,25 +345,31 @@ class Registry:
 
     # --------------------------------------------------------------------------------------------- classes
 
-    def load(self, target: str, what: str) -> type:
-        """The class behind ``"module:Class"`` (imported now); `what` names it in the error."""
-        if target not in self._classes:
-            if target in self.load_errors:
-                raise RegistryError(f"{what} is unavailable: {self.load_errors[target]}")
+    def load(self, target: str, what: str, extra: str | None = None) -> type:
+        """The class behind ``"module:Class"`` (imported now); `what` names it in the error. A class whose
+        card declares a pip `extra` and whose import misses a module outside rqvqa says to install that
+        extra."""
+        if target in self._classes:
+            return self._classes[target]
+        if target not in self.load_errors:
             try:
                 self._classes[target] = load_object(target)
+                return self._classes[target]
             except ImportError as exc:
                 self.load_errors[target] = f"{type(exc).__name__}: {exc}"
-                raise RegistryError(f"{what} is unavailable: {self.load_errors[target]}") from None
-        return self._classes[target]
+                self._missing[target] = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        module = self._missing.get(target)
+        if extra is not None and module and module.partition(".")[0] != "rqvqa":  # not a defect of ours
+            raise RegistryError(needs_extra(what, extra, module.partition(".")[0]))
+        raise RegistryError(f"{what} is unavailable: {self.load_errors[target]}")
 
     def model_class(self, name: str) -> type:
         card = self.model(name)
-        return self.load(card.predictor, f"model {name!r}")
+        return self.load(card.predictor, f"model {name!r}", card.extra)
 
     def source_class(self, name: str) -> type:
         card = self.source(name)
-        return self.load(card.source, f"feature source {name!r}")
+        return self.load(card.source, f"feature source {name!r}", card.extra)
 
 
 #: the registry every part of rqvqa reads

@@ -8,7 +8,9 @@ import importlib
 import os
 import sys
 
-from rqvqa.errors import RqvqaError
+from rqvqa.errors import ConfigError, RqvqaError
+from rqvqa.extras import explain, require
+from rqvqa.registry import MODELS_EXTRA
 from rqvqa.results import one_line
 from rqvqa.version import __version__
 
@@ -20,7 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("rqvqa.cli.info", "show a video's properties and its sampling plan"),
     "evaluate": ("rqvqa.cli.evaluate", "SRCC/PLCC/KRCC/RMSE and the NTIRE 2024 score of predictions"),
     "manifest": ("rqvqa.cli.manifest", "build a dataset manifest from a dataset's label files"),
-    "extract": ("rqvqa.cli.extract", "extract frozen features of a manifest's videos into a feature store"),
+    "extract": (
+        "rqvqa.cli.extract",
+        "extract frozen features of a manifest's videos into a feature store [extra: models for networks]",
+    ),
     "train": ("rqvqa.cli.train", "train RQ-VQA (or a preset / ablation) on seeded group-aware splits"),
     "weights": ("rqvqa.cli.weights", "list, download, verify and locate checkpoints"),
     "convert": ("rqvqa.cli.convert", "convert an official RQ-VQA / LSVQ checkpoint to safetensors"),
@@ -33,6 +38,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("rqvqa.cli.diagnose", "why videos are bad: banding, blocking, blur, noise, exposure..."),
     "report": ("rqvqa.cli.report", "an HTML report of predictions: plots, worst seconds, accuracy"),
     "serve": ("rqvqa.cli.serve", "an HTTP scoring service with a page (POST /v1/score, GET /)"),
+}
+
+#: commands that need a pip extra beyond the offline core (`rqvqa.extras`): refused in one line without it
+NEEDS: dict[str, str] = {
+    "train": MODELS_EXTRA,
+    "convert": MODELS_EXTRA,
+    "benchmark-features": "benchmark",
+    "report": "report",
+    "serve": "serve",
 }
 
 
@@ -68,14 +82,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command is None or name == command:
             importlib.import_module(module).register(sub)
         else:
-            sub.add_parser(name, help=summary)
+            needs = f" [extra: {NEEDS[name]}]" if name in NEEDS else ""
+            sub.add_parser(name, help=summary + needs)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     argv, debug = _pop_debug(argv)
-    parser = build_parser(_command_in(argv) or "")
+    command = _command_in(argv)
+    if command in NEEDS:
+        try:
+            require(NEEDS[command], f"rqvqa {command}")
+        except ConfigError as exc:
+            print(f"rqvqa: error: {exc}", file=sys.stderr)
+            return 1
+    parser = build_parser(command or "")
     args = parser.parse_args(argv)
     args.debug = debug
     if not getattr(args, "func", None):
@@ -94,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the command line never shows a traceback unless --debug
         if debug:
             raise
+        # a module of a pip extra that is not installed, met on the way, names the extra
+        missing = explain(exc, f"rqvqa {command}") if isinstance(exc, ImportError) else None
         hint = "" if isinstance(exc, RqvqaError) else " (rerun with --debug for the traceback)"
-        print(f"rqvqa: error: {one_line(exc)}{hint}", file=sys.stderr)
+        print(f"rqvqa: error: {missing or one_line(exc) + hint}", file=sys.stderr)
         return 1
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from rqvqa.cli.options import add_max_pixels_option, add_precision_options
 from rqvqa.data.manifest import read_manifest
 from rqvqa.errors import ConfigError
+from rqvqa.extras import require
 from rqvqa.pipeline.engines import ENGINES
 from rqvqa.pipeline.extract import ExtractReport, extract_manifest
 from rqvqa.registry import REGISTRY
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             f"no --sources given: name the feature sources to extract (available: "
             f"{', '.join(REGISTRY.source_names())}), or --keyframes-only to fill only the key-frame cache"
         )
+    if args.engine == "ray":
+        require("ray", "--engine ray")
     manifest = read_manifest(args.manifest)
     sources = build_sources(names, args.device, args.weights_dir, args.dtype, bool(args.qalign_8bit))
     with video_limits(max_pixels=args.max_pixels):

@@ -14,7 +14,7 @@ import csv
 import sys
 from pathlib import Path
 
-from rqvqa.cli.predict import add_collection_arguments
+from rqvqa.cli.predict import add_collection_arguments, require_collection_extras
 from rqvqa.results import STATUS_OK, dumps_json
 
 #: feature set -> the model whose rows carry it
@@ -72,6 +72,7 @@ def values(row: dict, names: list[str]) -> list[float | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_collection_extras(args)
     rows = feature_rows(
         args.videos,
         args.feature_set,

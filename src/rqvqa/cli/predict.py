@@ -85,6 +85,19 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray cluster (auto, ray://host:port); default: local Ray")
 
 
+def require_collection_extras(args: argparse.Namespace) -> None:
+    """Refuse in one line, before any input is read or any result written, a collection option whose pip
+    extra is not installed: a Parquet result or manifest, the Ray engine."""
+    from rqvqa.extras import require
+
+    if args.out is not None and os.path.splitext(args.out)[1].lower() == ".parquet":
+        require("parquet", "--out FILE.parquet")
+    if any(v.lower().endswith(".parquet") and os.path.isfile(v) for v in args.videos):
+        require("parquet", "a .parquet manifest")
+    if args.engine == "ray":
+        require("ray", "--engine ray")
+
+
 #: command-line flags -> the model option they set
 FLAGS = {
     "weights": "--weights",
@@ -128,14 +141,19 @@ def _list_models(as_json: bool, weights_dir: str | None) -> int:
         print(json.dumps(cards, indent=2, allow_nan=False))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table("model", "can run", "install", "lower better", "range", "scale", "description")
+    table = Table()
+    for column in ("model", "can run", "install"):  # whole words, however narrow the terminal
+        table.add_column(column, no_wrap=True)
+    for column in ("lower better", "range", "scale", "description"):
+        table.add_column(column)
     for c in cards:
         table.add_row(
             c["name"],
             c["status"],
-            f"rqvqa[{c['extra']}]" if c["extra"] else "core",
+            escape(f"rqvqa[{c['extra']}]") if c["extra"] else "core",
             str(c["lower_better"]),
             str(tuple(c["score_range"])),
             c["scale"],
@@ -154,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rqvqa.pipeline import score_collection
 
+    require_collection_extras(args)
     predictor = predictor_from_args(args)
     rows: list[dict[str, Any]] = []
     scored = failed = 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from rqvqa.data._csv import header_index, parse_float, read_rows, read_text
 from rqvqa.errors import InputError
+from rqvqa.extras import require
 from rqvqa.metrics import RankPair
 
 NAME_COLUMNS = ("filename", "video", "name", "path", "flickr_id", "vid")
@@ -239,10 +240,9 @@ def _result_row(raw: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
 
 
 def _parquet_rows(path: Path) -> list[dict[str, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise InputError("reading .parquet predictions needs pyarrow (pip install pyarrow)", path) from None
+    require("parquet", f"{path}: reading .parquet predictions")
+    import pyarrow.parquet as pq
+
     try:
         return pq.read_table(path).to_pylist()
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
@@ -346,10 +346,9 @@ def _parse_pair(row, path: Path, where: str) -> RankPair:
 
 
 def _read_xlsx_pairs(path: Path) -> dict[str, list[RankPair]]:
-    try:
-        import openpyxl
-    except ImportError:
-        raise InputError("reading .xlsx rank pairs needs openpyxl (pip install openpyxl)", path) from None
+    require("xlsx", f"{path}: reading .xlsx rank pairs")
+    import openpyxl
+
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many unrelated types for a bad workbook

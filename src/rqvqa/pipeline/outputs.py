@@ -291,6 +291,8 @@ class ParquetWriter(ResultWriter):
         return live, dead
 
     def _open(self) -> None:  # noqa: B027 (an optional hook: most formats need no set-up)
+        import pyarrow.parquet  # noqa: F401 - without the parquet extra, fail before the folder is made
+
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{self.path} is a file: a Parquet result is a folder of parts")
         self.path.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from rqvqa.errors import ConfigError, WeightsError
+from rqvqa.extras import installed
 from rqvqa.files import rqvqa_home
 from rqvqa.registry import REGISTRY, RegistryError, WeightsEntry
 from rqvqa.weights.pins import (
@@ -101,8 +102,9 @@ def find(name: str, weights_dir: str | Path | None = None) -> Path | None:
 
 
 def _hf_cached(entry: WeightsEntry) -> Path | None:
-    """The file in the standard Hugging Face cache (``$HF_HUB_CACHE``), if a hub download put it there."""
-    if entry.hf_repo is None:
+    """The file in the standard Hugging Face cache (``$HF_HUB_CACHE``), if a hub download put it there (never
+    without the `models` extra, which brings the hub client: nothing can have used the file then)."""
+    if entry.hf_repo is None or not installed("huggingface_hub"):
         return None
     from huggingface_hub import try_to_load_from_cache
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import IO
 
 from rqvqa.errors import WeightsError
-from rqvqa.registry import WeightsEntry
+from rqvqa.extras import require
+from rqvqa.registry import MODELS_EXTRA, WeightsEntry
 from rqvqa.version import __version__
 from rqvqa.weights.cache import ENV_WEIGHTS_DIR, cache_dir, find, get_entry, locate, missing_message
 from rqvqa.weights.pins import check_pinned, expected_sha256, sha256_file
@@ -293,6 +294,7 @@ def _download(
 def _hf_download(entry: WeightsEntry, progress: bool) -> Path:
     """Fetch a hub file into the standard HF cache (shared with every HF tool; etag and sha256 checked by the
     hub client), then pin it like any other file."""
+    require(MODELS_EXTRA, f"downloading {entry.name} from the Hugging Face Hub", "huggingface_hub")
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
