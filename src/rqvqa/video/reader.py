@@ -32,6 +32,7 @@ import av.error
 import numpy as np
 
 from rqvqa.errors import ConfigError, VideoError
+from rqvqa.video.containers import check_index
 
 PathLike = str | os.PathLike[str]
 
@@ -197,6 +198,11 @@ def _signature(p: Path) -> str | None:
 
 
 def _open(p: Path) -> av.container.InputContainer:
+    try:
+        # FFmpeg builds a container's sample index while opening it: refuse a forged one first
+        check_index(p, current_limits().max_frames)
+    except OSError as e:
+        raise VideoError(f"cannot read ({e.strerror or e})", p) from None
     try:
         return av.open(str(p), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as e:

@@ -6,6 +6,7 @@ compression change measurable image statistics; `blur`, `noise` and `crf` grade 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -177,3 +178,55 @@ def corrupt_file(src: str | Path, dst: str | Path, start_fraction: float, length
     dst = Path(dst)
     dst.write_bytes(bytes(data))
     return dst
+
+
+def _box(kind: bytes, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _full_box(kind: bytes, *payload: bytes, flags: int = 0) -> bytes:
+    return _box(kind, struct.pack(">I", flags), *payload)
+
+
+def write_raw_mov(
+    path: str | Path, frames: Sequence[np.ndarray], *, fps: int = 10, claimed_samples: int | None = None
+) -> Path:
+    """Write uint8 RGB frames (all of one size) as uncompressed 24-bit QuickTime (`raw `), every box written
+    here. `claimed_samples` forges the sample tables (time-to-sample, sample-to-chunk and sample-size counts)
+    to claim that many samples while the file holds `len(frames)`: an index bomb, a few KB that make FFmpeg
+    build a sample index of that many entries when it opens the file."""
+    height, width = frames[0].shape[:2]
+    count = len(frames) if claimed_samples is None else claimed_samples
+    sample = width * height * 3
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    mvhd = _full_box(b"mvhd", struct.pack(">5IH10x", 0, 0, fps, len(frames), 0x10000, 0x100), matrix, bytes(28))
+    tkhd = _full_box(
+        b"tkhd", struct.pack(">5I8x4H", 0, 0, 1, 0, len(frames), 0, 0, 0, 0), matrix,
+        struct.pack(">2I", width << 16, height << 16), flags=3,
+    )  # fmt: skip
+    mdhd = _full_box(b"mdhd", struct.pack(">4I2H", 0, 0, fps, len(frames), 0, 0))
+    hdlr = _full_box(b"hdlr", b"mhlrvide", bytes(12), b"\x00")
+    entry = _box(
+        b"raw ", bytes(6), struct.pack(">HHH4s2I2H2IIH", 1, 0, 0, b"rqvq", 0, 0, width, height, 72 << 16,
+                                       72 << 16, 0, 1), bytes(32), struct.pack(">Hh", 24, -1),
+    )  # fmt: skip
+    stsd = _full_box(b"stsd", struct.pack(">I", 1), entry)
+    stts = _full_box(b"stts", struct.pack(">3I", 1, count, 1))
+    stsc = _full_box(b"stsc", struct.pack(">4I", 1, 1, count, 1))
+    stsz = _full_box(b"stsz", struct.pack(">2I", sample, count))
+    dinf = _box(b"dinf", _full_box(b"dref", struct.pack(">I", 1), _full_box(b"alis", flags=1)))
+    vmhd = _full_box(b"vmhd", bytes(8), flags=1)
+
+    def moov(chunk_offset: int) -> bytes:
+        stco = _full_box(b"stco", struct.pack(">2I", 1, chunk_offset))
+        stbl = _box(b"stbl", stsd, stts, stsc, stsz, stco)
+        mdia = _box(b"mdia", mdhd, hdlr, _box(b"minf", vmhd, dinf, stbl))
+        return _box(b"moov", mvhd, _box(b"trak", tkhd, mdia))
+
+    ftyp = _box(b"ftyp", b"qt  ", struct.pack(">I", 0x200), b"qt  ")
+    head = ftyp + moov(0)
+    data = b"".join(np.ascontiguousarray(f, dtype=np.uint8).tobytes() for f in frames)
+    path = Path(path)
+    path.write_bytes(ftyp + moov(len(head) + 8) + _box(b"mdat", data))
+    return path
