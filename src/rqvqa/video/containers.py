@@ -16,10 +16,10 @@ one-line `VideoError`:
   one time-to-sample entry lasts one tick (the old QuickTime PCM layout, which FFmpeg indexes per chunk, not
   per sample) is held to the file size only.
 
-Time-to-sample counts alone (`stts`) build no per-sample index (a 20 M claim: 34 MB); the frame count they give
-is checked after opening (`rqvqa.video.reader`). Other containers FFmpeg opens keep their index in the file's
-own bytes (Matroska cues, AVI `idx1`: one entry per 8-16 bytes read), so their memory follows the file size;
-YUV4MPEG and raw streams have no index.
+Time-to-sample counts alone (`stts`) build no per-sample index (a 20 M claim: 34 MB); the frame count
+they give is checked after opening (`rqvqa.video.reader`). Other containers FFmpeg opens keep their index in
+the file's own bytes (Matroska cues, AVI `idx1`: one entry per 8-16 bytes read), so their memory follows the
+file size; YUV4MPEG and raw streams have no index.
 """
 
 from __future__ import annotations
@@ -157,4 +157,6 @@ def check_index(path: str | os.PathLike[str], max_frames: int) -> None:
                 name,
             )
         if track.samples > max_frames and not (track.handler == b"soun" and track.one_tick):
-            raise VideoError(f"{claim}, over the limit of {max_frames} frames (refused before decoding)", name)
+            raise VideoError(
+                f"{claim}, over the limit of {max_frames} frames (refused before decoding)", name
+            )

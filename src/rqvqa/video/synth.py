@@ -200,7 +200,8 @@ def write_raw_mov(
     count = len(frames) if claimed_samples is None else claimed_samples
     sample = width * height * 3
     matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
-    mvhd = _full_box(b"mvhd", struct.pack(">5IH10x", 0, 0, fps, len(frames), 0x10000, 0x100), matrix, bytes(28))
+    header = struct.pack(">5IH10x", 0, 0, fps, len(frames), 0x10000, 0x100)
+    mvhd = _full_box(b"mvhd", header, matrix, bytes(28))
     tkhd = _full_box(
         b"tkhd", struct.pack(">5I8x4H", 0, 0, 1, 0, len(frames), 0, 0, 0, 0), matrix,
         struct.pack(">2I", width << 16, height << 16), flags=3,
