@@ -97,9 +97,11 @@ def write_frames(
     rotation: int = 0,
     frame_times: Sequence[float] | None = None,
     faststart: bool = False,
+    fragmented: bool = False,
 ) -> Path:
     """Encode uint8 RGB frames (H, W, 3), all of one size, to `path`; the default is lossless FFV1 (use a
-    .mkv name). See `make_video` for `rotation`, `frame_times`, `faststart`.
+    .mkv name). See `make_video` for `rotation`, `frame_times`, `faststart`; `fragmented`: fragmented MP4
+    (an empty `moov`, then a `moof` and an `mdat` per key frame).
 
     Deterministic (same bytes, so same decoded pixels, run to run): encoders run single-threaded, and libx264
     without its macroblock tree (`mbtree=0`), which alone made identical input frames encode differently from
@@ -108,6 +110,8 @@ def write_frames(
     path = Path(path)
     rate = Fraction(fps).limit_denominator(100000)
     container_options = {"movflags": "faststart"} if faststart else {}
+    if fragmented:
+        container_options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
     with av.open(str(path), mode="w", options=container_options) as container:
         stream = None
         for i, frame in enumerate(frames):
@@ -231,3 +235,13 @@ def write_raw_mov(
     path = Path(path)
     path.write_bytes(ftyp + moov(len(head) + 8) + _box(b"mdat", data))
     return path
+
+
+def forge_fragment_run(src: str | Path, dst: str | Path, claimed_samples: int) -> Path:
+    """Copy a fragmented MP4 (`write_frames(..., fragmented=True)`) to `dst` with its first fragment's sample
+    run (`trun`) claiming `claimed_samples` samples and no per-sample fields: an index bomb as small."""
+    data = Path(src).read_bytes()
+    at = data.index(b"trun") + 4  # the first `trun` box precedes every sample's bytes
+    dst = Path(dst)
+    dst.write_bytes(data[:at] + struct.pack(">II", 0x000001, claimed_samples) + data[at + 8 :])
+    return dst
