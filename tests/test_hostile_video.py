@@ -92,6 +92,25 @@ def test_a_forged_fragment_run_is_refused(tmp_path):
         probe(forged)
 
 
+def test_an_edit_list_repeating_the_clip_past_the_frame_limit_is_refused(tmp_path, no_ffmpeg_open):
+    frames = [np.full((2, 2, 3), i, np.uint8) for i in range(100)]
+    path = write_raw_mov(tmp_path / "edits.mov", frames, repeats=11)  # 1,100 index entries
+    with video_limits(max_frames=1000), pytest.raises(VideoError) as caught:
+        probe(path)
+    assert caught.value.reason == (
+        "its edit list repeats the 100 samples of the video track into more than 1000 index entries, "
+        "over the frame limit (refused before decoding)"
+    )
+
+
+def test_an_edit_list_within_the_limit_plays_every_edit(tmp_path):
+    frames = [np.full((2, 2, 3), 40 * i, np.uint8) for i in range(3)]
+    path = write_raw_mov(tmp_path / "edits.mov", frames, repeats=2)
+    with video_limits(max_frames=6):
+        values = [int(reader.frame_to_rgb(f)[0, 0, 0]) for _, f in decode_frames(path)]
+    assert values == [0, 40, 80, 0, 40, 80]
+
+
 def test_ordinary_mp4_and_mov_files_pass_the_check(tmp_path):
     for name, options in [("a.mp4", {}), ("b.mov", {"faststart": True}), ("c.mp4", {"codec": "libx265"})]:
         path = make_video(tmp_path / name, width=64, height=48, n_frames=12, **options)

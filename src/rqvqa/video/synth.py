@@ -194,12 +194,18 @@ def _full_box(kind: bytes, *payload: bytes, flags: int = 0) -> bytes:
 
 
 def write_raw_mov(
-    path: str | Path, frames: Sequence[np.ndarray], *, fps: int = 10, claimed_samples: int | None = None
+    path: str | Path,
+    frames: Sequence[np.ndarray],
+    *,
+    fps: int = 10,
+    claimed_samples: int | None = None,
+    repeats: int = 0,
 ) -> Path:
     """Write uint8 RGB frames (all of one size) as uncompressed 24-bit QuickTime (`raw `), every box written
     here. `claimed_samples` forges the sample tables (time-to-sample, sample-to-chunk and sample-size counts)
     to claim that many samples while the file holds `len(frames)`: an index bomb, a few KB that make FFmpeg
-    build a sample index of that many entries when it opens the file."""
+    build a sample index of that many entries when it opens the file. `repeats`: an edit list of that many
+    edits, each showing the whole clip (FFmpeg indexes every sample once per edit)."""
     height, width = frames[0].shape[:2]
     count = len(frames) if claimed_samples is None else claimed_samples
     sample = width * height * 3
@@ -223,11 +229,14 @@ def write_raw_mov(
     dinf = _box(b"dinf", _full_box(b"dref", struct.pack(">I", 1), _full_box(b"alis", flags=1)))
     vmhd = _full_box(b"vmhd", bytes(8), flags=1)
 
+    edit = struct.pack(">Iii", len(frames), 0, 0x10000)  # duration (movie ticks), media start, rate 1.0
+    edts = _box(b"edts", _full_box(b"elst", struct.pack(">I", repeats), edit * repeats)) if repeats else b""
+
     def moov(chunk_offset: int) -> bytes:
         stco = _full_box(b"stco", struct.pack(">2I", 1, chunk_offset))
         stbl = _box(b"stbl", stsd, stts, stsc, stsz, stco)
         mdia = _box(b"mdia", mdhd, hdlr, _box(b"minf", vmhd, dinf, stbl))
-        return _box(b"moov", mvhd, _box(b"trak", tkhd, mdia))
+        return _box(b"moov", mvhd, _box(b"trak", tkhd, edts, mdia))
 
     ftyp = _box(b"ftyp", b"qt  ", struct.pack(">I", 0x200), b"qt  ")
     head = ftyp + moov(0)
