@@ -3,23 +3,25 @@
 FFmpeg's MP4/QuickTime demuxer builds one index entry per sample the file's tables claim while it opens the
 file, before any of our checks on the opened stream can run: about 37 bytes a sample, so a 2 KB `.mov` whose
 sample-size table (`stsz`, a constant size and a count: no table to read) claims 85 M samples took 3.1 GB and
-21 s. A fragment's run of samples (`trun` in a `moof`) is the same kind of bomb: 20 M claimed samples without
-per-sample fields, 736 MB on opening a 1.8 KB file.
+21 s. A fragment's run of samples (`trun` in a `moof`) is the same kind of bomb (20 M claimed samples without
+per-sample fields: 736 MB on opening a 1.8 KB file), and so is an edit list (`elst`) whose edits show the same
+samples over and over (each edit is indexed anew: 30,000 samples and 2,800 edits, 2.2 GB and 3 minutes).
 
-`check_index(path)` walks the ISO-BMFF box headers itself (MP4, MOV, M4V, 3GP: `moov/trak/mdia/minf/stbl` and
-`moof/traf`), reading only headers and entry counts (bounded reads, no sample data), and refuses with a
-one-line `VideoError`:
+`check_index(path, max_frames)` walks the ISO-BMFF box headers itself (MP4, MOV, M4V, 3GP: `moov/trak/edts/
+mdia/minf/stbl` and `moof/traf`), reading only headers, entry counts and, for a track with several edits, its
+time-to-sample and sync-sample tables (bounded reads, no sample data), and refuses with a one-line
+`VideoError`:
 
-- a table (`stts ctts stsc stco co64 stss stps stsz stz2 trun`) whose entries cannot fit the file;
+- a table (`stts ctts stsc stco co64 stss stps stsz stz2 trun elst`) whose entries cannot fit the file;
 - a track whose sample count (`stsz`, plus its fragments' `trun` counts) exceeds the file's size in bytes
-  (every sample takes at least a byte) or the frame limit (`Limits.max_frames`). Uncompressed audio whose
-  one time-to-sample entry lasts one tick (the old QuickTime PCM layout, which FFmpeg indexes per chunk, not
-  per sample) is held to the file size only.
+  (every sample takes at least a byte) or the frame limit (`Limits.max_frames`);
+- a track whose edit list would index more entries than the frame limit (per edit: its duration at the
+  shortest sample duration, plus the frames back to the previous key frame, at most the track's samples).
 
-Time-to-sample counts alone (`stts`) build no per-sample index (a 20 M claim: 34 MB); the frame count
-they give is checked after opening (`rqvqa.video.reader`). Other containers FFmpeg opens keep their index in
-the file's own bytes (Matroska cues, AVI `idx1`: one entry per 8-16 bytes read), so their memory follows the
-file size; YUV4MPEG and raw streams have no index.
+Uncompressed audio whose one time-to-sample entry lasts one tick (the old QuickTime PCM layout, which FFmpeg
+indexes per chunk, not per sample) is held to the file size only. Time-to-sample counts alone (`stts`) build
+no per-sample index (a 20 M claim: 34 MB); the frame count they give is checked after opening
+(`rqvqa.video.reader`).
 """
 
 from __future__ import annotations
