@@ -15,7 +15,7 @@ import pytest
 
 from rqvqa.cli import main
 from rqvqa.errors import UnmeasurableError, VideoError
-from rqvqa.video import reader
+from rqvqa.video import containers, reader
 from rqvqa.video.decode import Decoder
 from rqvqa.video.reader import SizeChanges, decode_frames, probe, video_limits
 from rqvqa.video.sampling import MAX_ASPECT, Sampling, sample_video
@@ -65,6 +65,22 @@ def test_sample_tables_claiming_85m_samples_are_refused_before_ffmpeg_opens(tmp_
         f"its sample tables claim 85000000 samples in the video track, more than the {path.stat().st_size}-"
         f"byte file can hold ({FORGED})"
     )
+
+
+def test_a_compressed_movie_header_is_unpacked_and_checked(tmp_path, monkeypatch):
+    honest = write_raw_mov(tmp_path / "cmov.mov", _frames(3), compressed_header=True)
+    assert b"cmov" in honest.read_bytes() and probe(honest).frame_count == 3  # FFmpeg reads it too
+    forged = write_raw_mov(
+        tmp_path / "bomb.mov", _frames(), claimed_samples=85_000_000, compressed_header=True
+    )
+    monkeypatch.setattr(reader.av, "open", None)  # never reached
+    with pytest.raises(VideoError, match=f"claim 85000000 samples in the video track, .*{FORGED}"):
+        probe(forged)
+    monkeypatch.setattr(containers, "MAX_MOVIE_HEADER", 100)  # the honest header unpacks to more
+    with pytest.raises(
+        VideoError, match=f"compressed movie header unpacks to more than 100 bytes .*{FORGED}"
+    ):
+        probe(honest)
 
 
 def test_a_claim_that_fits_the_file_is_held_to_the_frame_limit(tmp_path, no_ffmpeg_open):

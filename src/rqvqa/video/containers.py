@@ -26,8 +26,10 @@ no per-sample index (a 20 M claim: 34 MB); the frame count they give is checked 
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -44,6 +46,8 @@ _TABLES = {b"stts": 8, b"ctts": 8, b"stsc": 12, b"stco": 4, b"co64": 8, b"stss":
 FORGED = "a forged index, refused before decoding"
 #: boxes walked before the check stops (a valid file has a few dozen; fragmented ones two per fragment)
 MAX_BOXES = 1_000_000
+#: a compressed movie header (`cmov`) may unpack to at most this many bytes (FFmpeg holds it all)
+MAX_MOVIE_HEADER = 64 << 20
 
 
 @dataclass
@@ -53,16 +57,35 @@ class _Track:
     samples: int = 0
     #: one time-to-sample entry of one tick: FFmpeg indexes uncompressed audio per chunk
     one_tick: bool = False
-    #: media time scale (`mdhd`), and (offset, entries) of the time-to-sample and sync-sample tables
+    #: media time scale (`mdhd`)
     scale: int = 0
-    stts: tuple[int, int] | None = None
-    stss: tuple[int, int] | None = None
     #: durations (movie time scale) of the edits that show media (`elst`; empty edits left out)
     edits: np.ndarray = field(default_factory=lambda: np.empty(0))
+    #: read only for a track with several edits: the shortest sample duration (`stts`; 0: unknown) and the
+    #: sync samples, 1-based (`stss`; None: every sample is a key frame)
+    shortest: int = 0
+    keys: np.ndarray | None = None
+
+    def edited_samples(self, movie_scale: int) -> int:
+        """About how many index entries FFmpeg builds for this track once its edit list is applied: each edit
+        that shows media takes the samples of its duration (at the shortest sample duration) plus the frames
+        back to the previous key frame, at most every sample; an edit list can repeat the media many times."""
+        if self.edits.size < 2 or not self.samples:
+            return self.samples
+        preroll = 0
+        if self.keys is not None and self.keys.size:
+            bounds = np.concatenate([[1], np.sort(self.keys), [self.samples + 1]])
+            preroll = int(np.diff(bounds).max())
+        if self.shortest and movie_scale and self.scale:
+            shown = np.floor(self.edits * self.scale / (movie_scale * self.shortest)) + 1 + preroll
+        else:
+            shown = np.full(self.edits.size, float(self.samples))
+        return int(np.minimum(shown, self.samples).sum())
 
 
 class _Walk:
     def __init__(self, handle: BinaryIO, size: int, path: str):
+        #: `size`: the file's size (what its tables must fit), also for a header unpacked in memory
         self.f, self.size, self.path = handle, size, path
         self.boxes = 0
         self.tracks: dict[int, _Track] = {}
@@ -74,6 +97,11 @@ class _Walk:
     def read(self, offset: int, n: int) -> bytes:
         self.f.seek(offset)
         return self.f.read(n)
+
+    def table(self, offset: int, entries: int, entry_bytes: int) -> bytes:
+        """The bytes of a table's whole entries (as many as the file holds)."""
+        data = self.read(offset, entries * entry_bytes)
+        return data[: len(data) - len(data) % entry_bytes]
 
     def children(self, start: int, end: int):
         """(type, payload start, box end) of the boxes between `start` and `end` (clamped to the file)."""
@@ -94,92 +122,117 @@ class _Walk:
             yield kind, payload, min(pos + size, end)
             pos += size
 
+    def add(self, track: _Track) -> None:
+        if track.id in self.tracks:  # fragments read before their track
+            track.samples += self.tracks[track.id].samples
+        self.tracks[track.id] = track
+
     def walk(self, start: int, end: int) -> None:
         for kind, payload, box_end in self.children(start, end):
             if kind == b"trak":
                 track = self.track = _Track()
                 self.walk(payload, box_end)
-                if track.id in self.tracks:  # fragments read before their track
-                    track.samples += self.tracks[track.id].samples
-                self.tracks[track.id] = track
+                self.add(track)
                 self.track = None
+            elif kind == b"cmov":
+                self.compressed(payload, box_end)
             elif kind in _CONTAINERS:
                 self.walk(payload, box_end)
             else:
                 self.leaf(kind, payload, box_end)
 
+    def compressed(self, start: int, end: int) -> None:
+        """A zlib-compressed movie header (`cmov`: `dcom` names the method, `cmvd` holds the data), which
+        FFmpeg unpacks whole: held to `MAX_MOVIE_HEADER`, then walked as any other."""
+        method, packed = b"", None
+        for kind, payload, box_end in self.children(start, end):
+            if kind == b"dcom":
+                method = self.read(payload, 4)
+            elif kind == b"cmvd":
+                packed = (payload + 4, box_end)  # after the unpacked size it claims
+        if method != b"zlib" or packed is None:
+            return  # FFmpeg says what it cannot read
+        # in small pieces: a piece of 16 KB unpacks to at most about 16 MB
+        unpack, parts, unpacked = zlib.decompressobj(), [], 0
+        for at in range(*packed, 1 << 14):
+            try:
+                parts.append(unpack.decompress(self.read(at, min(1 << 14, packed[1] - at))))
+            except zlib.error:
+                return
+            unpacked += len(parts[-1])
+            if unpacked > MAX_MOVIE_HEADER:
+                raise VideoError(
+                    f"its compressed movie header unpacks to more than {MAX_MOVIE_HEADER} bytes ({FORGED})",
+                    self.path,
+                )
+            if unpack.eof:
+                break
+        movie = b"".join(parts)
+        inner = _Walk(io.BytesIO(movie), self.size, self.path)
+        inner.boxes = self.boxes
+        inner.walk(0, len(movie))
+        self.boxes, self.scale = inner.boxes, inner.scale or self.scale
+        for track in inner.tracks.values():
+            self.add(track)
+
     def leaf(self, kind: bytes, payload: int, end: int) -> None:
         head = self.read(payload, min(max(end - payload, 0), 24))
         if len(head) < 8:
             return
+        track = self.track
         # tkhd: track id, mvhd / mdhd: time scale, after the version's creation and modification times
         at = 20 if head[0] == 1 else 12
         value = struct.unpack_from(">I", head, at)[0] if len(head) >= at + 4 else 0
-        if kind == b"tkhd" and self.track is not None:
-            self.track.id = value
-        elif kind == b"mvhd":
+        if kind == b"mvhd":
             self.scale = value
-        elif kind == b"mdhd" and self.track is not None:
-            self.track.scale = value
-        elif kind == b"elst" and self.track is not None:
-            entries = struct.unpack_from(">I", head, 4)[0]
-            wide = head[0] == 1
-            self._fits(kind, entries, 20 if wide else 12)
-            dtype = np.dtype(
-                [("d", ">u8"), ("t", ">i8"), ("r", ">i4")]
-                if wide
-                else [("d", ">u4"), ("t", ">i4"), ("r", ">i4")]
+        elif kind in (b"tfhd", b"trun"):
+            self.fragment(kind, head)
+        elif track is None:
+            return
+        elif kind == b"tkhd":
+            track.id = value
+        elif kind == b"mdhd":
+            track.scale = value
+        elif kind == b"hdlr" and len(head) >= 12 and head[4:8] != b"dhlr":
+            track.handler = head[8:12]
+        elif kind == b"elst":
+            entries, wide = struct.unpack_from(">I", head, 4)[0], head[0] == 1
+            self.fits(kind, entries, 20 if wide else 12)
+            fields = [("d", ">u8"), ("t", ">i8")] if wide else [("d", ">u4"), ("t", ">i4")]
+            table = np.frombuffer(
+                self.table(payload + 8, entries, 20 if wide else 12), fields + [("r", ">i4")]
             )
-            table = np.frombuffer(self._table(payload + 8, entries, dtype.itemsize), dtype)
-            self.track.edits = table["d"][table["t"] != -1].astype(np.float64)
-        elif kind == b"hdlr" and self.track is not None and len(head) >= 12 and head[4:8] != b"dhlr":
-            self.track.handler = head[8:12]
+            track.edits = table["d"][table["t"] != -1].astype(np.float64)
         elif kind in _TABLES:
             entries = struct.unpack_from(">I", head, 4)[0]
-            self._fits(kind, entries, _TABLES[kind])
-            if kind == b"stts" and self.track is not None and len(head) >= 16:
-                self.track.one_tick = entries == 1 and struct.unpack_from(">I", head, 12)[0] == 1
-            if kind in (b"stts", b"stss") and self.track is not None:
-                setattr(self.track, kind.decode(), (payload + 8, entries))
-        elif kind in (b"stsz", b"stz2") and self.track is not None and len(head) >= 12:
+            self.fits(kind, entries, _TABLES[kind])
+            if kind == b"stts" and len(head) >= 16:
+                track.one_tick = entries == 1 and struct.unpack_from(">I", head, 12)[0] == 1
+            # the edit-list estimate needs these; `edts` precedes `mdia` as QuickTime and FFmpeg write it
+            # (otherwise every edit counts as showing every sample)
+            if kind == b"stts" and track.edits.size >= 2:
+                deltas = np.frombuffer(self.table(payload + 8, entries, 8), ">u4").reshape(-1, 2)
+                used = deltas[deltas[:, 0] > 0, 1]
+                track.shortest = int(used.min()) if used.size else 0
+            elif kind == b"stss" and track.edits.size >= 2:
+                track.keys = np.frombuffer(self.table(payload + 8, entries, 4), ">u4").astype(np.int64)
+        elif kind in (b"stsz", b"stz2") and len(head) >= 12:
             sample_size, count = struct.unpack_from(">II", head, 4)
             bits = 32 if kind == b"stsz" else sample_size & 0xFF
             if kind == b"stz2" or sample_size == 0:
-                self._fits(kind, count, bits / 8)
-            self.track.samples += count
-        elif kind == b"tfhd" and len(head) >= 8:
+                self.fits(kind, count, bits / 8)
+            track.samples += count
+
+    def fragment(self, kind: bytes, head: bytes) -> None:
+        if kind == b"tfhd":
             self.fragment_track = struct.unpack_from(">I", head, 4)[0]
-        elif kind == b"trun":
-            flags, count = struct.unpack_from(">II", head)
-            per_sample = 4 * sum(bool(flags & bit) for bit in (0x100, 0x200, 0x400, 0x800))
-            self._fits(kind, count, per_sample)
-            self.tracks.setdefault(self.fragment_track, _Track()).samples += count
+            return
+        flags, count = struct.unpack_from(">II", head)
+        per_sample = 4 * sum(bool(flags & bit) for bit in (0x100, 0x200, 0x400, 0x800))
+        self.fits(kind, count, per_sample)
+        self.tracks.setdefault(self.fragment_track, _Track()).samples += count
 
-    def _table(self, offset: int, entries: int, entry_bytes: int) -> bytes:
-        """The bytes of a table's whole entries (as many as the file holds)."""
-        data = self.read(offset, entries * entry_bytes)
-        return data[: len(data) - len(data) % entry_bytes]
-
-    def edited_samples(self, track: _Track) -> int:
-        """About how many index entries FFmpeg builds for `track` once its edit list is applied: each edit
-        that shows media takes the samples of its duration (at the shortest sample duration) plus the frames
-        back to the previous key frame; an edit list can repeat the media many times over."""
-        if len(track.edits) < 2 or not track.samples:
-            return track.samples
-        stts = np.frombuffer(self._table(*track.stts, 8), ">u4").reshape(-1, 2) if track.stts else None
-        used = stts[stts[:, 0] > 0, 1] if stts is not None else np.empty(0, np.uint32)
-        shortest = int(used.min()) if used.size else 0
-        keys = np.frombuffer(self._table(*track.stss, 4), ">u4").astype(np.int64) if track.stss else None
-        preroll = 0  # no sync-sample table: every sample is a key frame
-        if keys is not None and keys.size:
-            preroll = int(np.diff(np.concatenate([[1], np.sort(keys), [track.samples + 1]])).max())
-        if shortest and self.scale and track.scale:
-            shown = np.floor(track.edits * track.scale / (self.scale * shortest)) + 1 + preroll
-        else:
-            shown = np.full(track.edits.size, float(track.samples))
-        return int(np.minimum(shown, track.samples).sum())
-
-    def _fits(self, kind: bytes, entries: int, entry_bytes: float) -> None:
+    def fits(self, kind: bytes, entries: int, entry_bytes: float) -> None:
         if entries * entry_bytes > self.size:
             raise VideoError(
                 f"its {kind.decode()} table claims {entries} entries, more than the {self.size}-byte file "
@@ -194,8 +247,8 @@ def is_iso_bmff(head: bytes) -> bool:
 
 
 def check_index(path: str | os.PathLike[str], max_frames: int) -> None:
-    """Refuse an ISO-BMFF file whose sample tables claim more samples than the file can hold or more than
-    `max_frames` in a track (see the module docstring). Other files pass unread beyond their first 8 bytes."""
+    """Refuse an ISO-BMFF file whose sample index is forged or over `max_frames` in a track (see the module
+    docstring). Other files pass unread beyond their first 8 bytes."""
     name = os.fspath(path)
     with open(name, "rb", buffering=1 << 16) as handle:
         if not is_iso_bmff(handle.read(8)):
@@ -203,23 +256,20 @@ def check_index(path: str | os.PathLike[str], max_frames: int) -> None:
         size = os.fstat(handle.fileno()).st_size
         walk = _Walk(handle, size, name)
         walk.walk(0, size)
-        for track in walk.tracks.values():
-            which = {b"vide": "the video track", b"soun": "an audio track"}.get(track.handler, "a track")
-            claim = f"its sample tables claim {track.samples} samples in {which}"
-            if track.samples > size:
-                raise VideoError(
-                    f"{claim}, more than the {size}-byte file can hold ({FORGED})",
-                    name,
-                )
-            if track.handler == b"soun" and track.one_tick:
-                continue  # indexed per chunk
-            if track.samples > max_frames:
-                raise VideoError(
-                    f"{claim}, over the limit of {max_frames} frames (refused before decoding)", name
-                )
-            if walk.edited_samples(track) > max_frames:
-                raise VideoError(
-                    f"its edit list repeats the {track.samples} samples of {which} into more than "
-                    f"{max_frames} index entries, over the frame limit (refused before decoding)",
-                    name,
-                )
+    for track in walk.tracks.values():
+        which = {b"vide": "the video track", b"soun": "an audio track"}.get(track.handler, "a track")
+        claim = f"its sample tables claim {track.samples} samples in {which}"
+        if track.samples > size:
+            raise VideoError(f"{claim}, more than the {size}-byte file can hold ({FORGED})", name)
+        if track.handler == b"soun" and track.one_tick:
+            continue  # indexed per chunk
+        if track.samples > max_frames:
+            raise VideoError(
+                f"{claim}, over the limit of {max_frames} frames (refused before decoding)", name
+            )
+        if track.edited_samples(walk.scale) > max_frames:
+            raise VideoError(
+                f"its edit list repeats the {track.samples} samples of {which} into more than "
+                f"{max_frames} index entries, over the frame limit (refused before decoding)",
+                name,
+            )

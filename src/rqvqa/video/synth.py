@@ -7,6 +7,7 @@ compression change measurable image statistics; `blur`, `noise` and `crf` grade 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -200,12 +201,14 @@ def write_raw_mov(
     fps: int = 10,
     claimed_samples: int | None = None,
     repeats: int = 0,
+    compressed_header: bool = False,
 ) -> Path:
     """Write uint8 RGB frames (all of one size) as uncompressed 24-bit QuickTime (`raw `), every box written
     here. `claimed_samples` forges the sample tables (time-to-sample, sample-to-chunk and sample-size counts)
     to claim that many samples while the file holds `len(frames)`: an index bomb, a few KB that make FFmpeg
     build a sample index of that many entries when it opens the file. `repeats`: an edit list of that many
-    edits, each showing the whole clip (FFmpeg indexes every sample once per edit)."""
+    edits, each showing the whole clip (FFmpeg indexes every sample once per edit). `compressed_header`: the
+    movie header zlib-compressed (`cmov`, old QuickTime), after the sample data."""
     height, width = frames[0].shape[:2]
     count = len(frames) if claimed_samples is None else claimed_samples
     sample = width * height * 3
@@ -239,10 +242,16 @@ def write_raw_mov(
         return _box(b"moov", mvhd, _box(b"trak", tkhd, edts, mdia))
 
     ftyp = _box(b"ftyp", b"qt  ", struct.pack(">I", 0x200), b"qt  ")
-    head = ftyp + moov(0)
     data = b"".join(np.ascontiguousarray(f, dtype=np.uint8).tobytes() for f in frames)
     path = Path(path)
-    path.write_bytes(ftyp + moov(len(head) + 8) + _box(b"mdat", data))
+    if compressed_header:
+        movie = moov(len(ftyp) + 8)
+        packed = _box(b"cmvd", struct.pack(">I", len(movie)), zlib.compress(movie))
+        path.write_bytes(
+            ftyp + _box(b"mdat", data) + _box(b"moov", _box(b"cmov", _box(b"dcom", b"zlib"), packed))
+        )
+    else:
+        path.write_bytes(ftyp + moov(len(ftyp + moov(0)) + 8) + _box(b"mdat", data))
     return path
 
 
