@@ -249,6 +249,21 @@ CASES: list[Case] = [
     # ---- index bombs (refused before FFmpeg opens them), extreme aspect ratios, a size change mid-stream
     Case("forged_mov_85M_samples", _forged_mov, {"*": FORGED}, fast=True),
     Case("forged_fragment_run", _forged_trun, {"*": FORGED}),
+    Case(
+        "forged_compressed_header",
+        lambda d: write_raw_mov(
+            d / "cmov.mov",
+            [render_frame(0, 16, 16, 10.0)],
+            claimed_samples=85_000_000,
+            compressed_header=True,
+        ),
+        {"*": FORGED},
+    ),
+    Case(
+        "edit_list_repeats",
+        lambda d: write_raw_mov(d / "edits.mov", _textured(2, 2, 2000), fps=1000, repeats=5001),
+        {"*": "its edit list repeats the 2000 samples"},
+    ),
     Case("wide_1024x16", lambda d: _clip(d, "wide.mp4", width=1024, height=16, n_frames=12), ELONGATED),
     Case(
         "tall_16x1024",

@@ -5,7 +5,9 @@ file, before any of our checks on the opened stream can run: about 37 bytes a sa
 sample-size table (`stsz`, a constant size and a count: no table to read) claims 85 M samples took 3.1 GB and
 21 s. A fragment's run of samples (`trun` in a `moof`) is the same kind of bomb (20 M claimed samples without
 per-sample fields: 736 MB on opening a 1.8 KB file), and so is an edit list (`elst`) whose edits show the same
-samples over and over (each edit is indexed anew: 30,000 samples and 2,800 edits, 2.2 GB and 3 minutes).
+samples over and over (each edit is indexed anew: 30,000 samples and 2,800 edits, 2.2 GB and 3 minutes). A
+zlib-compressed movie header (`cmov`, old QuickTime) hides the same tables from a reader that does not unpack
+it: it is unpacked here (at most `MAX_MOVIE_HEADER`) and walked the same way.
 
 `check_index(path, max_frames)` walks the ISO-BMFF box headers itself (MP4, MOV, M4V, 3GP: `moov/trak/edts/
 mdia/minf/stbl` and `moof/traf`), reading only headers, entry counts and, for a track with several edits, its
