@@ -240,3 +240,34 @@ def test_a_file_without_a_size_change_has_no_note(tmp_path, capsys):
     path = make_video(tmp_path / "plain.mp4", width=192, height=144, fps=10, n_frames=12)
     assert main(["predict", "--model", "brisque", "--json", str(path)]) == 0
     assert "frame_size" not in json.loads(capsys.readouterr().out)[0]["extra"]
+
+
+# -------------------------------------------------------------------- a network model on tiny random weights
+
+
+@pytest.fixture(scope="module")
+def tiny_liqe_predictor():
+    from network_helpers import tiny_liqe
+
+    from rqvqa.api import create_predictor
+
+    return create_predictor("liqe", model=tiny_liqe())
+
+
+def test_network_model_scores_a_size_change_and_says_so(tiny_liqe_predictor, joined):
+    prediction = tiny_liqe_predictor.predict(joined)
+    assert np.isfinite(prediction.score) and len(prediction.per_second) == 4
+    assert prediction.extra["frame_size"].startswith(
+        "the frame size changes mid-stream: 11 frame(s)"
+    )  # up to frame 30
+
+
+def test_liqe_refuses_to_upscale_elongated_frames(tiny_liqe_predictor, elongated):
+    from rqvqa.families.liqe.network import prepare_frame
+
+    with pytest.raises(
+        UnmeasurableError, match="LIQE's upscaled frames at a 224-pixel short side: .* 14336 px"
+    ):
+        tiny_liqe_predictor.predict(elongated["wide"])
+    # a short side of 224 is not upscaled: any aspect within the pixel budget is read as it is
+    assert prepare_frame(np.zeros((224, 224 * 9, 3), np.uint8)).shape == (3, 224, 224 * 9)

@@ -234,17 +234,17 @@ def keyframe_384_size(height: int, width: int) -> tuple[int, int]:
     return KEYFRAME_SHORT_SIDE, int(KEYFRAME_SHORT_SIDE / height * width)
 
 
-def check_aspect(info: VideoInfo, short_side: int, what: str) -> None:
+def check_aspect(width: int, height: int, short_side: int, what: str, path: str | None = None) -> None:
     """Refuse frames too elongated to scale to a `short_side` short side (`MAX_ASPECT`), with a one-line
-    `UnmeasurableError` naming the size the product would make (models that do not scale by the short side
-    still score such a video)."""
-    short, long = sorted((info.width, info.height))
+    `UnmeasurableError` naming the size they would have (models that do not scale by the short side still
+    score such a video)."""
+    short, long = sorted((width, height))
     if long > MAX_ASPECT * short:
         scaled = int(short_side / short * long)
         raise UnmeasurableError(
-            f"frames {info.width}x{info.height} are too elongated ({long / short:.0f}:1, at most "
-            f"{MAX_ASPECT}:1) for {what} at a {short_side}-pixel short side: they would be {scaled} px long",
-            info.path,
+            f"frames {width}x{height} are too elongated ({long / short:.0f}:1, at most {MAX_ASPECT}:1) for "
+            f"{what} at a {short_side}-pixel short side: they would be {scaled} px long",
+            path,
         )
 
 
@@ -329,9 +329,9 @@ class _SampleCollector(Collector):
     def __init__(self, spec: Sampling, info: VideoInfo):
         self.spec, self.info = spec, info
         if spec.keyframes_384:
-            check_aspect(info, KEYFRAME_SHORT_SIDE, "key frames")
+            check_aspect(info.width, info.height, KEYFRAME_SHORT_SIDE, "key frames", info.path)
         if spec.fragments and fragment_sample_size(info.height, info.width)[2] is not None:
-            check_aspect(info, FRAGMENT_SIZE, "upsampled fragment frames")
+            check_aspect(info.width, info.height, FRAGMENT_SIZE, "upsampled fragment frames", info.path)
         self.plan = plan(info, spec.mode)
         rng = np.random.default_rng(spec.seed)
         #: frame index -> the (product, position) pairs it fills
