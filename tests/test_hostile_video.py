@@ -217,6 +217,15 @@ def test_frames_after_a_size_change_are_scaled_to_the_first_size(joined):
     assert np.abs(scaled - expected).mean() < 4
 
 
+def test_the_note_names_at_most_three_sizes():
+    changes = SizeChanges((16, 16), 5, {(8, 8), (32, 32), (64, 64), (8, 16), (16, 8)})
+    assert changes.note() == (
+        "the frame size changes mid-stream: 5 frame(s) decoded at 8x8, 8x16, 16x8 and 2 more were scaled to "
+        "the first frame's 16x16"
+    )
+    assert SizeChanges((16, 16)).note() is None
+
+
 def test_every_sampler_takes_a_size_change(joined):
     decoded = Decoder((("s", Sampling(keyframes=True, keyframes_384=True, chunks=True, fragments=True)),))(
         joined

@@ -418,7 +418,10 @@ class SizeChanges:
         """One line for a row's `extra` (None when the size never changed)."""
         if not self.count or self.first is None:
             return None
-        sizes = ", ".join(f"{w}x{h}" for w, h in sorted(self.sizes))
+        shown = sorted(self.sizes)
+        sizes = ", ".join(f"{w}x{h}" for w, h in shown[:3]) + (
+            f" and {len(shown) - 3} more" if shown[3:] else ""
+        )
         return (
             f"the frame size changes mid-stream: {self.count} frame(s) decoded at {sizes} were scaled to the "
             f"first frame's {self.first[0]}x{self.first[1]}"
