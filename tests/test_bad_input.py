@@ -24,11 +24,13 @@ import pytest
 from rqvqa.cli import main
 from rqvqa.video.synth import (
     corrupt_file,
+    forge_fragment_run,
     make_audio_only,
     make_video,
     render_frame,
     truncate_file,
     write_frames,
+    write_raw_mov,
 )
 
 MODELS = ("lite", "brisque", "niqe")
@@ -149,6 +151,25 @@ def _huge_h264(d: Path) -> Path:
     return write_frames(d / "huge_8192.mp4", frames, codec="libx264", crf=51)
 
 
+def _forged_mov(d: Path) -> Path:
+    """A 2 KB raw QuickTime file whose sample tables claim 85 M samples (an index bomb)."""
+    frames = [render_frame(i, 16, 16, 10.0) for i in range(2)]
+    return write_raw_mov(d / "forged_85M.mov", frames, claimed_samples=85_000_000)
+
+
+def _forged_trun(d: Path) -> Path:
+    frames = [render_frame(i, 32, 32, 10.0) for i in range(4)]
+    honest = write_frames(d / "frag.mp4", frames, codec="mpeg4", pix_fmt="yuv420p", fragmented=True)
+    return forge_fragment_run(honest, d / "forged_trun.mp4", 20_000_000)
+
+
+def _joined_ts(d: Path) -> Path:
+    """Two H.264 TS segments of different frame sizes joined byte for byte: the size changes mid-stream."""
+    a, b = _clip(d, "a.ts"), _clip(d, "b.ts", width=320, height=240, seed=1)
+    (d / "joined.ts").write_bytes(a.read_bytes() + b.read_bytes())
+    return d / "joined.ts"
+
+
 def _fade(n_content: int, n_black: int, black_first: bool, h=144, w=192) -> list[np.ndarray]:
     content = _textured(h, w, n_content)
     if black_first:
@@ -166,6 +187,9 @@ OK = {"*": "ok"}
 FLAT = {"info": "ok", **{m: UNMEASURABLE for m in MODELS}}
 #: frames below NIQE's 96x96 blocks: NIQE names its minimum
 TOO_SMALL = {"info": "ok", "niqe": "96"}
+FORGED = "a forged index, refused before decoding"
+#: frames too elongated for the 384 key frames of `extract`; BRISQUE still scores them
+ELONGATED = {"info": "ok", "brisque": "ok", "niqe": "96", "lite": "64x64", "extract": "too elongated (64:1"}
 
 
 def _fs_clip(d: Path) -> Path:
@@ -222,6 +246,32 @@ CASES: list[Case] = [
         {"*": LIMIT},
         fast=True,
     ),
+    # ---- index bombs (refused before FFmpeg opens them), extreme aspect ratios, a size change mid-stream
+    Case("forged_mov_85M_samples", _forged_mov, {"*": FORGED}, fast=True),
+    Case("forged_fragment_run", _forged_trun, {"*": FORGED}),
+    Case(
+        "forged_compressed_header",
+        lambda d: write_raw_mov(
+            d / "cmov.mov",
+            [render_frame(0, 16, 16, 10.0)],
+            claimed_samples=85_000_000,
+            compressed_header=True,
+        ),
+        {"*": FORGED},
+    ),
+    Case(
+        "edit_list_repeats",
+        lambda d: write_raw_mov(d / "edits.mov", _textured(2, 2, 2000), fps=1000, repeats=5001),
+        {"*": "its edit list repeats the 2000 samples"},
+    ),
+    Case("wide_1024x16", lambda d: _clip(d, "wide.mp4", width=1024, height=16, n_frames=12), ELONGATED),
+    Case(
+        "tall_16x1024",
+        lambda d: _clip(d, "tall.mp4", width=16, height=1024, n_frames=12),
+        ELONGATED,
+        fast=True,
+    ),
+    Case("joined_ts_size_change", _joined_ts, OK, fast=True),
     # ---- not videos at all
     Case("missing", lambda d: d / "missing.mp4", {"*": "file not found"}, fast=True),
     Case("empty", lambda d: _truncate_bytes(_good(d), 0), {"*": "empty file (0 bytes)"}),

@@ -260,7 +260,9 @@ def test_halves_and_square_padding():
     assert (tall[:, 0] == PAD_COLOUR).all() and (tall[:, 5:] == PAD_COLOUR).all()
 
 
-@pytest.mark.parametrize("shape", [(540, 1920), (37, 50), (11, 56), (56, 30), (13, 13), (100, 301)])
+@pytest.mark.parametrize(
+    "shape", [(540, 1920), (37, 50), (11, 56), (56, 30), (13, 13), (100, 301), (1000, 20), (600, 599)]
+)
 @pytest.mark.parametrize("size", [56, 448])
 def test_fast_padded_resize_is_bit_exact(shape, size):
     image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)

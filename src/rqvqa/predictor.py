@@ -101,7 +101,7 @@ class Predictor(ABC):
         unreadable video (the pipeline turns that into an error row instead)."""
         decoded = self.decoder()(video)
         self.setup()
-        return self.score([decoded])[0]
+        return decoded.annotate(self.score([decoded])[0])
 
     def predict_frames(self, frames: np.ndarray, fps: float) -> Prediction:
         """Score frames already in memory: `frames` uint8 RGB, shape (T, H, W, 3), at `fps` frames per second.

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rqvqa.pipeline.keys import content_key
-from rqvqa.results import one_line
+from rqvqa.results import Prediction, one_line
+from rqvqa.video.decode import Decoded
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,11 @@ def finish_batch(stages: Stages, payloads: list[Any], paths: list[str]) -> tuple
                 outcomes.extend(stages.score([payload]))
             except Exception as exc:  # noqa: BLE001
                 outcomes.append(Failure(one_line(exc, path), traceback.format_exc()))
+    # what the decode stage noted about a video (a frame size that changed mid-stream) goes into its row
+    outcomes = [
+        p.annotate(o) if isinstance(p, Decoded) and isinstance(o, Prediction) else o
+        for p, o in zip(payloads, outcomes, strict=True)
+    ]
     return outcomes, time.perf_counter() - start
 
 

@@ -34,7 +34,15 @@ import av
 import numpy as np
 
 from rqvqa.errors import InputError, StoppedError
-from rqvqa.video.reader import Packets, VideoInfo, check_frame_size, decode_frames, probe, video_packets
+from rqvqa.video.reader import (
+    Packets,
+    SizeChanges,
+    VideoInfo,
+    check_frame_size,
+    decode_frames,
+    probe,
+    video_packets,
+)
 
 #: threads converting and analysing frames beside the decoder (2: 5.9 s -> 3.1 s for the three RQ-VQA samplers
 #: on an 8-s 1080p clip on 2 cores; results do not depend on it)
@@ -49,6 +57,9 @@ class VideoSource(ABC):
 
     #: the name messages and rows use (a path, or "<frames>")
     name: str
+    #: frames `frames()` scaled to the first frame's size (a frame size that changes mid-stream; None: a
+    #: source whose frames all have one size)
+    size_changes: SizeChanges | None = None
 
     @property
     @abstractmethod
@@ -72,6 +83,7 @@ class FileSource(VideoSource):
     def __init__(self, path: str | os.PathLike[str], info: VideoInfo | None = None):
         self.name = os.fspath(path)
         self._info = info
+        self.size_changes = SizeChanges()
 
     @property
     def info(self) -> VideoInfo:
@@ -80,7 +92,7 @@ class FileSource(VideoSource):
         return self._info
 
     def frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
-        return decode_frames(self.name)
+        return decode_frames(self.name, self.size_changes)
 
     def packets(self) -> Packets:
         return video_packets(self.name)
@@ -263,10 +275,16 @@ class Decoded:
     #: wall and CPU seconds of the decode stage (the process that decoded it)
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    #: what decoding found that the row should say (`frame_size`: the note of `SizeChanges`)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
         return self.products[name]
+
+    def annotate(self, prediction: Any) -> Any:
+        """`prediction` (a `rqvqa.results.Prediction`) with the decode stage's notes added to its extra."""
+        prediction.extra.update(self.extra)
+        return prediction
 
 
 @dataclass(frozen=True)
@@ -281,4 +299,6 @@ class Decoder:
         wall, cpu = time.perf_counter(), time.process_time()
         source = open_source(video)
         products = decode(source, dict(self.products), self.workers)
-        return Decoded(source.info, products, time.perf_counter() - wall, time.process_time() - cpu)
+        note = source.size_changes.note() if source.size_changes else None
+        extra = {"frame_size": note} if note else {}
+        return Decoded(source.info, products, time.perf_counter() - wall, time.process_time() - cpu, extra)

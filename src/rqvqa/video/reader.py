@@ -5,7 +5,8 @@ Public API:
 - `VideoInfo`: what `probe` learns about a file (rate as a `Fraction`, frame count, displayed size...).
 - `probe(path) -> VideoInfo`.
 - `decode_frames(path) -> Iterator[(index, av.VideoFrame)]`: the raw decoded frames in output order (the index
-  counts decoded frames, like OpenCV's sequential reads); undecodable packets are skipped.
+  counts decoded frames, like OpenCV's sequential reads); undecodable packets are skipped; frames after a
+  mid-stream size change are scaled to the first frame's size (`SizeChanges` counts them).
 - `iter_frames(path, fmt="rgb24" | "gray") -> Iterator[(index, ndarray)]`: the same frames converted, upright.
 - `frame_to_rgb(frame, rotation)`, `frame_to_gray(frame, rotation)`: the conversions `iter_frames` applies.
 
@@ -23,7 +24,7 @@ from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import av.error
 import numpy as np
 
 from rqvqa.errors import ConfigError, VideoError
+from rqvqa.video.containers import check_index
 
 PathLike = str | os.PathLike[str]
 
@@ -197,6 +199,11 @@ def _signature(p: Path) -> str | None:
 
 
 def _open(p: Path) -> av.container.InputContainer:
+    try:
+        # FFmpeg builds a container's sample index while opening it: refuse a forged one first
+        check_index(p, current_limits().max_frames)
+    except OSError as e:
+        raise VideoError(f"cannot read ({e.strerror or e})", p) from None
     try:
         return av.open(str(p), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as e:
@@ -396,17 +403,51 @@ def video_packets(path: PathLike) -> Packets:
     return Packets(np.frombuffer(times, dtype=np.float64).copy(), np.frombuffer(sizes, dtype=np.int64).copy())
 
 
-def decode_frames(path: PathLike) -> Iterator[tuple[int, av.VideoFrame]]:
+@dataclass
+class SizeChanges:
+    """Frames decoded at another size than the first frame's (a stream whose frame size changes midway, e.g.
+    two clips joined), which `decode_frames` scales to the first frame's size."""
+
+    #: (width, height) of the first frame
+    first: tuple[int, int] | None = None
+    #: frames scaled, and the sizes they were decoded at
+    count: int = 0
+    sizes: set[tuple[int, int]] = field(default_factory=set)
+
+    def note(self) -> str | None:
+        """One line for a row's `extra` (None when the size never changed)."""
+        if not self.count or self.first is None:
+            return None
+        shown = sorted(self.sizes)
+        sizes = ", ".join(f"{w}x{h}" for w, h in shown[:3]) + (
+            f" and {len(shown) - 3} more" if shown[3:] else ""
+        )
+        return (
+            f"the frame size changes mid-stream: {self.count} frame(s) decoded at {sizes} were scaled to the "
+            f"first frame's {self.first[0]}x{self.first[1]}"
+        )
+
+
+def decode_frames(path: PathLike, changes: SizeChanges | None = None) -> Iterator[tuple[int, av.VideoFrame]]:
     """Yield (index, frame) for every decodable frame, in output (presentation) order, with threaded decoding.
 
-    The index counts successfully decoded frames, as the official code's sequential OpenCV reads do.
-    Raises VideoError if the file cannot be opened or not a single frame decodes.
+    The index counts successfully decoded frames, as the official code's sequential OpenCV reads do. Every
+    frame has the first frame's size: frames decoded at another size are scaled to it (bilinear, swscale),
+    and counted in `changes`. Raises VideoError if the file cannot be opened or not a single frame decodes.
     """
     p = _check_path(path)
+    changes = changes if changes is not None else SizeChanges()
     with _open(p) as container:
         stream = _video_stream(container, p)
         index = -1
         for index, frame in enumerate(_decoded(container, stream, p)):
+            size = (frame.width, frame.height)
+            if changes.first is None:
+                changes.first = size
+            elif size != changes.first:
+                changes.count += 1
+                changes.sizes.add(size)
+                frame = frame.reformat(width=changes.first[0], height=changes.first[1])
             yield index, frame
         if index < 0:
             raise VideoError("no decodable video frames", p)

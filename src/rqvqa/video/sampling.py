@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from rqvqa.errors import UnmeasurableError
 from rqvqa.video.decode import DEFAULT_WORKERS, Collector, FileSource, Pool, Product, VideoSource, decode
 from rqvqa.video.reader import VideoInfo, frame_to_rgb
 
@@ -46,6 +47,11 @@ FRAGMENT_SIZE = FRAGMENT_GRID * FRAGMENT_PATCH
 FRAGMENT_CLIPS = 4
 FRAGMENT_CLIP_LENGTH = 32
 FRAGMENT_INTERVAL = 2
+
+#: the most elongated frames (long side / short side) a product that scales by the short side accepts: the
+#: long side of a 384 key frame stays <= 3072 px (a 4000x16 clip would give 96000x384 key frames, 3 GB and
+#: minutes of work for 8 of them); 6:1 panorama layouts and 32:9 ultra-wide video pass
+MAX_ASPECT = 8
 
 MODES = ("official", "full")
 CHUNK_RESIZERS = ("pil", "swscale")
@@ -228,6 +234,20 @@ def keyframe_384_size(height: int, width: int) -> tuple[int, int]:
     return KEYFRAME_SHORT_SIDE, int(KEYFRAME_SHORT_SIDE / height * width)
 
 
+def check_aspect(width: int, height: int, short_side: int, what: str, path: str | None = None) -> None:
+    """Refuse frames too elongated to scale to a `short_side` short side (`MAX_ASPECT`), with a one-line
+    `UnmeasurableError` naming the size they would have (models that do not scale by the short side still
+    score such a video)."""
+    short, long = sorted((width, height))
+    if long > MAX_ASPECT * short:
+        scaled = int(short_side / short * long)
+        raise UnmeasurableError(
+            f"frames {width}x{height} are too elongated ({long / short:.0f}:1, at most {MAX_ASPECT}:1) for "
+            f"{what} at a {short_side}-pixel short side: they would be {scaled} px long",
+            path,
+        )
+
+
 def resize_short_side_384(rgb: np.ndarray) -> np.ndarray:
     """Official key-frame resize: cv2.resize INTER_LINEAR (no antialiasing) to `keyframe_384_size`."""
     h, w = keyframe_384_size(*rgb.shape[:2])
@@ -308,6 +328,10 @@ class Sampling(Product):
 class _SampleCollector(Collector):
     def __init__(self, spec: Sampling, info: VideoInfo):
         self.spec, self.info = spec, info
+        if spec.keyframes_384:
+            check_aspect(info.width, info.height, KEYFRAME_SHORT_SIDE, "key frames", info.path)
+        if spec.fragments and fragment_sample_size(info.height, info.width)[2] is not None:
+            check_aspect(info.width, info.height, FRAGMENT_SIZE, "upsampled fragment frames", info.path)
         self.plan = plan(info, spec.mode)
         rng = np.random.default_rng(spec.seed)
         #: frame index -> the (product, position) pairs it fills

@@ -6,6 +6,8 @@ compression change measurable image statistics; `blur`, `noise` and `crf` grade 
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -96,9 +98,11 @@ def write_frames(
     rotation: int = 0,
     frame_times: Sequence[float] | None = None,
     faststart: bool = False,
+    fragmented: bool = False,
 ) -> Path:
     """Encode uint8 RGB frames (H, W, 3), all of one size, to `path`; the default is lossless FFV1 (use a
-    .mkv name). See `make_video` for `rotation`, `frame_times`, `faststart`.
+    .mkv name). See `make_video` for `rotation`, `frame_times`, `faststart`; `fragmented`: fragmented MP4
+    (an empty `moov`, then a `moof` and an `mdat` per key frame).
 
     Deterministic (same bytes, so same decoded pixels, run to run): encoders run single-threaded, and libx264
     without its macroblock tree (`mbtree=0`), which alone made identical input frames encode differently from
@@ -107,6 +111,8 @@ def write_frames(
     path = Path(path)
     rate = Fraction(fps).limit_denominator(100000)
     container_options = {"movflags": "faststart"} if faststart else {}
+    if fragmented:
+        container_options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
     with av.open(str(path), mode="w", options=container_options) as container:
         stream = None
         for i, frame in enumerate(frames):
@@ -176,4 +182,84 @@ def corrupt_file(src: str | Path, dst: str | Path, start_fraction: float, length
     data[start:stop] = np.random.default_rng(seed).integers(0, 256, stop - start, dtype=np.uint8).tobytes()
     dst = Path(dst)
     dst.write_bytes(bytes(data))
+    return dst
+
+
+def _box(kind: bytes, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _full_box(kind: bytes, *payload: bytes, flags: int = 0) -> bytes:
+    return _box(kind, struct.pack(">I", flags), *payload)
+
+
+def write_raw_mov(
+    path: str | Path,
+    frames: Sequence[np.ndarray],
+    *,
+    fps: int = 10,
+    claimed_samples: int | None = None,
+    repeats: int = 0,
+    compressed_header: bool = False,
+) -> Path:
+    """Write uint8 RGB frames (all of one size) as uncompressed 24-bit QuickTime (`raw `), every box written
+    here. `claimed_samples` forges the sample tables (time-to-sample, sample-to-chunk and sample-size counts)
+    to claim that many samples while the file holds `len(frames)`: an index bomb, a few KB that make FFmpeg
+    build a sample index of that many entries when it opens the file. `repeats`: an edit list of that many
+    edits, each showing the whole clip (FFmpeg indexes every sample once per edit). `compressed_header`: the
+    movie header zlib-compressed (`cmov`, old QuickTime), after the sample data."""
+    height, width = frames[0].shape[:2]
+    count = len(frames) if claimed_samples is None else claimed_samples
+    sample = width * height * 3
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    header = struct.pack(">5IH10x", 0, 0, fps, len(frames), 0x10000, 0x100)
+    mvhd = _full_box(b"mvhd", header, matrix, bytes(28))
+    tkhd = _full_box(
+        b"tkhd", struct.pack(">5I8x4H", 0, 0, 1, 0, len(frames), 0, 0, 0, 0), matrix,
+        struct.pack(">2I", width << 16, height << 16), flags=3,
+    )  # fmt: skip
+    mdhd = _full_box(b"mdhd", struct.pack(">4I2H", 0, 0, fps, len(frames), 0, 0))
+    hdlr = _full_box(b"hdlr", b"mhlrvide", bytes(12), b"\x00")
+    entry = _box(
+        b"raw ", bytes(6), struct.pack(">HHH4s2I2H2IIH", 1, 0, 0, b"rqvq", 0, 0, width, height, 72 << 16,
+                                       72 << 16, 0, 1), bytes(32), struct.pack(">Hh", 24, -1),
+    )  # fmt: skip
+    stsd = _full_box(b"stsd", struct.pack(">I", 1), entry)
+    stts = _full_box(b"stts", struct.pack(">3I", 1, count, 1))
+    stsc = _full_box(b"stsc", struct.pack(">4I", 1, 1, count, 1))
+    stsz = _full_box(b"stsz", struct.pack(">2I", sample, count))
+    dinf = _box(b"dinf", _full_box(b"dref", struct.pack(">I", 1), _full_box(b"alis", flags=1)))
+    vmhd = _full_box(b"vmhd", bytes(8), flags=1)
+
+    edit = struct.pack(">Iii", len(frames), 0, 0x10000)  # duration (movie ticks), media start, rate 1.0
+    edts = _box(b"edts", _full_box(b"elst", struct.pack(">I", repeats), edit * repeats)) if repeats else b""
+
+    def moov(chunk_offset: int) -> bytes:
+        stco = _full_box(b"stco", struct.pack(">2I", 1, chunk_offset))
+        stbl = _box(b"stbl", stsd, stts, stsc, stsz, stco)
+        mdia = _box(b"mdia", mdhd, hdlr, _box(b"minf", vmhd, dinf, stbl))
+        return _box(b"moov", mvhd, _box(b"trak", tkhd, edts, mdia))
+
+    ftyp = _box(b"ftyp", b"qt  ", struct.pack(">I", 0x200), b"qt  ")
+    data = b"".join(np.ascontiguousarray(f, dtype=np.uint8).tobytes() for f in frames)
+    path = Path(path)
+    if compressed_header:
+        movie = moov(len(ftyp) + 8)
+        packed = _box(b"cmvd", struct.pack(">I", len(movie)), zlib.compress(movie))
+        path.write_bytes(
+            ftyp + _box(b"mdat", data) + _box(b"moov", _box(b"cmov", _box(b"dcom", b"zlib"), packed))
+        )
+    else:
+        path.write_bytes(ftyp + moov(len(ftyp + moov(0)) + 8) + _box(b"mdat", data))
+    return path
+
+
+def forge_fragment_run(src: str | Path, dst: str | Path, claimed_samples: int) -> Path:
+    """Copy a fragmented MP4 (`write_frames(..., fragmented=True)`) to `dst` with its first fragment's sample
+    run (`trun`) claiming `claimed_samples` samples and no per-sample fields: an index bomb as small."""
+    data = Path(src).read_bytes()
+    at = data.index(b"trun") + 4  # the first `trun` box precedes every sample's bytes
+    dst = Path(dst)
+    dst.write_bytes(data[:at] + struct.pack(">II", 0x000001, claimed_samples) + data[at + 8 :])
     return dst

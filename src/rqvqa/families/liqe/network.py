@@ -25,6 +25,7 @@ from torch import nn
 
 from rqvqa.checkpoints import extract_state_dict, load_strict, read_checkpoint, strip_prefix
 from rqvqa.errors import InputError
+from rqvqa.video.sampling import check_aspect
 
 # Word lists and order of the official code (LIQE.py / pyiqa liqe_arch.py), not the paper's wording.
 QUALITIES = ("bad", "poor", "fair", "good", "perfect")
@@ -119,7 +120,8 @@ def prepare_frame(frame: np.ndarray, preprocessing: str = "rqvqa") -> torch.Tens
     - (H, W) or (H, W, 1) greyscale is replicated to three channels (LIQE was trained on RGB only);
     - (H, W, 4) RGBA drops alpha;
     - a frame with a side under 224 is upscaled (bicubic, clamped to [0, 1]) so that its short side is 224,
-      keeping the aspect ratio. LIQE has no rule for this (its code asserts or fails on such inputs);
+      keeping the aspect ratio. LIQE has no rule for this (its code asserts or fails on such inputs). Such a
+      frame more elongated than 8:1 is refused (`rqvqa.video.sampling.check_aspect`);
     - ``preprocessing="benchmark"`` first applies LIQE's benchmark ``AdaptiveResize(768)``: a frame whose
       sides are both >= 768 is resized (PIL bilinear) so its short side is 768, the long side truncated as
       torchvision's Resize does.
@@ -140,6 +142,7 @@ def prepare_frame(frame: np.ndarray, preprocessing: str = "rqvqa") -> torch.Tens
         x = x.expand(3, -1, -1)
     h, w = x.shape[1:]
     if min(h, w) < PATCH:
+        check_aspect(w, h, PATCH, "LIQE's upscaled frames")  # a 4000x16 frame would be 56000x224
         scale = PATCH / min(h, w)
         size = (max(PATCH, round(h * scale)), max(PATCH, round(w * scale)))
         x = F.interpolate(x[None], size=size, mode="bicubic", align_corners=False)[0].clamp_(0.0, 1.0)
