@@ -71,6 +71,21 @@ def _resize_matrix(in_len: int, scale: float) -> sparse.csr_matrix:
     return sparse.csr_matrix((w.ravel(), (rows, src.ravel())), shape=(w.shape[0], in_len))
 
 
+@lru_cache(maxsize=32)
+def _upsample_then_resize_matrix(in_len: int, out_len: int, scale: float) -> sparse.csr_matrix:
+    return (_resize_matrix(out_len, scale) @ _resize_matrix(in_len, 2.0)[:out_len]).tocsr()
+
+
+def upsample_then_resize(image: np.ndarray, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """`imresize(imresize(image, 2)[:h, :w], scale)` with `shape` = (h, w) (the release's chroma upsampling
+    followed by the light variants' downscaling) as one pair of sparse products whose matrices are the
+    products of the two steps' matrices: the same linear map, equal up to rounding (about 1e-13 on 0-255
+    values), at a fraction of the cost of the full-size intermediate."""
+    image = np.asarray(image, dtype=np.float64)
+    rows = _upsample_then_resize_matrix(image.shape[0], shape[0], scale) @ image
+    return np.asarray((_upsample_then_resize_matrix(image.shape[1], shape[1], scale) @ rows.T).T)
+
+
 def imresize(image: np.ndarray, scale: float) -> np.ndarray:
     """MATLAB `imresize(image, scale)` (bicubic, antialiasing when shrinking) of a 2-D or (H, W, C) double
     image, each channel alike: `rqvqa.families.classic.matlab.imresize` as two sparse products (rows
