@@ -151,7 +151,7 @@ def _linear_lut(knee: float) -> np.ndarray:
 
 def srgb2lab_uint8(rgb8: np.ndarray) -> np.ndarray:
     """`applycform(uint8 rgb, makecform('srgb2lab'))`: Lab (D50) as uint8 (L*255/100, a+128, b+128)."""
-    lab = _xyz_to_lab(_linear_lut(0.04045)[rgb8.astype(np.intp)] @ _SRGB_TO_XYZ_D50.T, _D50)
+    lab = _xyz_to_lab(_linear_lut(0.04045)[rgb8.astype(np.uint8)] @ _SRGB_TO_XYZ_D50.T, _D50)
     enc = np.stack([lab[..., 0] * 255 / 100, lab[..., 1] + 128, lab[..., 2] + 128], axis=-1)
     return np.clip(np.round(enc), 0, 255)
 
@@ -164,7 +164,7 @@ _XYZ_TO_CAT02 = np.array([[0.7328, 0.4296, -0.1624], [-0.7036, 1.6975, 0.0061], 
 
 def rgb2lms_cat02(rgb8: np.ndarray) -> np.ndarray:
     """`colorspace('RGB->CAT02 LMS', uint8 rgb)` (Getreuer's colorspace.m)."""
-    xyz = _linear_lut(0.0404482362771076)[rgb8.astype(np.intp)] @ np.linalg.inv(_XYZ_TO_RGB_COLORSPACE).T
+    xyz = _linear_lut(0.0404482362771076)[rgb8.astype(np.uint8)] @ np.linalg.inv(_XYZ_TO_RGB_COLORSPACE).T
     return xyz @ _XYZ_TO_CAT02.T
 
 
@@ -197,11 +197,13 @@ def _central(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return d, d2, float(d2.mean())
 
 
+# the sums of products through einsum, not BLAS `dot`: a multithreaded OpenBLAS dot costs 10-20x the CPU of
+# einsum's loop on a loaded machine (and its rounding depends on the thread count)
 def skewness(x: np.ndarray) -> float:
     d, d2, m2 = _central(x)
-    return float(np.dot(d2, d) / d.size / m2**1.5) if m2 > 0 else float("nan")
+    return float(np.einsum("i,i->", d2, d) / d.size / m2**1.5) if m2 > 0 else float("nan")
 
 
 def kurtosis(x: np.ndarray) -> float:
     _, d2, m2 = _central(x)
-    return float(np.dot(d2, d2) / d2.size / m2**2) if m2 > 0 else float("nan")
+    return float(np.einsum("i,i->", d2, d2) / d2.size / m2**2) if m2 > 0 else float("nan")
