@@ -113,18 +113,24 @@ def ycbcr2rgb(ycbcr: np.ndarray, uint8: bool) -> np.ndarray:
 
 
 def _srgb_to_linear(rgb: np.ndarray, knee: float = 0.04045) -> np.ndarray:
-    # np.maximum keeps the unused branch real for out-of-gamut (negative) inputs
-    return np.where(rgb <= knee, rgb / 12.92, ((np.maximum(rgb, knee) + 0.055) / 1.055) ** 2.4)
+    # the power branch everywhere (np.maximum keeps it real for out-of-gamut inputs), then the linear branch
+    # where it applies: the values of np.where(rgb <= knee, ...) in fewer whole-image passes
+    out = ((np.maximum(rgb, knee) + 0.055) / 1.055) ** 2.4
+    low = rgb <= knee
+    out[low] = rgb[low] / 12.92
+    return out
 
 
 def _xyz_to_lab(xyz: np.ndarray, white: np.ndarray) -> np.ndarray:
     t = xyz / white
-    e = (6 / 29) ** 3
-    f = np.where(t > e, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
-    lum = 116 * f[..., 1] - 16
-    a = 500 * (f[..., 0] - f[..., 1])
-    b = 200 * (f[..., 1] - f[..., 2])
-    return np.stack([lum, a, b], axis=-1)
+    f = np.cbrt(t)
+    low = t <= (6 / 29) ** 3
+    f[low] = t[low] / (3 * (6 / 29) ** 2) + 4 / 29
+    lab = np.empty_like(f)  # written channel by channel: no stacked temporaries
+    np.subtract(116 * f[..., 1], 16, out=lab[..., 0])
+    np.multiply(500, f[..., 0] - f[..., 1], out=lab[..., 1])
+    np.multiply(200, f[..., 1] - f[..., 2], out=lab[..., 2])
+    return lab
 
 
 # sRGB (D65) -> XYZ, as MATLAB's rgb2lab
@@ -152,8 +158,10 @@ def _linear_lut(knee: float) -> np.ndarray:
 def srgb2lab_uint8(rgb8: np.ndarray) -> np.ndarray:
     """`applycform(uint8 rgb, makecform('srgb2lab'))`: Lab (D50) as uint8 (L*255/100, a+128, b+128)."""
     lab = _xyz_to_lab(_linear_lut(0.04045)[rgb8.astype(np.uint8)] @ _SRGB_TO_XYZ_D50.T, _D50)
-    enc = np.stack([lab[..., 0] * 255 / 100, lab[..., 1] + 128, lab[..., 2] + 128], axis=-1)
-    return np.clip(np.round(enc), 0, 255)
+    enc = np.empty_like(lab)
+    np.divide(lab[..., 0] * 255, 100, out=enc[..., 0])
+    np.add(lab[..., 1:], 128, out=enc[..., 1:])
+    return np.clip(np.round(enc, out=enc), 0, 255, out=enc)
 
 
 _XYZ_TO_RGB_COLORSPACE = np.array(
