@@ -108,7 +108,7 @@ def ycbcr2rgb(ycbcr: np.ndarray, uint8: bool) -> np.ndarray:
     float64); otherwise takes 0-1 doubles and returns 0-1 doubles (not clipped, as `imlincomb`)."""
     if uint8:
         rgb = (ycbcr - _OFFSET601) @ (255.0 * _T601_INV).T
-        return np.clip(np.round(rgb), 0, 255)
+        return np.clip(np.round(rgb, out=rgb), 0, 255, out=rgb)
     return (ycbcr - _OFFSET601 / 255.0) @ (255.0 * _T601_INV).T
 
 
