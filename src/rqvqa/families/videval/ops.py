@@ -83,7 +83,7 @@ def upsample_then_resize(image: np.ndarray, shape: tuple[int, int], scale: float
     values), at a fraction of the cost of the full-size intermediate."""
     image = np.asarray(image, dtype=np.float64)
     rows = _upsample_then_resize_matrix(image.shape[0], shape[0], scale) @ image
-    return np.asarray((_upsample_then_resize_matrix(image.shape[1], shape[1], scale) @ rows.T).T)
+    return np.ascontiguousarray((_upsample_then_resize_matrix(image.shape[1], shape[1], scale) @ rows.T).T)
 
 
 def imresize(image: np.ndarray, scale: float) -> np.ndarray:
@@ -94,7 +94,8 @@ def imresize(image: np.ndarray, scale: float) -> np.ndarray:
     if image.ndim == 3:
         return np.stack([imresize(image[..., c], scale) for c in range(image.shape[2])], axis=-1)
     rows = _resize_matrix(image.shape[0], scale) @ image
-    return np.asarray((_resize_matrix(image.shape[1], scale) @ rows.T).T)
+    # C order: the filters and products that read the result would each copy a transposed view
+    return np.ascontiguousarray((_resize_matrix(image.shape[1], scale) @ rows.T).T)
 
 
 # BT.601 studio swing: ycbcr = offset + T @ rgb, rgb in [0, 1]
