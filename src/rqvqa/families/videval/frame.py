@@ -190,9 +190,10 @@ def friquee_lms1(rgb8: np.ndarray) -> list[float]:
 
 def spatial_features(yuv: np.ndarray) -> list[float]:
     """The 43 spatial frame features (BRISQUE, GM-LOG, HIGRADE, FRIQUEE luma / chroma / LMS)."""
-    y = yuv[..., 0]
+    y = np.ascontiguousarray(yuv[..., 0])  # once: every filter would copy the strided view
     check_measurable(y)
-    rgb8 = ops.ycbcr2rgb(np.clip(np.round(yuv), 0, 255), uint8=True)
+    rounded = np.round(yuv)
+    rgb8 = ops.ycbcr2rgb(np.clip(rounded, 0, 255, out=rounded), uint8=True)
     luma = _Luma(y)
     return [
         *brisque4(luma),
