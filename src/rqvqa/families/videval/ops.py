@@ -108,9 +108,18 @@ def ycbcr2rgb(ycbcr: np.ndarray, uint8: bool) -> np.ndarray:
     """MATLAB `ycbcr2rgb`: `uint8=True` takes 0-255 values and returns rounded, saturated 0-255 integers (as
     float64); otherwise takes 0-1 doubles and returns 0-1 doubles (not clipped, as `imlincomb`)."""
     if uint8:
-        rgb = (ycbcr - _OFFSET601) @ (255.0 * _T601_INV).T
+        rgb = _per_channel(np.subtract, ycbcr, _OFFSET601) @ (255.0 * _T601_INV).T
         return np.clip(np.round(rgb, out=rgb), 0, 255, out=rgb)
-    return (ycbcr - _OFFSET601 / 255.0) @ (255.0 * _T601_INV).T
+    return _per_channel(np.subtract, ycbcr, _OFFSET601 / 255.0) @ (255.0 * _T601_INV).T
+
+
+def _per_channel(op, image: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`op(image, values)` for an (..., 3) image and 3 values, one channel at a time: the same numbers, 2-3x
+    faster than numpy's broadcast loop over an innermost axis of 3."""
+    out = np.empty(image.shape)
+    for c in range(image.shape[-1]):
+        op(image[..., c], values[c], out=out[..., c])
+    return out
 
 
 def _srgb_to_linear(rgb: np.ndarray, knee: float = 0.04045) -> np.ndarray:
@@ -123,7 +132,7 @@ def _srgb_to_linear(rgb: np.ndarray, knee: float = 0.04045) -> np.ndarray:
 
 
 def _xyz_to_lab(xyz: np.ndarray, white: np.ndarray) -> np.ndarray:
-    t = xyz / white
+    t = _per_channel(np.divide, xyz, white)
     f = np.cbrt(t)
     low = t <= (6 / 29) ** 3
     f[low] = t[low] / (3 * (6 / 29) ** 2) + 4 / 29
