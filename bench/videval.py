@@ -21,6 +21,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import statistics
 import tempfile
 import time
 from fractions import Fraction
@@ -116,8 +117,8 @@ def main() -> None:
     decode_s = {}
     for height, clip in clips.items():
         decode_cpu(clip)  # warm-up: file cache, codec initialisation
-        decode_s[height] = decode_cpu(clip)
-        print(f"single-threaded decode {height}p ({clip.name}): {decode_s[height]:.2f} CPU s")
+        decode_s[height] = statistics.median(decode_cpu(clip) for _ in range(3))
+        print(f"single-threaded decode {height}p ({clip.name}): {decode_s[height]:.2f} CPU s (median of 3)")
     for name, what, height, matlab in CASES:
         if args.only and name not in args.only:
             continue
