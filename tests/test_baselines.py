@@ -138,6 +138,49 @@ def test_niqe_single_block_uses_zero_covariance(shape):
     assert np.isfinite(score) and score > 0
 
 
+def test_large_frames_are_measured_in_bands_with_the_same_values(monkeypatch):
+    """Frames over `STRIP_PIXELS` go through `imresize`, BRISQUE and NIQE a band of rows at a time (issue 19,
+    item 7): small bands here, against the whole frame."""
+    from rqvqa.families.classic import matlab
+
+    img = np.round(natural_image(400, 384, seed=3))
+    whole = (imresize(img, 0.5), brisque_features(img), niqe_block_features(img))
+    monkeypatch.setattr(matlab, "STRIP_PIXELS", 0)
+    monkeypatch.setattr(matlab, "_BAND_PIXELS", 96 * 192)
+    # several bands at every step: BRISQUE's two scales, NIQE's two scales (whole blocks), the resize
+    assert [len(matlab.row_bands(*a)) for a in ((400, 384), (200, 192), (384, 384, 96), (192, 192, 48))] == [
+        9,
+        3,
+        4,
+        2,
+    ]
+    banded = (imresize(img, 0.5), brisque_features(img), niqe_block_features(img))
+    np.testing.assert_array_equal(banded[0], whole[0])  # each output row sums the same taps in the same order
+    np.testing.assert_array_equal(banded[2], whole[2])  # every block's features are its own
+    # BRISQUE's sums over the whole frame add up band by band: equal up to rounding
+    np.testing.assert_allclose(banded[1], whole[1], rtol=1e-12, atol=0)
+    # the uint8 frame (as decoded) gives the same values as its float64 copy
+    np.testing.assert_array_equal(brisque_features(img.astype(np.uint8)), banded[1])
+
+
+@pytest.mark.slow
+def test_an_8k_frame_stays_within_a_few_hundred_megabytes():
+    """One 8K luma frame (7680x4320, 265 MB as float64): BRISQUE and NIQE peak far below the 1.6 GB that
+    whole-frame float64 temporaries took."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    gray = np.repeat(np.repeat(rng.integers(16, 236, (540, 960), dtype=np.uint8), 8, 0), 8, 1)
+    gray[::2] += 3  # fine detail, so no block is flat
+    for fn in (brisque_features, niqe_score):
+        tracemalloc.start()
+        value = fn(gray)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert np.all(np.isfinite(value))
+        assert peak < 400e6, (fn.__name__, peak / 1e6)
+
+
 # ------------------------------------------------------------------------------------ image properties
 
 

@@ -94,3 +94,38 @@ def test_cli_reads_each_label_file_by_its_own_layout(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["median"]["SRCC"] == by_layout
     assert main([*base, "--mos-column", "MOSFull"]) == 1
     assert f"{tmp_path / 'metadata.csv'}: no column 'MOSFull'" in capsys.readouterr().err
+
+
+def test_grid_search_with_shared_kernels_selects_as_a_plain_rbf_grid():
+    """One Gram matrix per gamma (`kernel="precomputed"`) gives the predictions of a plain RBF SVR refitted
+    for every (C, gamma), hence the same selection; processes over the grid change nothing; the progress
+    callback counts every grid step."""
+    import math
+
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import MinMaxScaler
+    from sklearn.svm import SVR
+
+    from rqvqa.benchmark import C_GRID, GAMMA_GRID, STEPS_PER_SPLIT, select_parameters
+    from rqvqa.metrics import performance
+
+    rng = np.random.default_rng(2)
+    x, y = _dataset(rng, 80)
+    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=0.2, random_state=math.ceil(6.6 * 1))
+    scaler = MinMaxScaler().fit(x_fit)
+    best = (math.inf, None)
+    for c in C_GRID:
+        for gamma in GAMMA_GRID:
+            pred = SVR(kernel="rbf", C=c, gamma=gamma).fit(scaler.transform(x_fit), y_fit)
+            pred = pred.predict(scaler.transform(x_val))
+            z = (pred - pred.mean()) / pred.std() if pred.std() > 0 else pred
+            rmse = performance(z, y_val, fit="logistic4")["RMSE"]
+            if rmse < best[0]:
+                best = (rmse, (float(c), float(gamma)))
+    steps = []
+    assert select_parameters(1, x, y, progress=steps.append) == best[1]
+    assert steps == [1] * STEPS_PER_SPLIT
+    assert select_parameters(1, x, y, n_jobs=2) == best[1]
+    done = []
+    run_benchmark(x, y, n_splits=1, n_jobs=2, progress=done.append)
+    assert sum(done) == STEPS_PER_SPLIT

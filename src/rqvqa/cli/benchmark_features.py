@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rqvqa.benchmark import METRICS, load_features, load_mos, run_benchmark
+    from rqvqa.benchmark import METRICS, STEPS_PER_SPLIT, load_features, load_mos, run_benchmark
     from rqvqa.errors import ConfigError
     from rqvqa.results import dumps_json
 
@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     jobs = args.jobs or max(1, os.cpu_count() or 1)
     from tqdm import tqdm
 
-    with tqdm(
-        total=args.splits, desc="splits", unit="split", file=sys.stderr, disable=args.splits < 2
-    ) as bar:
+    # the bar counts the SVR grid (one step per gamma of each split) and shows the time left
+    print(f"{args.splits} split(s) x {STEPS_PER_SPLIT} grid steps on {jobs} process(es)", file=sys.stderr)
+    with tqdm(total=args.splits * STEPS_PER_SPLIT, desc="SVR grid", unit="step", file=sys.stderr) as bar:
         result = run_benchmark(
             x, y, n_splits=args.splits, n_jobs=min(jobs, args.splits), progress=bar.update, test=test
         )

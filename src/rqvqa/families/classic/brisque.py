@@ -23,7 +23,7 @@ import numpy as np
 
 from rqvqa.errors import UnmeasurableError
 from rqvqa.families.classic.matlab import imresize
-from rqvqa.families.classic.nss import mscn, nss_features
+from rqvqa.families.classic.nss import nss_features
 from rqvqa.svr import RbfSVR
 
 N_FEATURES = 36
@@ -38,7 +38,7 @@ FEATURE_NAMES = [
 
 def brisque_features(gray: np.ndarray) -> np.ndarray:
     """The 36 BRISQUE features of one greyscale image (2-D array, values on the 0-255 scale)."""
-    image = np.asarray(gray, dtype=np.float64)
+    image = np.asarray(gray)  # float64 a band at a time (`nss_features`, `imresize`)
     if image.ndim != 2:
         raise ValueError(f"BRISQUE expects a 2-D greyscale image, got shape {image.shape}")
     if image.size == 0 or image.min() == image.max():
@@ -46,8 +46,7 @@ def brisque_features(gray: np.ndarray) -> np.ndarray:
         raise UnmeasurableError(f"flat frame{value}")
     feats: list[float] = []
     for scale in range(2):
-        struct, _ = mscn(image, border="zero")
-        feats += nss_features(struct)
+        feats += nss_features(image)
         if scale == 0:
             image = imresize(image, 0.5)
     return np.asarray(feats, dtype=np.float64)

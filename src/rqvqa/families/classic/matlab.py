@@ -109,13 +109,47 @@ def _resize_matrix(in_len: int, scale: float) -> sparse.csr_matrix:
     return sparse.csr_matrix((w.ravel(), src.ravel(), indptr), shape=(w.shape[0], in_len))
 
 
+#: frames above this many pixels are processed a band of rows at a time (8K frames in a few hundred MB)
+STRIP_PIXELS = 4_000_000
+#: pixels per band of rows
+_BAND_PIXELS = 1_000_000
+
+
+def row_bands(height: int, width: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """[start, stop) row ranges covering `height` rows: one for a frame of at most `STRIP_PIXELS` pixels, else
+    bands of about `_BAND_PIXELS` pixels, each a multiple of `multiple` rows (but the last)."""
+    if height * width <= STRIP_PIXELS:
+        return [(0, height)]
+    rows = max(_BAND_PIXELS // max(width, 1) // multiple, 1) * multiple
+    return [(a, min(a + rows, height)) for a in range(0, height, rows)]
+
+
+def _row_band(matrix: sparse.csr_matrix, start: int, stop: int) -> tuple[sparse.csr_matrix, int, int]:
+    """Rows start:stop of a resampling matrix restricted to the input rows they read ([lo, hi)), taps kept in
+    their stored order (so each product sums them in the same order as the whole matrix)."""
+    ptr = matrix.indptr[start : stop + 1]
+    indices = matrix.indices[ptr[0] : ptr[-1]]
+    lo, hi = int(indices.min()), int(indices.max()) + 1
+    band = sparse.csr_matrix(
+        (matrix.data[ptr[0] : ptr[-1]], indices - lo, ptr - ptr[0]), shape=(stop - start, hi - lo)
+    )
+    return band, lo, hi
+
+
 def imresize(image: np.ndarray, scale: float = 0.5) -> np.ndarray:
-    """MATLAB `imresize(image, scale)` (bicubic, antialiasing on) for a 2-D float64 image.
+    """MATLAB `imresize(image, scale)` (bicubic, antialiasing on) of a 2-D image, in float64.
 
     MATLAB resizes the dimension with the smaller scale first; with equal scales that is rows (dim 1) first.
+    A large image is resized a band of output rows at a time from the input rows that band reads (converted
+    to float64 band by band): the same sums in the same order, without whole-image temporaries.
     """
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"imresize expects a 2-D image, got shape {image.shape}")
-    rows = _resize_matrix(image.shape[0], scale) @ image
-    return np.ascontiguousarray((_resize_matrix(image.shape[1], scale) @ rows.T).T)
+    rows_m, cols_m = _resize_matrix(image.shape[0], scale), _resize_matrix(image.shape[1], scale)
+    out = np.empty((rows_m.shape[0], cols_m.shape[0]))
+    for start, stop in row_bands(rows_m.shape[0], image.shape[1]):
+        band, lo, hi = _row_band(rows_m, start, stop)
+        rows = band @ np.asarray(image[lo:hi], dtype=np.float64)
+        out[start:stop] = (cols_m @ rows.T).T
+    return out

@@ -27,8 +27,8 @@ from importlib import resources
 import numpy as np
 
 from rqvqa.errors import UnmeasurableError
-from rqvqa.families.classic.matlab import imresize
-from rqvqa.families.classic.nss import mscn, niqe_nss_features
+from rqvqa.families.classic.matlab import imresize, row_bands
+from rqvqa.families.classic.nss import mscn_rows, niqe_nss_features
 
 BLOCK = 96
 
@@ -50,8 +50,9 @@ def _blocks(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
 def niqe_block_features(gray: np.ndarray, sharpness_threshold: float | None = None) -> np.ndarray:
     """(n_blocks, 36) NSS features of the measurable 96x96 blocks of a greyscale image, blocks in column-major
     order (MATLAB `blkproc`); flat and unfittable blocks are left out (module docstring); with
-    `sharpness_threshold` only the sharp blocks are kept."""
-    image = np.asarray(gray, dtype=np.float64)
+    `sharpness_threshold` only the sharp blocks are kept. A frame over `STRIP_PIXELS` is measured a band of
+    block rows at a time (every block's features are its own: the same values)."""
+    image = np.asarray(gray)  # float64 a band at a time (`mscn_rows`, `imresize`)
     if image.ndim != 2:
         raise ValueError(f"NIQE expects a 2-D greyscale image, got shape {image.shape}")
     rows, cols = image.shape[0] // BLOCK, image.shape[1] // BLOCK
@@ -59,20 +60,28 @@ def niqe_block_features(gray: np.ndarray, sharpness_threshold: float | None = No
         height, width = image.shape
         raise UnmeasurableError(f"frame {width}x{height} is below NIQE's minimum {BLOCK}x{BLOCK}")
     image = image[: rows * BLOCK, : cols * BLOCK]
-    blocks = _blocks(image, rows, cols)
-    keep = blocks.min(axis=(1, 2)) != blocks.max(axis=(1, 2))
-    per_scale = []
+    # (cols, rows, ...) grids of the blocks' results, filled a band of block rows at a time
+    feats = np.zeros((2, cols, rows, 18))
+    keep = np.zeros((cols, rows), dtype=bool)
+    sharpness = np.zeros((cols, rows))
     for scale in (1, 2):
-        struct, sigma = mscn(image, border="replicate")
-        feats, fitted = niqe_nss_features(_blocks(struct, rows, cols))
-        per_scale.append(feats)
-        keep &= fitted
+        b = BLOCK // scale
+        for start, stop in row_bands(image.shape[0], image.shape[1], multiple=b):
+            r0, r1 = start // b, stop // b
+            struct, sigma = mscn_rows(image, start, stop, border="replicate")
+            band_feats, fitted = niqe_nss_features(_blocks(struct, r1 - r0, cols))
+            feats[scale - 1, :, r0:r1] = band_feats.reshape(cols, r1 - r0, 18)
+            if scale == 1:
+                pixels = _blocks(np.asarray(image[start:stop]), r1 - r0, cols)
+                keep[:, r0:r1] = (pixels.min(axis=(1, 2)) != pixels.max(axis=(1, 2))).reshape(cols, r1 - r0)
+                sharpness[:, r0:r1] = _blocks(sigma, r1 - r0, cols).mean(axis=(1, 2)).reshape(cols, r1 - r0)
+            keep[:, r0:r1] &= fitted.reshape(cols, r1 - r0)
         if scale == 1:
-            sharpness = _blocks(sigma, rows, cols).mean(axis=(1, 2))
             image = imresize(image, 0.5)
+    keep, sharpness = keep.ravel(), sharpness.ravel()
     if not keep.any():
         raise UnmeasurableError(f"every {BLOCK}x{BLOCK} block is flat")
-    feats = np.concatenate(per_scale, axis=1)
+    feats = np.concatenate([feats[0].reshape(-1, 18), feats[1].reshape(-1, 18)], axis=1)
     if sharpness_threshold is not None:
         keep &= sharpness >= sharpness_threshold * sharpness[keep].max()
     return feats[keep]

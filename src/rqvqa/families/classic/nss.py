@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import gamma
 
 from rqvqa.errors import UnmeasurableError
-from rqvqa.families.classic.matlab import gaussian_filter
+from rqvqa.families.classic.matlab import gaussian_filter, row_bands
 
 SHAPE_GRID = np.round(np.arange(0.2, 10 + 1e-9, 0.001), 3)
 # Gamma(k / shape) at every grid shape: the fits only ever return grid shapes.
@@ -51,6 +51,18 @@ def mscn(image: np.ndarray, border: str) -> tuple[np.ndarray, np.ndarray]:
     np.subtract(image, mu, out=mu)
     np.divide(mu, np.add(sigma, 1, out=tmp), out=mu)
     return mu, sigma
+
+
+#: rows of context the 7x7 MSCN window reads on each side of a pixel
+_HALO = 3
+
+
+def mscn_rows(image: np.ndarray, start: int, stop: int, border: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows start:stop of `mscn(image, border)`, computed from those rows and the `_HALO` rows around them:
+    the same values as the whole image's, without whole-image temporaries."""
+    lo, hi = max(start - _HALO, 0), min(stop + _HALO, image.shape[0])
+    struct, sigma = mscn(image[lo:hi], border)
+    return struct[start - lo : stop - lo], sigma[start - lo : stop - lo]
 
 
 # ---------------------------------------------------------------------------------------- grid lookup
@@ -89,29 +101,40 @@ def _count_nonzero_rows(x: np.ndarray) -> np.ndarray:
     return np.count_nonzero(x, axis=1) if x.shape[0] > 1 else np.array([np.count_nonzero(x)])
 
 
-def _ggd_fits(x: np.ndarray, scratch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of `x`: (shape index, sigma^2, fitted?) of a zero-mean GGD (official `estimateggdparam`)."""
-    n = x.shape[1]
-    sigma_sq = np.einsum("ij,ij->i", x, x) / n
-    e = np.abs(x, out=None if scratch is None else scratch.reshape(x.shape)).sum(axis=1) / n
+def _ggd_moments(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Per row of `x`: (sum of squares, sum of absolute values), the sums a GGD fit needs (they add up over
+    bands of a large image)."""
+    e = np.abs(x, out=None if scratch is None else scratch.reshape(x.shape)).sum(axis=1)
+    return np.stack([np.einsum("ij,ij->i", x, x), e])
+
+
+def _ggd_from_moments(m: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    sigma_sq, e = m[0] / n, m[1] / n
     ok = (sigma_sq > 0) & (e > 0)
     rho = np.where(ok, sigma_sq / np.where(ok, e, 1.0) ** 2, 1.0)
     return _nearest_grid_index(_GGD_RATIO, rho, squared=False), sigma_sq, ok
 
 
-def _aggd_fits(
-    x: np.ndarray, scratch: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of `x`: (shape index, left sigma, right sigma, fitted?) of an asymmetric GGD (official
-    `estimateaggdparam`). Zeros count on neither side, as in MATLAB's `vec(vec < 0)` / `vec(vec > 0)`.
-    `scratch`: a float64 buffer of x's shape to reuse (saves an allocation per call on large images)."""
-    n = x.shape[1]
+def _ggd_fits(x: np.ndarray, scratch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of `x`: (shape index, sigma^2, fitted?) of a zero-mean GGD (official `estimateggdparam`)."""
+    return _ggd_from_moments(_ggd_moments(x, scratch), x.shape[1])
+
+
+def _aggd_moments(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Per row of `x`: (negatives, their sum of squares, their sum, positives, sum of squares, sum), the sums
+    an AGGD fit needs (they add up over bands of a large image). Zeros count on neither side, as in MATLAB's
+    `vec(vec < 0)` / `vec(vec > 0)`. `scratch`: a float64 buffer of x's shape to reuse."""
     buf = np.empty_like(x) if scratch is None else scratch.reshape(x.shape)
     # One side at a time in the same buffer: clipping gives the same sums as boolean indexing, without copies.
     np.minimum(x, 0.0, out=buf)
-    n_neg, neg_sq, neg_sum = _count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
+    neg = [_count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)]
     np.maximum(x, 0.0, out=buf)
-    n_pos, pos_sq, pos_sum = _count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)
+    pos = [_count_nonzero_rows(buf), np.einsum("ij,ij->i", buf, buf), buf.sum(axis=1)]
+    return np.stack([*neg, *pos]).astype(np.float64)
+
+
+def _aggd_from_moments(m: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n_neg, neg_sq, neg_sum, n_pos, pos_sq, pos_sum = m
     ok = (neg_sq > 0) & (pos_sq > 0)
     left = np.sqrt(np.where(ok, neg_sq, 1.0) / np.maximum(n_neg, 1))
     right = np.sqrt(np.where(ok, pos_sq, 1.0) / np.maximum(n_pos, 1))
@@ -122,6 +145,14 @@ def _aggd_fits(
     ok &= np.isfinite(r_norm)
     r_norm = np.where(ok, r_norm, 1.0)
     return _nearest_grid_index(_AGGD_RATIO, r_norm, squared=True), left, right, ok
+
+
+def _aggd_fits(
+    x: np.ndarray, scratch: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of `x`: (shape index, left sigma, right sigma, fitted?) of an asymmetric GGD (official
+    `estimateaggdparam`)."""
+    return _aggd_from_moments(_aggd_moments(x, scratch), x.shape[1])
 
 
 def _degenerate(kind: str) -> UnmeasurableError:
@@ -170,19 +201,48 @@ def shifted_product(s: np.ndarray, shift: tuple[int, int], out: np.ndarray) -> n
 # ---------------------------------------------------------------------------------------- features
 
 
-def nss_features(struct: np.ndarray) -> list[float]:
-    """BRISQUE's 18 features of one scale: GGD (shape, variance) of the MSCN map, then per direction the AGGD
-    (shape, mean, left variance, right variance) of the products with the circularly shifted map. Raises
-    `UnmeasurableError` when a distribution cannot be fitted (flat content)."""
-    struct = np.ascontiguousarray(struct, dtype=np.float64)
-    prod, scratch = np.empty_like(struct), np.empty_like(struct)
-    idx, sigma_sq, ok = _ggd_fits(struct.reshape(1, -1), scratch)
+def _bands_with_neighbours(image: np.ndarray, border: str):
+    """(MSCN rows start:stop with the rows just above and below them, wrapped around the image as MATLAB's
+    `circshift` does) of each band of `image` (`row_bands`): the whole map at once for a frame up to
+    `STRIP_PIXELS`, else a band at a time."""
+    h = image.shape[0]
+    bands = row_bands(h, image.shape[1])
+    if len(bands) == 1:
+        struct = mscn(image, border)[0]
+        yield np.concatenate([struct[-1:], struct, struct[:1]])
+        return
+    first, last = mscn_rows(image, 0, 1, border)[0], mscn_rows(image, h - 1, h, border)[0]
+    for start, stop in bands:
+        lo, hi = max(start - 1, 0), min(stop + 1, h)
+        rows = mscn_rows(image, lo, hi, border)[0]
+        yield np.concatenate([last if start == 0 else rows[:0], rows, first if stop == h else rows[:0]])
+
+
+def nss_features(image: np.ndarray) -> list[float]:
+    """BRISQUE's 18 features of one scale of a greyscale image: GGD (shape, variance) of the MSCN map (zero
+    borders), then per direction the AGGD (shape, mean, left variance, right variance) of the products with
+    the circularly shifted map. A frame over `STRIP_PIXELS` is measured a band of rows at a time (the fits'
+    sums add up over the bands). Raises `UnmeasurableError` when a distribution cannot be fitted (flat
+    content)."""
+    ggd = np.zeros((2, 1))
+    aggd = np.zeros((len(SHIFTS), 6, 1))
+    for ext in _bands_with_neighbours(image, "zero"):
+        struct = ext[1:-1]
+        flat = np.ascontiguousarray(struct).reshape(1, -1)
+        scratch = np.empty_like(flat)
+        ggd += _ggd_moments(flat, scratch)
+        prod = np.empty_like(struct)
+        for k, (dr, dc) in enumerate(SHIFTS):
+            # rolled[i, j] = map[i - dr, j - dc]: `ext` holds the rows above and below this band
+            np.multiply(struct, np.roll(ext[1 - dr : ext.shape[0] - 1 - dr], dc, axis=1), out=prod)
+            aggd[k] += _aggd_moments(prod.reshape(1, -1), scratch)
+    n = image.shape[0] * image.shape[1]
+    idx, sigma_sq, ok = _ggd_from_moments(ggd, n)
     if not ok[0]:
         raise _degenerate("generalised Gaussian of the MSCN coefficients")
     feats = [float(SHAPE_GRID[idx[0]]), float(np.sqrt(sigma_sq[0]) ** 2)]
-    for shift in SHIFTS:
-        shifted_product(struct, shift, prod)
-        i, left, right, ok = _aggd_fits(prod.reshape(1, -1), scratch)
+    for k in range(len(SHIFTS)):
+        i, left, right, ok = _aggd_from_moments(aggd[k], n)
         if not ok[0]:
             raise _degenerate("asymmetric generalised Gaussian of the paired products")
         i, left, right = int(i[0]), float(left[0]), float(right[0])

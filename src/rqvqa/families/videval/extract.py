@@ -117,19 +117,24 @@ class VidevalFeatures:
         return np.concatenate([self.window_features[w], self.second_features], axis=1)
 
 
-def _yuv(frame_av) -> np.ndarray:
-    """(H, W, 3) float64 YUV 0-255 of a decoded frame, chroma upsampled as the release's YUVread."""
+def _yuv(frame_av, scale: float | None = None, luma_only: bool = False) -> np.ndarray:
+    """(H, W, 3) float64 YUV 0-255 of a decoded frame, chroma upsampled as the release's YUVread, then
+    scaled by `scale` (the light variants' `imresize`); (H, W, 1) with `luma_only` (a frame only read as a
+    centre's neighbour: TLVQM reads its luma). Each plane is resized on its own before the planes are
+    interleaved; the chroma's upsampling and downscaling are one composed resize."""
     if frame_av.format.name != "yuv420p":
         frame_av = frame_av.reformat(format="yuv420p")
-    planes = []
-    for p in frame_av.planes:
-        a = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
-        planes.append(a.astype(np.float64))
-    y, u, v = planes
+    y, u, v = (
+        np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame_av.planes
+    )
     h, w = y.shape
-    u = ops.imresize(u, 2.0)[:h, :w]
-    v = ops.imresize(v, 2.0)[:h, :w]
-    return np.stack([y, u, v], axis=-1)
+    if luma_only:
+        return (ops.imresize(y, scale) if scale else y.astype(np.float64))[..., None]
+    if scale:
+        planes = [ops.imresize(y, scale), *(ops.upsample_then_resize(c, (h, w), scale) for c in (u, v))]
+    else:
+        planes = [y.astype(np.float64), *(ops.imresize(c, 2.0)[:h, :w] for c in (u, v))]
+    return np.stack(planes, axis=-1)
 
 
 def _frame_row(this: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -230,8 +235,7 @@ class _VidevalCollector(Collector):
     def feed(self, index: int, frame_av: av.VideoFrame, pool: Pool) -> None:
         is_centre = index >= 1 and (index - 1) % self.step == 0
         is_next = index >= 2 and (index - 2) % self.step == 0
-        yuv = _yuv(frame_av)
-        cur = ops.imresize(yuv, self.scale) if self.scale else yuv
+        cur = _yuv(frame_av, self.scale, luma_only=not (is_centre or self._is_hcf(index)))
         if self._is_hcf(index):
             self.hcf_jobs[index] = pool.submit(_hcf_row, cur)
         kept = self.kept

@@ -35,12 +35,16 @@ def local_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(local mean, local standard deviation) under the 7x7 Gaussian (sigma 7/6), MATLAB filter2 borders:
     the release's `computeSigmaMap` is the second, `divisiveNormalization` is `(image - mu) / (sigma + 1)`."""
     mu = ops.filter2(_GAUSS7, image)
-    return mu, np.sqrt(np.abs(ops.filter2(_GAUSS7, image * image) - mu * mu))
+    sq = image * image
+    var = ops.filter2(_GAUSS7, sq)
+    np.subtract(var, np.multiply(mu, mu, out=sq), out=var)  # in place: the same values, fewer temporaries
+    return mu, np.sqrt(np.abs(var, out=var), out=var)
 
 
 def normalized(image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     mu, sigma = stats if stats is not None else local_stats(image)
-    return (image - mu) / (sigma + 1)
+    out = image - mu
+    return np.divide(out, sigma + 1, out=out)
 
 
 class _Luma:
@@ -186,9 +190,10 @@ def friquee_lms1(rgb8: np.ndarray) -> list[float]:
 
 def spatial_features(yuv: np.ndarray) -> list[float]:
     """The 43 spatial frame features (BRISQUE, GM-LOG, HIGRADE, FRIQUEE luma / chroma / LMS)."""
-    y = yuv[..., 0]
+    y = np.ascontiguousarray(yuv[..., 0])  # once: every filter would copy the strided view
     check_measurable(y)
-    rgb8 = ops.ycbcr2rgb(np.clip(np.round(yuv), 0, 255), uint8=True)
+    rounded = np.round(yuv)
+    rgb8 = ops.ycbcr2rgb(np.clip(rounded, 0, 255, out=rounded), uint8=True)
     luma = _Luma(y)
     return [
         *brisque4(luma),
