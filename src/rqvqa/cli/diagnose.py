@@ -50,16 +50,6 @@ def diagnose_row(path: str, debug: bool = False) -> dict[str, Any]:
         return {"path": path, "status": STATUS_ERROR, "diagnosis": None, "error": one_line(exc, path)}
 
 
-def issues(diagnosis: dict[str, dict]) -> str:
-    """The detected artifacts, comma-separated ("-" when none); exposure says its direction."""
-    found = []
-    for kind, entry in diagnosis.items():
-        if entry.get("detected"):
-            direction = entry.get("direction")
-            found.append(f"{kind} ({direction})" if kind == "exposure" and direction else kind)
-    return ", ".join(found) or "-"
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.videos:
         raise ConfigError("no video given (rqvqa diagnose VIDEO...)")
@@ -101,7 +91,7 @@ def _table(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from rqvqa.diagnosis import KINDS
+    from rqvqa.diagnosis import KINDS, issues
 
     table = Table(box=None, pad_edge=False)
     table.add_column("video", no_wrap=True)
@@ -117,7 +107,7 @@ def _table(rows: list[dict[str, Any]]) -> None:
                 level = d[kind]["level"]
                 text = "-" if level is None else _FORMAT[kind].format(level)
                 cells.append(f"[bold]{text}*[/]" if d[kind]["detected"] else text)
-            table.add_row(_short_path(r["path"]), issues(d), *cells)
+            table.add_row(_short_path(r["path"]), ", ".join(issues(d)) or "-", *cells)
         else:
             table.add_row(_short_path(r["path"]), "error (below)", *(["-"] * len(KINDS)))
             errors.append(r["error"])

@@ -21,7 +21,8 @@ from typing import Any
 
 from rqvqa.cli.options import add_max_pixels_option, add_precision_options
 from rqvqa.errors import ConfigError
-from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json
+from rqvqa.errors import printable
+from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, row_issues
 from rqvqa.video.reader import video_limits
 
 
@@ -83,6 +84,12 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N", help="CPU workers (default: all cores)")
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="videos per model forward")
     p.add_argument("--address", default=None, help="Ray cluster (auto, ray://host:port); default: local Ray")
+    p.add_argument(
+        "--no-diagnosis",
+        dest="diagnosis",
+        action="store_false",
+        help="skip the artifact diagnosis (banding, blocking, blur...) the rows carry",
+    )
 
 
 #: command-line flags -> the model option they set
@@ -175,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             address=args.address,
             ordered=args.out is None,
             debug=args.debug,
+            diagnosis=args.diagnosis,
         )
         for row in stream:
             scored += 1
@@ -210,12 +218,22 @@ def _emit(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     elif rows:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table("video", "model", "score", "per second")
+        # cells are plain text (a name like "[/bold]" is not markup), wrapped rather than cut at any width
+        table = Table("video", "model", "score", "issues", "per second")
+        for column in table.columns:
+            column.overflow = "fold"
         for r in rows:
+            path, model = Text(printable(r["path"])), Text(printable(r["model"]))
             if r["status"] == STATUS_OK:
                 per_second = " ".join("-" if s is None else f"{s:.2f}" for s in r["per_second"])
-                table.add_row(r["path"], r["model"], f"{r['score']:.3f}", per_second)
+                issues = ", ".join(row_issues(r)) or "-"
+                table.add_row(path, model, f"{r['score']:.3f}", issues, per_second)
             else:
-                table.add_row(r["path"], r["model"], "error", r["error"])
-        Console().print(table)
+                table.add_row(path, model, "error", "", Text(r["error"]))
+        console = Console(highlight=False)
+        console.print(table)
+        for r in rows:
+            for note in r.get("notes") or []:
+                console.print(Text(f"note: {printable(r['path'])}: {note}"))

@@ -57,3 +57,15 @@ def underrated_by(model: str, diagnosis: dict[str, dict]) -> list[str]:
     the model was not measured)."""
     blind = UNDERRATED.get(model, frozenset())
     return [kind for kind in KINDS if kind in blind and diagnosis.get(kind, {}).get("detected")]
+
+
+def issues(diagnosis: dict[str, dict] | None) -> list[str]:
+    """The detected artifacts of `diagnosis`, in `KINDS` order; exposure says its direction ("exposure
+    (under)"). Empty when none (or no diagnosis)."""
+    found = []
+    for kind in KINDS:
+        entry = (diagnosis or {}).get(kind) or {}
+        if entry.get("detected"):
+            direction = entry.get("direction")
+            found.append(f"{kind} ({direction})" if kind == "exposure" and direction else kind)
+    return found

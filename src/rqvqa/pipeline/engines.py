@@ -44,6 +44,7 @@ from rqvqa.pipeline.stages import (
     default_workers,
     make_job,
     run_stage,
+    stage_decoder,
 )
 from rqvqa.results import Prediction, error_row, ok_row
 from rqvqa.video.reader import Limits, current_limits, video_limits
@@ -66,7 +67,7 @@ def make_row(
     """The result row of one video (`rqvqa.results`, identity from `card`) plus the collection columns."""
     if isinstance(outcome, Failure):
         extra = {"traceback": outcome.traceback} if debug and outcome.traceback else None
-        row = error_row(card, job.path, outcome.reason, extra)
+        row = error_row(card, job.path, outcome.reason, extra, outcome.video)
     else:
         row = ok_row(card, job.path, outcome)
     row.update(
@@ -84,8 +85,10 @@ def _seconds(value: float | None) -> float | None:
 # ------------------------------------------------------------------------------------------- sequential
 
 
-def run_sequential(stages: Stages, jobs: Iterable[Job], batch_size: int = 1) -> Iterator[Done]:
-    decode = stages.decoder()
+def run_sequential(
+    stages: Stages, jobs: Iterable[Job], batch_size: int = 1, diagnosis: bool = True
+) -> Iterator[Done]:
+    decode = stage_decoder(stages, diagnosis)
     batcher = Batcher(stages, batch_size)
     for job in jobs:
         payload, cpu_s = run_stage(decode, job.path, job.options)
@@ -159,11 +162,12 @@ def run_local(
     workers: int | None = None,
     batch_size: int = 1,
     max_pending: int | None = None,
+    diagnosis: bool = True,
 ) -> Iterator[Done]:
     """The local engine (see the module docstring)."""
     workers = workers or default_workers()
     max_pending = max_pending or 2 * workers
-    pool = _Pool(stages.decoder(), workers)
+    pool = _Pool(stage_decoder(stages, diagnosis), workers)
     batcher = Batcher(stages, batch_size)
     source = iter(jobs)
     pending: dict[Future, Job] = {}
@@ -249,11 +253,15 @@ def iter_jobs(videos: Any, skip: set[tuple[str, ...]] | None, card: Any) -> Iter
         index += 1
 
 
-def score_video(predictor: Any, path: str | os.PathLike[str], *, debug: bool = False) -> dict[str, Any]:
+def score_video(
+    predictor: Any, path: str | os.PathLike[str], *, debug: bool = False, diagnosis: bool = True
+) -> dict[str, Any]:
     """The row `rqvqa predict` gives one video, scored in this thread (the service's and the API's single
     video); never raises for a failure of this video (KeyboardInterrupt and SystemExit still propagate)."""
     predictor.setup()
-    ((job, outcome, cpu_s, model_s),) = run_sequential(predictor, [make_job(0, os.fspath(path))])
+    ((job, outcome, cpu_s, model_s),) = run_sequential(
+        predictor, [make_job(0, os.fspath(path))], diagnosis=diagnosis
+    )
     return make_row(predictor.card, job, outcome, cpu_s, model_s, debug)
 
 
@@ -273,10 +281,12 @@ def run_engine(
     workers: int | None = None,
     batch_size: int = 1,
     address: str | None = None,
+    diagnosis: bool = True,
 ) -> Iterator[Done]:
     """Run `stages` over `jobs` with the named engine, yielding each video's outcome as it finishes. The model
     stage is set up first where it runs: here for the local and sequential engines (so a missing checkpoint is
-    one error before any video), on the workers for Ray."""
+    one error before any video), on the workers for Ray. `diagnosis`: the decode stage adds the artifact
+    diagnosis (a predictor's; see `stage_decoder`)."""
     check_engine(engine, workers, batch_size)
     jobs = iter(jobs)
     if engine == "local":
@@ -289,11 +299,17 @@ def run_engine(
         stages.setup()
         runner = run_sequential if engine == "sequential" else run_local
         return runner(
-            stages, jobs, batch_size=batch_size, **({"workers": workers} if engine == "local" else {})
+            stages,
+            jobs,
+            batch_size=batch_size,
+            diagnosis=diagnosis,
+            **({"workers": workers} if engine == "local" else {}),
         )
     from rqvqa.pipeline.ray_engine import run_ray
 
-    return run_ray(stages, jobs, address=address, workers=workers, batch_size=batch_size)
+    return run_ray(
+        stages, jobs, address=address, workers=workers, batch_size=batch_size, diagnosis=diagnosis
+    )
 
 
 def score_collection(
@@ -308,13 +324,14 @@ def score_collection(
     address: str | None = None,
     ordered: bool = False,
     debug: bool = False,
+    diagnosis: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Score every video of `videos` (paths, folders, globs, manifests, "-"; see `rqvqa.pipeline.inputs`) with
     `predictor` (a `rqvqa.predictor.Predictor`), yielding one row per video as it finishes (`ordered`: in
     input
     order instead, holding back the rows that finish early); with `out`, each row is appended to that file as
     soon as it finishes. `resume`: skip the videos whose row is already in `out` (same content key, model,
-    weights and options)."""
+    weights and options). `diagnosis`: rows carry the artifact diagnosis (False: `--no-diagnosis`)."""
     check_engine(engine, workers, batch_size)  # before the writer opens a file
     if resume and out is None:
         raise ConfigError("--resume needs --out FILE (the results to continue)")
@@ -324,7 +341,8 @@ def score_collection(
     held: dict[int, dict[str, Any]] = {}
     expected = 0  # job indices count the jobs scored, from 0
     try:
-        for job, outcome, cpu_s, model_s in run_engine(predictor, jobs, engine, workers, batch_size, address):
+        run = run_engine(predictor, jobs, engine, workers, batch_size, address, diagnosis)
+        for job, outcome, cpu_s, model_s in run:
             row = make_row(predictor.card, job, outcome, cpu_s, model_s, debug)
             if writer is not None:
                 writer.write(row)

@@ -4,7 +4,8 @@ The format follows the extension of `--out`:
 
 - `.jsonl`: one strict-JSON row per line;
 - `.csv`: the result-row columns of `rqvqa.results.CSV_COLUMNS` plus the collection columns
-  (`COLLECTION_COLUMNS`; `extra` as a JSON cell);
+  (`COLLECTION_COLUMNS`; `extra` as a JSON cell); the diagnosis reads back as each kind's level and
+  `detected` (from the `issues` column, exposure's direction with it), without per-second curves;
 - `.parquet`: a *folder* in the Parquet dataset layout (pandas, pyarrow, Spark, DuckDB and Ray read it as one
   table): every finished row is written at once as a small part file, moved into place atomically, and every
   `compact_every` parts are merged into one larger part. A reader never sees a half-written part.
@@ -30,7 +31,8 @@ from typing import Any
 
 from rqvqa.errors import ConfigError, InputError
 from rqvqa.files import atomic_write
-from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json, options_key
+from rqvqa.diagnosis.thresholds import KINDS
+from rqvqa.results import CSV_COLUMNS, VIDEO_FIELDS, csv_row, dumps_json, options_key
 
 #: columns a collection run adds to the result row (`rqvqa.results`)
 COLLECTION_COLUMNS = ["weights", "options", "size", "content_key", "cpu_s", "model_s"]
@@ -186,6 +188,7 @@ class CsvWriter(ResultWriter):
     @classmethod
     def read(cls, path: Path) -> Iterator[dict[str, Any]]:
         import csv
+        import io
 
         if not path.is_file():
             return
@@ -193,13 +196,39 @@ class CsvWriter(ResultWriter):
             text = handle.read()
         if not text.endswith("\n"):
             text = text[: text.rfind("\n") + 1]
-        lines = csv.DictReader(text.splitlines())
-        for cells in lines:
+        # csv parses quoted newlines, carriage returns and U+2028 inside a cell (a path may hold them)
+        for cells in csv.DictReader(io.StringIO(text, newline="")):
             yield _row_from_cells(cells)
 
 
 def _number(cell: str | None) -> float | None:
     return None if cell in (None, "") else float(cell)
+
+
+def _csv_video(cells: dict[str, Any]) -> dict[str, Any] | None:
+    if all(cells.get(name) in (None, "") for name in VIDEO_FIELDS):
+        return None
+    video: dict[str, Any] = {name: _number(cells.get(name)) for name in VIDEO_FIELDS}
+    for name in ("width", "height", "frames"):
+        video[name] = None if video[name] is None else int(video[name])
+    return video
+
+
+def _csv_diagnosis(cells: dict[str, Any]) -> dict[str, dict] | None:
+    """The diagnosis from CSV cells: each kind's level, `detected` from the issues column (curves are not
+    in CSV)."""
+    if all(cells.get(kind) in (None, "") for kind in KINDS) and not cells.get("issues"):
+        return None
+    detected: dict[str, str | None] = {}
+    for item in (cells.get("issues") or "").split(", "):
+        kind, _, direction = item.partition(" (")
+        detected[kind] = direction.rstrip(")") or None
+    diagnosis = {
+        kind: {"level": _number(cells.get(kind)), "detected": kind in detected, "per_second": []}
+        for kind in KINDS
+    }
+    diagnosis["exposure"]["direction"] = detected.get("exposure")
+    return diagnosis
 
 
 def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
@@ -226,6 +255,25 @@ def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
             for k in ("cpu_s", "model_s")
         },
         "extra": json.loads(extra) if extra else {},
+        **_described(cells),
+    }
+
+
+def _described(cells: dict[str, Any]) -> dict[str, Any]:
+    """`video`, `diagnosis` and `notes` from CSV cells (flat) or Parquet cells (`video` a struct,
+    `diagnosis` a JSON cell, `notes` a list)."""
+    if isinstance(cells.get("notes"), list) or "diagnosis" in cells:  # Parquet
+        diagnosis = cells.get("diagnosis")
+        return {
+            "video": cells.get("video"),
+            "diagnosis": json.loads(diagnosis) if diagnosis else None,
+            "notes": list(cells.get("notes") or []),
+        }
+    notes = cells.get("notes") or ""
+    return {
+        "video": _csv_video(cells),
+        "diagnosis": _csv_diagnosis(cells),
+        "notes": notes.split("\n") if notes else [],
     }
 
 
@@ -251,6 +299,20 @@ def _parquet_schema():
             ("cpu_s", pa.float64()),
             ("model_s", pa.float64()),
             ("extra", pa.string()),
+            (
+                "video",
+                pa.struct(
+                    [
+                        ("width", pa.int64()),
+                        ("height", pa.int64()),
+                        ("fps", pa.float64()),
+                        ("duration", pa.float64()),
+                        ("frames", pa.int64()),
+                    ]
+                ),
+            ),
+            ("diagnosis", pa.string()),
+            ("notes", pa.list_(pa.string())),
         ]
     )
 
@@ -323,6 +385,9 @@ class ParquetWriter(ResultWriter):
             "cpu_s": timings.get("cpu_s"),
             "model_s": timings.get("model_s"),
             "extra": dumps_json(row.get("extra") or {}),
+            "video": row.get("video"),
+            "diagnosis": None if row.get("diagnosis") is None else dumps_json(row["diagnosis"]),
+            "notes": list(row.get("notes") or []),
         }
         table = pa.Table.from_pylist([record], schema=_parquet_schema())
         n = self._next

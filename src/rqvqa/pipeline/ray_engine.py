@@ -28,7 +28,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rqvqa.errors import ConfigError
-from rqvqa.pipeline.stages import Done, Failure, Job, Stages, default_workers, finish_batch, run_stage
+from rqvqa.pipeline.stages import (
+    Done,
+    Failure,
+    Job,
+    Stages,
+    default_workers,
+    finish_batch,
+    run_stage,
+    stage_decoder,
+)
 
 #: videos handed to Ray per dataset
 WINDOW = 4096
@@ -104,6 +113,7 @@ def run_ray(
     address: str | None = None,
     workers: int | None = None,
     batch_size: int = 1,
+    diagnosis: bool = True,
 ) -> Iterator[Done]:
     ray = _import_ray()
     started = not ray.is_initialized()
@@ -115,7 +125,7 @@ def run_ray(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    plan = _Plan(predictor, workers, batch_size)
+    plan = _Plan(predictor, workers, batch_size, diagnosis)
     try:
         source = iter(jobs)
         while window := list(itertools.islice(source, WINDOW)):
@@ -128,10 +138,10 @@ def run_ray(
 class _Plan:
     """How one window of jobs becomes a Ray dataset, and how its rows come back."""
 
-    def __init__(self, predictor: Stages, workers: int | None, batch_size: int):
+    def __init__(self, predictor: Stages, workers: int | None, batch_size: int, diagnosis: bool = True):
         self.predictor, self.batch_size = predictor, batch_size
         self.workers = workers or default_workers()
-        self.decoder = predictor.decoder()
+        self.decoder = stage_decoder(predictor, diagnosis)
         self.resources = predictor.resources()
         self.actors = bool(self.resources.networks)
         if not self.actors:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from rqvqa.pipeline.keys import content_key
 from rqvqa.results import one_line
+from rqvqa.video.decode import Decoded
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Stages(Protocol):
     """What an engine runs: a `rqvqa.predictor.Predictor` (scores) or any object with the same stages
     (`extract` fills a feature store this way)."""
 
-    def decoder(self) -> Callable[..., Any]: ...
+    def decoder(self) -> Callable[..., Any]: ...  # a Predictor's also takes diagnosis=False
 
     def setup(self) -> None: ...
 
@@ -51,6 +52,14 @@ class Failure:
 
     reason: str
     traceback: str = ""
+    #: the video's facts when it was decoded (a model-stage failure)
+    video: dict[str, Any] | None = None
+
+
+def stage_decoder(stages: Stages, diagnosis: bool = True) -> Callable[..., Any]:
+    """The decode stage of `stages`; without the artifact diagnosis when `diagnosis` is False (a predictor's
+    `decoder(diagnosis=False)`)."""
+    return stages.decoder() if diagnosis else stages.decoder(diagnosis=False)  # type: ignore[call-arg]
 
 
 def make_job(index: int, path: str) -> Job:
@@ -84,7 +93,8 @@ def run_stage(stage: Any, path: str, options: dict[str, Any] | None = None) -> t
 
 
 def finish_batch(stages: Stages, payloads: list[Any], paths: list[str]) -> tuple[list[Any], float]:
-    """The model stage over several videos' decoded payloads; a failing video fails alone."""
+    """The model stage over several videos' decoded payloads; a failing video fails alone. Predictions
+    carry their video's facts and diagnosis (`Decoded.describe`), failures the facts."""
     start = time.perf_counter()
     try:
         outcomes = stages.score(payloads)
@@ -94,7 +104,11 @@ def finish_batch(stages: Stages, payloads: list[Any], paths: list[str]) -> tuple
             try:
                 outcomes.extend(stages.score([payload]))
             except Exception as exc:  # noqa: BLE001
-                outcomes.append(Failure(one_line(exc, path), traceback.format_exc()))
+                video = payload.video if isinstance(payload, Decoded) else None
+                outcomes.append(Failure(one_line(exc, path), traceback.format_exc(), video))
+    for i, (payload, outcome) in enumerate(zip(payloads, outcomes, strict=True)):
+        if isinstance(payload, Decoded):
+            outcomes[i] = payload.describe(outcome)
     return outcomes, time.perf_counter() - start
 
 
