@@ -134,4 +134,3 @@ class Predictor(ABC):
         self.__dict__.update(state)
         for name in self.loaded:
             self.__dict__.setdefault(name, None)
-

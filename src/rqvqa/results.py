@@ -208,7 +208,9 @@ def notes(card: Any, score: float, prediction: Prediction) -> list[str]:
         out.append(f"out of distribution: {where} outside the training range; the score is a guess")
     low, high = card.score_range
     if (low is not None and score < low) or (high is not None and score > high):
-        scale = f"[{'-inf' if low is None else _number_text(low)}, {'inf' if high is None else _number_text(high)}]"
+        scale = "[{}, {}]".format(
+            "-inf" if low is None else _number_text(low), "inf" if high is None else _number_text(high)
+        )
         out.append(f"the score {_number_text(score)} is off the model's scale {scale}")
     diagnosis = prediction.diagnosis
     if diagnosis and low is not None and high is not None:
@@ -219,9 +221,8 @@ def notes(card: Any, score: float, prediction: Prediction) -> list[str]:
     covered = max((len(e.get("per_second") or []) for e in (diagnosis or {}).values()), default=0)
     duration = (prediction.video or {}).get("duration")
     if diagnosis and duration and covered < math.floor(duration):
-        out.append(
-            f"the diagnosis covers the first {covered} s of {_number_text(duration)} s (what the model decodes)"
-        )
+        seconds = _number_text(duration)
+        out.append(f"the diagnosis covers the first {covered} s of {seconds} s (what the model decodes)")
     return out
 
 

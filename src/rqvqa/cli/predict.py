@@ -20,8 +20,7 @@ import sys
 from typing import Any
 
 from rqvqa.cli.options import add_max_pixels_option, add_precision_options
-from rqvqa.errors import ConfigError
-from rqvqa.errors import printable
+from rqvqa.errors import ConfigError, printable
 from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, row_issues
 from rqvqa.video.reader import video_limits
 

@@ -307,9 +307,7 @@ def run_engine(
         )
     from rqvqa.pipeline.ray_engine import run_ray
 
-    return run_ray(
-        stages, jobs, address=address, workers=workers, batch_size=batch_size, diagnosis=diagnosis
-    )
+    return run_ray(stages, jobs, address=address, workers=workers, batch_size=batch_size, diagnosis=diagnosis)
 
 
 def score_collection(

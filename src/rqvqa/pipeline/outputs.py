@@ -29,9 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rqvqa.diagnosis.thresholds import KINDS
 from rqvqa.errors import ConfigError, InputError
 from rqvqa.files import atomic_write
-from rqvqa.diagnosis.thresholds import KINDS
 from rqvqa.results import CSV_COLUMNS, VIDEO_FIELDS, csv_row, dumps_json, options_key
 
 #: columns a collection run adds to the result row (`rqvqa.results`)
