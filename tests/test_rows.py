@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+from pipeline_helpers import clean_rows
 
 from rqvqa.api import create_predictor
 from rqvqa.cli import main
@@ -15,8 +16,6 @@ from rqvqa.diagnosis import KINDS, diagnose_file
 from rqvqa.pipeline import read_results, score_collection
 from rqvqa.registry import Card
 from rqvqa.results import Prediction, notes
-
-from pipeline_helpers import clean_rows
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +146,7 @@ def test_notes_say_ood_off_scale_and_underrated_artifacts():
 @pytest.mark.slow
 def test_the_underrated_note_on_a_banded_clip_scored_by_lite(tmp_path):
     """A generated scene (960x540, 1 s) with its luma quantised to steps of 8: banding is detected (7.4) and
-    lite scores it in the top half of its scale (3.04), so the row says lite is known to under-rate banding."""
+    lite scores it in the top half of its scale (3.04): the row says lite is known to under-rate banding."""
     from rqvqa.diagnosis.scenes import make_scene_clip
     from rqvqa.video.degrade import grade_video
 
