@@ -162,13 +162,20 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = predictor_from_args(args)
     rows: list[dict[str, Any]] = []
-    scored = failed = 0
+    scored = failed = skipped = 0
     bar = tqdm(
         desc=f"predict ({predictor.card.name})",
         unit="video",
         file=sys.stderr,
+        total=count_inputs(args.videos),
         disable=len(args.videos) < 2 and not any(os.path.isdir(v) for v in args.videos),
     )
+
+    def skip(path: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        bar.update(1)
+
     with bar, video_limits(max_pixels=args.max_pixels):
         stream = score_collection(
             predictor,
@@ -182,12 +189,14 @@ def run(args: argparse.Namespace) -> int:
             ordered=args.out is None,
             debug=args.debug,
             diagnosis=args.diagnosis,
+            on_skip=skip,
         )
         for row in stream:
-            scored += 1
             if args.out is None:  # with --out the rows live in the file, not in memory
                 rows.append(row)
-            if row["status"] != STATUS_OK:
+            if row["status"] == STATUS_OK:
+                scored += 1
+            else:
                 failed += 1
                 message = f"rqvqa: error: {row['error']}"
                 if args.debug and "traceback" in row["extra"]:
@@ -197,13 +206,27 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         _emit(rows, args)
     else:
-        summary = {"out": args.out, "scored": scored, "failed": failed}
-        print(
-            dumps_json(summary) if args.json else f"{scored} video(s) scored into {args.out}, {failed} failed"
-        )
+        summary = {"out": args.out, "scored": scored, "failed": failed, "skipped": skipped}
+        print(dumps_json(summary) if args.json else summary_line(args.out, scored, failed, skipped))
     if failed:
-        print(f"rqvqa: {failed} of {scored} file(s) failed", file=sys.stderr)
+        print(f"rqvqa: {failed} of {scored + failed} video(s) failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def summary_line(out: str, scored: int, failed: int, skipped: int) -> str:
+    """What a run with --out says: every count adds up to the inputs ("10 video(s): 7 scored, 3 failed")."""
+    line = f"{scored + failed + skipped} video(s) in {printable(out)}: {scored} scored, {failed} failed"
+    return line + (f", {skipped} already scored (--resume)" if skipped else "")
+
+
+def count_inputs(videos: list[str]) -> int | None:
+    """How many videos the inputs name (the progress bar's total, for its ETA); None when one is read from
+    standard input (read once, it cannot be counted first)."""
+    from rqvqa.pipeline.inputs import unique_inputs
+
+    if "-" in videos:
+        return None
+    return sum(1 for _ in unique_inputs(videos))
 
 
 def _emit(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:

@@ -26,14 +26,14 @@ import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from typing import Any
 
 from rqvqa.errors import ConfigError
-from rqvqa.pipeline.inputs import iter_inputs
+from rqvqa.pipeline.inputs import unique_inputs
 from rqvqa.pipeline.outputs import open_writer, resume_key
 from rqvqa.pipeline.stages import (
     Batcher,
@@ -42,7 +42,6 @@ from rqvqa.pipeline.stages import (
     Job,
     Stages,
     default_workers,
-    make_job,
     run_stage,
     stage_decoder,
 )
@@ -91,7 +90,7 @@ def run_sequential(
     decode = stage_decoder(stages, diagnosis)
     batcher = Batcher(stages, batch_size)
     for job in jobs:
-        payload, cpu_s = run_stage(decode, job.path, job.options)
+        job, payload, cpu_s = run_stage(decode, job)
         if isinstance(payload, Failure):
             yield job, payload, cpu_s, None
             continue
@@ -115,9 +114,8 @@ def _init_worker(stage: Any, limits: Limits) -> None:
     video_limits(**asdict(limits)).__enter__()  # for the worker's whole life
 
 
-def _work(path: str, options: dict[str, Any] | None) -> tuple[Any, float, int]:
-    payload, seconds = run_stage(_STAGE, path, options)
-    return payload, seconds, os.getpid()
+def _work(job: Job) -> tuple[Job, Any, float, int]:
+    return (*run_stage(_STAGE, job), os.getpid())
 
 
 class _Pool:
@@ -181,7 +179,7 @@ def run_local(
 
             def submit(job: Job, lost: list[Job] = lost) -> None:
                 try:
-                    pending[pool.executor.submit(_work, job.path, job.options)] = job
+                    pending[pool.executor.submit(_work, job)] = job
                 except BrokenProcessPool:  # a worker died since the last wait
                     lost.append(job)
 
@@ -210,16 +208,16 @@ def run_local(
             for future in done:
                 job = pending.pop(future)
                 try:
-                    payload, cpu_s, _pid = future.result()
+                    keyed, payload, cpu_s, _pid = future.result()
                 except BrokenProcessPool:
                     lost.append(job)
                     continue
                 if job is solo:
                     solo = None
                 if isinstance(payload, Failure):
-                    yield job, payload, cpu_s, None
+                    yield keyed, payload, cpu_s, None
                 else:
-                    batcher.add(job, payload, cpu_s)
+                    batcher.add(keyed, payload, cpu_s)
             if lost or (not done and pool.lost_a_worker()):  # the watchdog: see _Pool.lost_a_worker
                 lost.extend(pending.values())
                 pending.clear()
@@ -242,14 +240,22 @@ def run_local(
 # ------------------------------------------------------------------------------------------ the runner
 
 
-def iter_jobs(videos: Any, skip: set[tuple[str, ...]] | None, card: Any) -> Iterator[Job]:
-    """Jobs for every input (numbered from 0), leaving out those whose row is already in the result file."""
+def iter_jobs(
+    videos: Any,
+    skip: set[tuple[str, ...]] | None,
+    card: Any,
+    on_skip: Callable[[str], None] | None = None,
+) -> Iterator[Job]:
+    """Jobs for every input path (numbered from 0), once each: a path named twice (a glob and a manifest
+    overlapping) gets one job; a path whose ok row is already in the result file (`skip`) none
+    (`on_skip(path)` is told)."""
     index = 0
-    for path in iter_inputs(videos):
-        job = make_job(index, path)
-        if skip and resume_key(job.content_key, job.path, card) in skip:
+    for path in unique_inputs(videos):
+        if skip and resume_key(path, card) in skip:
+            if on_skip is not None:
+                on_skip(path)
             continue
-        yield job
+        yield Job(index, str(path), problem=getattr(path, "reason", None))
         index += 1
 
 
@@ -260,7 +266,7 @@ def score_video(
     video); never raises for a failure of this video (KeyboardInterrupt and SystemExit still propagate)."""
     predictor.setup()
     ((job, outcome, cpu_s, model_s),) = run_sequential(
-        predictor, [make_job(0, os.fspath(path))], diagnosis=diagnosis
+        predictor, [Job(0, os.fspath(path))], diagnosis=diagnosis
     )
     return make_row(predictor.card, job, outcome, cpu_s, model_s, debug)
 
@@ -323,19 +329,22 @@ def score_collection(
     ordered: bool = False,
     debug: bool = False,
     diagnosis: bool = True,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Score every video of `videos` (paths, folders, globs, manifests, "-"; see `rqvqa.pipeline.inputs`) with
     `predictor` (a `rqvqa.predictor.Predictor`), yielding one row per video as it finishes (`ordered`: in
     input
     order instead, holding back the rows that finish early); with `out`, each row is appended to that file as
-    soon as it finishes. `resume`: skip the videos whose row is already in `out` (same content key, model,
-    weights and options). `diagnosis`: rows carry the artifact diagnosis (False: `--no-diagnosis`)."""
+    soon as it finishes. `resume`: skip the paths that already have an ok row in `out` (same model, weights
+    and options); the others (error rows included) are scored again and their new row supersedes the old one
+    (`rqvqa.pipeline.outputs.read_results` gives one row per path). `diagnosis`: rows carry the artifact
+    diagnosis (False: `--no-diagnosis`). `on_skip(path)`: called for each path `resume` skips."""
     check_engine(engine, workers, batch_size)  # before the writer opens a file
     if resume and out is None:
         raise ConfigError("--resume needs --out FILE (the results to continue)")
     writer = open_writer(out, resume=resume) if out is not None else None
     skip = writer.done() if writer is not None and resume else None
-    jobs = iter_jobs(videos, skip, predictor.card)
+    jobs = iter_jobs(videos, skip, predictor.card, on_skip)
     held: dict[int, dict[str, Any]] = {}
     expected = 0  # job indices count the jobs scored, from 0
     try:

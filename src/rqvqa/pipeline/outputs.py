@@ -15,8 +15,11 @@ most a partial last line (JSONL/CSV) or a temporary file (Parquet, named `.*.tmp
 opening the file again (`--resume`) repairs it. A killed compaction can leave a merged part next to the parts
 it merged; readers of this module drop the duplicates and the next open deletes the merged-away parts.
 
-`--resume` (`ResultWriter.done`) skips videos whose (content key, model, weights, options) already has a row,
-ok or error: a video is scored once per model instance, whatever its path.
+`--resume` (`ResultWriter.done`) skips the paths that already have an ok row for the same (model, weights,
+options); a path whose row is an error is scored again, and its new row **supersedes** the old one: readers
+of this module (`read_results`, `ResultWriter.rows`) give the latest row of each (path, model, weights,
+options), so a file read back holds one row per input path. Files with the same bytes under two paths get a
+row each.
 """
 
 from __future__ import annotations
@@ -32,27 +35,34 @@ from typing import Any
 from rqvqa.diagnosis.thresholds import KINDS
 from rqvqa.errors import ConfigError, InputError
 from rqvqa.files import atomic_write
-from rqvqa.results import CSV_COLUMNS, VIDEO_FIELDS, csv_row, dumps_json, options_key
+from rqvqa.results import CSV_COLUMNS, STATUS_OK, VIDEO_FIELDS, csv_row, dumps_json, options_key
 
 #: columns a collection run adds to the result row (`rqvqa.results`)
 COLLECTION_COLUMNS = ["weights", "options", "size", "content_key", "cpu_s", "model_s"]
 FORMATS = (".parquet", ".csv", ".jsonl")
 
 
-def _key(
-    content_key: str | None, path: str, model: str, weights: str | None, options: Any
-) -> tuple[str, ...]:
-    return (content_key or f"path:{path}", model, weights or "default", options_key(options))
+def _key(path: str, model: str, weights: str | None, options: Any) -> tuple[str, ...]:
+    return (path, model, weights or "default", options_key(options))
 
 
-def resume_key(content_key: str | None, path: str, card: Any) -> tuple[str, ...]:
-    """What `--resume` matches on: the content (the path when the file could not be read) and the identity of
-    the model instance (`rqvqa.registry.Card`: name, weights, options)."""
-    return _key(content_key, path, card.name, card.weights, card.options)
+def resume_key(path: str, card: Any) -> tuple[str, ...]:
+    """What `--resume` matches on: the input path and the identity of the model instance
+    (`rqvqa.registry.Card`: name, weights, options)."""
+    return _key(path, card.name, card.weights, card.options)
 
 
 def row_key(row: dict[str, Any]) -> tuple[str, ...]:
-    return _key(row.get("content_key"), row["path"], row["model"], row.get("weights"), row.get("options"))
+    return _key(row["path"], row["model"], row.get("weights"), row.get("options"))
+
+
+def latest_rows(rows: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (path, model, weights, options): the latest written supersedes the earlier ones (a row
+    retried by `--resume`), at the place of the first."""
+    latest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        latest[row_key(row)] = row
+    return list(latest.values())
 
 
 def _fsync_append(path: Path, data: bytes) -> None:
@@ -99,7 +109,7 @@ class ResultWriter(ABC):
         self._open()
 
     def _has_rows(self) -> bool:
-        return next(iter(self.rows()), None) is not None
+        return next(iter(self.read(self.path)), None) is not None
 
     def _open(self) -> None:  # noqa: B027 (an optional hook: most formats need no set-up)
         """Create the file or repair what a killed run left."""
@@ -113,11 +123,13 @@ class ResultWriter(ABC):
     def read(cls, path: Path) -> Iterator[dict[str, Any]]:
         """The rows in the file at `path` (a partial last row of a killed run is ignored)."""
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        return self.read(self.path)
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows in the file, the latest of each path (`latest_rows`)."""
+        return latest_rows(self.read(self.path))
 
-    def done(self) -> set[tuple[str, str, str]]:
-        return {row_key(r) for r in self.rows()}
+    def done(self) -> set[tuple[str, ...]]:
+        """The keys (`row_key`) of the paths whose latest row is ok: what `--resume` skips."""
+        return {row_key(r) for r in self.rows() if r["status"] == STATUS_OK}
 
     def close(self) -> None:  # noqa: B027 (an optional hook: only buffered formats flush)
         """Flush what is buffered (nothing is, for JSONL and CSV)."""
@@ -159,7 +171,7 @@ class CsvWriter(ResultWriter):
         if self.path.stat().st_size == 0:
             _fsync_append(self.path, self._line(self.columns))
         else:
-            with self.path.open(encoding="utf-8") as handle:
+            with self.path.open(encoding="utf-8", errors="surrogateescape") as handle:
                 header = handle.readline().rstrip("\n").split(",")
             if header != self.columns:
                 raise InputError(f"not a result file of this version (columns {header})", self.path)
@@ -171,7 +183,8 @@ class CsvWriter(ResultWriter):
 
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(cells)
-        return buffer.getvalue().encode()
+        # a name that is not UTF-8 (its bytes are surrogates in Python) is written as its own bytes
+        return buffer.getvalue().encode("utf-8", "surrogateescape")
 
     def write(self, row: dict[str, Any]) -> None:
         timings = row.get("timings") or {}
@@ -192,7 +205,7 @@ class CsvWriter(ResultWriter):
 
         if not path.is_file():
             return
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
             text = handle.read()
         if not text.endswith("\n"):
             text = text[: text.rfind("\n") + 1]
@@ -238,8 +251,9 @@ def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
         per_second = [_number(s) for s in per_second.split(" ")] if per_second else []
     extra = cells.get("extra")
     lower = cells.get("lower_better")
+    raw = cells.get("path_bytes")
     return {
-        "path": cells["path"],
+        "path": os.fsdecode(raw) if raw is not None else cells["path"],
         "model": cells["model"],
         "status": cells["status"],
         "score": _number(cells.get("score")) if isinstance(cells.get("score"), str) else cells.get("score"),
@@ -286,6 +300,8 @@ def _parquet_schema():
     return pa.schema(
         [
             ("path", pa.string()),
+            # the name's bytes (`os.fsencode`): exact for a name that is not UTF-8, which `path` shows escaped
+            ("path_bytes", pa.binary()),
             ("model", pa.string()),
             ("status", pa.string()),
             ("score", pa.float64()),
@@ -374,10 +390,9 @@ class ParquetWriter(ResultWriter):
 
         timings = row.get("timings") or {}
         record = {
-            **{
-                k: row.get(k)
-                for k in ("path", "model", "status", "score", "lower_better", "per_second", "error")
-            },
+            **{k: row.get(k) for k in ("model", "status", "score", "lower_better", "per_second", "error")},
+            "path": os.fsencode(row["path"]).decode("utf-8", "backslashreplace"),
+            "path_bytes": os.fsencode(row["path"]),
             "weights": row.get("weights") or "default",
             "options": options_key(row.get("options")),
             "size": row.get("size"),
@@ -435,5 +450,6 @@ def open_writer(path: str | os.PathLike[str], resume: bool = False) -> ResultWri
 
 
 def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every row of a result file of any format (a partial last row of a killed run is left out)."""
-    return list(_format(path).read(Path(path)))
+    """The rows of a result file of any format: one per path and model instance, the latest (a row a
+    `--resume` retried supersedes the old one); a partial last row of a killed run is left out."""
+    return latest_rows(_format(path).read(Path(path)))
