@@ -182,7 +182,8 @@ class CsvWriter(ResultWriter):
         import io
 
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(cells)
+        # RFC 4180's line end: a cell holding a carriage return or a newline (a file name may) is quoted
+        csv.writer(buffer, lineterminator="\r\n").writerow(cells)
         # a name that is not UTF-8 (its bytes are surrogates in Python) is written as its own bytes
         return buffer.getvalue().encode("utf-8", "surrogateescape")
 
