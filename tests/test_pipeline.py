@@ -387,3 +387,59 @@ def test_library_code_imports_neither_the_cli_nor_training_code():
                 if train and not module.startswith(("rqvqa.cli", "rqvqa.train")):
                     offenders.append(f"{module} imports {name}")
     assert not offenders, offenders
+
+
+# ------------------------------------------------------------------------------- resume: one row per path
+
+
+def test_copies_and_overlapping_inputs_get_one_row_per_path_and_resume_keeps_them(tmp_path, capsys):
+    """Equal bytes under three names get three rows; a path named by a folder, a glob and a manifest gets
+    one; a resume after any of it scores nothing twice and loses no path."""
+    from rqvqa.cli import main
+    from rqvqa.video.synth import make_video
+
+    (tmp_path / "v" / "copies").mkdir(parents=True)
+    clip = make_video(tmp_path / "v" / "a.mp4", width=96, height=64, fps=10, n_frames=10, seed=1)
+    for name in ("a.mp4", "b.MP4"):
+        (tmp_path / "v" / "copies" / name).write_bytes(clip.read_bytes())
+    manifest = tmp_path / "v" / "m.csv"
+    manifest.write_text("video\na.mp4\ncopies/../a.mp4\n")
+    inputs = [str(tmp_path / "v"), str(tmp_path / "v" / "*.mp4"), str(manifest)]
+    out = tmp_path / "rows.jsonl"
+    base = ["predict", *inputs, "--out", str(out), "--engine", "sequential", "--no-diagnosis", "--json"]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 3, "failed": 0, "skipped": 0}
+    paths = sorted(r["path"] for r in read_results(out))
+    assert [Path(p).relative_to(tmp_path / "v").as_posix() for p in paths] == [
+        "a.mp4",
+        "copies/a.mp4",
+        "copies/b.MP4",
+    ]
+    assert len({r["content_key"] for r in read_results(out)}) == 1  # the same bytes, a row each
+    assert main([*base, "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 0, "failed": 0, "skipped": 3}
+    assert len(out.read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_resume_retries_error_rows_and_the_new_row_supersedes(tmp_path, suffix, capsys):
+    from rqvqa.cli import main
+    from rqvqa.video.synth import make_video
+
+    good = make_video(tmp_path / "good.mp4", width=96, height=64, fps=10, n_frames=10, seed=1)
+    late = tmp_path / "late.mp4"  # missing at first (as weights not yet in place would be)
+    out = tmp_path / f"rows{suffix}"
+    base = ["predict", str(good), str(late), "--out", str(out), "--engine", "sequential", "--json"]
+    assert main([*base, "--no-diagnosis"]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == 1
+    # resumed while still missing: retried, still failing, exit 1 (never "0 failed" over a file of errors)
+    assert main([*base, "--resume", "--no-diagnosis"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 0, "failed": 1, "skipped": 1}
+    late.write_bytes(good.read_bytes())
+    assert main([*base, "--resume", "--no-diagnosis"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 1, "failed": 0, "skipped": 1}
+    rows = read_results(out)
+    assert sorted((Path(r["path"]).name, r["status"]) for r in rows) == [
+        ("good.mp4", "ok"),
+        ("late.mp4", "ok"),
+    ]
