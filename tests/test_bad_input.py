@@ -229,7 +229,8 @@ CASES: list[Case] = [
         "text", lambda d: _write(d, "text.mp4", b"hello, not a video\n" * 20), {"*": NOT_READABLE}, fast=True
     ),
     Case("random_bytes", lambda d: _write(d, "random.mp4", _random(4096)), {"*": NOT_READABLE}),
-    Case("directory", _directory, {"*": "is a directory"}),
+    # predict looks inside a folder: an empty one is "no video file in this folder"; a file reader names it
+    Case("directory", _directory, {"*": "is a directory", **dict.fromkeys(MODELS, "no video file in this")}),
     Case("fifo", _fifo, {"*": "named pipe"}, fast=True),
     Case("char_device", lambda d: Path("/dev/urandom"), {"*": "character device"}),
     Case("proc_file", lambda d: Path("/proc/self/status"), {"*": "virtual file"}),
@@ -618,3 +619,14 @@ def test_a_1_tb_sparse_file_is_refused_fast_and_does_not_block_the_batch(tmp_pat
     assert rows[str(huge)]["status"] == "error" and "not a readable video file" in rows[str(huge)]["error"]
     assert rows[str(huge)]["content_key"].startswith("blake2b128-sampled:")
     assert seconds < 120, seconds  # before: over 300 s hashing the whole terabyte
+
+
+def test_an_empty_or_text_only_folder_says_it_holds_no_video(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "notes.txt").write_text("no video here")
+    assert main(["predict", str(tmp_path / "empty"), str(tmp_path / "text"), "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["error"].split(" (looked for")[0] for r in rows] == [
+        f"{tmp_path / name}: no video file in this folder or below it" for name in ("empty", "text")
+    ]

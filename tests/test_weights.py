@@ -705,3 +705,20 @@ def test_a_file_of_zero_bytes_named_pth_is_refused_in_our_words(tmp_path):
     with pytest.raises(WeightsError, match="starts with b'<htm'") as err:
         read_checkpoint(tmp_path / "text.pth")
     assert "weights_only" not in str(err.value)
+
+
+def test_rqvqa_kvq_names_every_missing_file_up_front(tmp_path, monkeypatch):
+    from rqvqa.api import create_predictor
+    from rqvqa.errors import ConfigError
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    hand = tmp_path / "hand"
+    hand.mkdir()
+    (hand / "LIQE.pt").write_bytes(b"at hand")
+    with pytest.raises((WeightsError, ConfigError)) as err:
+        create_predictor("rqvqa-kvq", weights_dir=str(hand))
+    message = str(err.value)
+    assert "16 of 17 files are missing" in message and "\n" not in message
+    for name in ("rqvqa-kvq-1", "rqvqa-kvq-10", "slowfast-r50", "fastvqa-b", "qalign-one-align-tokenizer"):
+        assert f"({name})" in message
+    assert "(liqe)" not in message

@@ -4,7 +4,8 @@
 
 - `-`: one path per non-empty line of standard input (lines starting with `#` are comments);
 - a folder: every file below it (recursively, sorted) whose extension is a video's (`VIDEO_EXTENSIONS`,
-  case-insensitive); a folder without any is yielded itself, so it gets an error row (never silently nothing);
+  case-insensitive); a folder without any is yielded itself as a `BadInput`, so it gets an error row saying
+  so (never silently nothing);
 - a `.csv` or `.parquet` file: a manifest with a `video` column (as `rqvqa manifest` writes it; other
   columns are ignored), relative paths resolved against the manifest's folder;
 - a name with `*`, `?` or `[` that is not an existing file: a glob (`**` recurses), sorted;
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rqvqa.errors import InputError
+from rqvqa.errors import printable as _printable
 
 VIDEO_EXTENSIONS = frozenset(
     {
@@ -75,10 +77,8 @@ def _cell_problem(video: object) -> str | None:
 
 
 def _bad(manifest: Path, line: int, reason: str, unit: str = "line") -> BadInput:
-    from rqvqa.errors import printable
-
     name = f"{manifest}:{line}"
-    return BadInput(name, f"{printable(str(manifest))}: manifest {unit} {line}: {reason}")
+    return BadInput(name, f"{_printable(str(manifest))}: manifest {unit} {line}: {reason}")
 
 
 def is_video_name(name: str) -> bool:
@@ -177,7 +177,11 @@ def _expand(spec: str, stdin: TextIO) -> Iterator[str]:
             found = True
             yield video
         if not found:  # one row per input: a folder without videos becomes its own error row
-            yield spec
+            yield BadInput(
+                spec,
+                f"{_printable(spec)}: no video file in this folder or below it (looked for "
+                f"{', '.join(sorted(VIDEO_EXTENSIONS))})",
+            )
     elif os.path.isfile(spec) and os.path.splitext(spec)[1].lower() in MANIFEST_EXTENSIONS:
         try:
             yield from manifest_videos(spec)
