@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from rqvqa.cli.options import add_max_pixels_option
-from rqvqa.errors import ConfigError
+from rqvqa.errors import ConfigError, printable
 from rqvqa.results import STATUS_ERROR, STATUS_OK, dumps_json, one_line
 from rqvqa.video.reader import video_limits
 
@@ -83,13 +83,18 @@ _FORMAT = {
 _PATH_WIDTH = 22
 
 
-def _short_path(path: str) -> str:
-    return path if len(path) <= _PATH_WIDTH else "..." + path[-(_PATH_WIDTH - 3) :]
+def _short_path(path: str):
+    """The path as plain text (never markup), escaped (`printable`), its end kept when long."""
+    from rich.text import Text
+
+    path = printable(path)
+    return Text(path if len(path) <= _PATH_WIDTH else "..." + path[-(_PATH_WIDTH - 3) :])
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from rqvqa.diagnosis import KINDS, issues
 
@@ -115,4 +120,4 @@ def _table(rows: list[dict[str, Any]]) -> None:
     console.print(table)
     console.print("* detected. " + ", ".join(f"{_SHORT[k]}: {k}" for k in KINDS if _SHORT[k] != k) + ".")
     for error in errors:
-        console.print(f"error: {error}", soft_wrap=True)
+        console.print(Text(f"error: {error}"), soft_wrap=True)

@@ -38,3 +38,11 @@ def add_max_pixels_option(p: argparse.ArgumentParser) -> None:
         metavar="N|WxH",
         help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
+
+
+def wrapping(table):
+    """A rich table whose cells wrap (fold) instead of being cut with an ellipsis: model names, paths and
+    URLs stay whole at 80 columns."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table

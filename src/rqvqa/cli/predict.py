@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Any
 
-from rqvqa.cli.options import add_max_pixels_option, add_precision_options
+from rqvqa.cli.options import add_max_pixels_option, add_precision_options, wrapping
 from rqvqa.errors import ConfigError, printable
 from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, row_issues
 from rqvqa.video.reader import video_limits
@@ -76,7 +76,11 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     from rqvqa.pipeline.engines import ENGINES
 
     p.add_argument("--out", default=None, metavar="FILE", help="append rows to FILE (.parquet, .csv, .jsonl)")
-    p.add_argument("--resume", action="store_true", help="skip videos already in --out (same content, model)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue --out: skip the paths that have an ok row there (same model), retry the failed ones",
+    )
     p.add_argument(
         "--engine", choices=ENGINES, default="local", help="scheduler (default local: process pool)"
     )
@@ -136,7 +140,7 @@ def _list_models(as_json: bool, weights_dir: str | None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("model", "can run", "install", "lower better", "range", "scale", "description")
+    table = wrapping(Table("model", "can run", "install", "lower better", "range", "scale", "description"))
     for c in cards:
         table.add_row(
             c["name"],
@@ -243,9 +247,7 @@ def _emit(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         from rich.text import Text
 
         # cells are plain text (a name like "[/bold]" is not markup), wrapped rather than cut at any width
-        table = Table("video", "model", "score", "issues", "per second")
-        for column in table.columns:
-            column.overflow = "fold"
+        table = wrapping(Table("video", "model", "score", "issues", "per second"))
         for r in rows:
             path, model = Text(printable(r["path"])), Text(printable(r["model"]))
             if r["status"] == STATUS_OK:
