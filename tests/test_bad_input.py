@@ -315,7 +315,7 @@ def _predict(model: str, paths: list[str], capsys) -> list[Outcome]:
     rows = json.loads(out)
     assert [r["path"] for r in rows] == paths  # every input, in order, failed ones included
     failed = sum(r["status"] == "error" for r in rows)
-    assert code == (1 if failed else 0) and (not failed or f"{failed} of {len(paths)} video(s) failed" in err)
+    assert code == (1 if failed else 0) and (not failed or f"{failed} of {len(paths)} file(s) failed" in err)
     for row in rows:
         if row["status"] == "ok":
             assert math.isfinite(row["score"]) and row["error"] is None

@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {"out": args.out, "scored": scored, "failed": failed, "skipped": skipped}
         print(dumps_json(summary) if args.json else summary_line(args.out, scored, failed, skipped))
     if failed:
-        print(f"rqvqa: {failed} of {scored + failed} video(s) failed", file=sys.stderr)
+        print(f"rqvqa: {failed} of {scored + failed} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
 
 
