@@ -190,3 +190,30 @@ def test_csv_shows_the_levels_issues_and_notes_to_a_spreadsheet(clips, tmp_path)
         assert column in cells
     assert cells["width"] == "96" and float(cells["banding"]) >= 0
     assert "ood" in cells["issues"] and "out of distribution" in cells["notes"]
+
+
+# ------------------------------------------------------------------------- what a reader is told (issue 19)
+
+
+def test_a_folder_run_shows_a_progress_total_and_a_summary_that_adds_up(clips, tmp_path, capsys):
+    (clips / "junk.mp4").write_bytes(b"not a video" * 10)
+    try:
+        out = tmp_path / "rows.jsonl"
+        argv = ["predict", str(clips), "--out", str(out), "--engine", "sequential", "--no-diagnosis"]
+        assert main(argv) == 1
+        captured = capsys.readouterr()
+        assert "/4 [" in captured.err  # the bar knows the total (4 videos), so it shows an ETA
+        assert captured.out.strip() == f"4 video(s) in {out}: 3 scored, 1 failed"
+        assert main([*argv, "--resume"]) == 1
+        summary = capsys.readouterr().out.strip()
+        assert summary == f"4 video(s) in {out}: 0 scored, 1 failed, 3 already scored (--resume)"
+    finally:
+        (clips / "junk.mp4").unlink()
+
+
+def test_tables_wrap_at_80_columns_instead_of_cutting(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["predict", "--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    assert "videval-light" in out

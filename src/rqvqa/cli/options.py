@@ -40,9 +40,10 @@ def add_max_pixels_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def wrapping(table):
-    """A rich table whose cells wrap (fold) instead of being cut with an ellipsis: model names, paths and
-    URLs stay whole at 80 columns."""
+def wrapping(table, whole: tuple[str, ...] = ("model",)):
+    """A rich table whose cells wrap (fold) instead of being cut with an ellipsis: paths and URLs stay whole
+    at 80 columns, over several lines; the columns named in `whole` (model names) are never broken."""
     for column in table.columns:
         column.overflow = "fold"
+        column.no_wrap = column.header in whole
     return table
