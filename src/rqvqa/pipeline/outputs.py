@@ -155,9 +155,13 @@ class JsonlWriter(ResultWriter):
                 if not line.endswith("\n"):
                     return  # a partial last line: the row was not finished
                 try:
-                    yield json.loads(line)
+                    row = json.loads(line)
                 except ValueError:
                     raise InputError(f"line {number} is not a JSON row", path) from None
+                if not isinstance(row, dict):
+                    raise InputError(f"line {number} is not a JSON row (an object)", path)
+                # a row of an earlier version has no video facts, diagnosis or notes: the same shape anyway
+                yield {"video": None, "diagnosis": None, "notes": [], **row}
 
 
 class CsvWriter(ResultWriter):
