@@ -722,3 +722,14 @@ def test_rqvqa_kvq_names_every_missing_file_up_front(tmp_path, monkeypatch):
     for name in ("rqvqa-kvq-1", "rqvqa-kvq-10", "slowfast-r50", "fastvqa-b", "qalign-one-align-tokenizer"):
         assert f"({name})" in message
     assert "(liqe)" not in message
+
+
+@pytest.mark.parametrize("model", ["liqe", "fastvqa", "qalign"])
+def test_missing_weights_are_one_error_up_front_not_one_per_video(model, tmp_path, monkeypatch):
+    from rqvqa.api import create_predictor
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("RQVQA_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="not found") as err:
+        create_predictor(model)  # before any video is decoded
+    assert "\n" not in str(err.value)
