@@ -554,6 +554,11 @@ def test_odd_names_reach_the_terminal_escaped(odd_names, capsys):
     assert len(errors) == len(missing)  # one line each: a newline in a name no longer cuts the reason
     assert all(line.endswith("file not found") for line in errors), errors
     assert "gonenew\\nline.mp4: file not found" in err and "gonebad\\xff\\xfe.mp4" in err
+    for command in ("info", "diagnose"):  # the other tables that show names
+        assert main([command, str(odd_names / ODD_NAMES[1]), str(odd_names / ODD_NAMES[4])]) == 0
+        out = capsys.readouterr().out
+        # (diagnose keeps the end of a long name)
+        assert "bold]b[red].mp4" in out and "\x1b" not in out and "red\\x1b[0m.mp4" in out
 
 
 def _manifests(d: Path) -> list[Path]:
