@@ -57,7 +57,7 @@ def _check_all_weights(name: str, weights_dir: str | os.PathLike[str] | None, kv
     files = ", ".join(f"{get_entry(w).filename} ({w})" for w in absent)
     what = "the official KVQ checkpoints and its sources'" if kvq else "its sources'"
     raise WeightsError(
-        f"model {name} needs {what} weights; {len(absent)} of {len(names)} files are missing: {files}. Run "
+        f"model {name} needs {what} weights; {len(absent)} of {len(names)} files are missing: {files}; run "
         f"`rqvqa weights download {name}` and `rqvqa weights download NAME` for the others (`rqvqa weights "
         "list` says which can be downloaded), or give --weights DIR (KVQ checkpoints or a `rqvqa train` "
         "output folder) and --weights-dir DIR (the sources')"
