@@ -566,7 +566,8 @@ def _manifests(d: Path) -> list[Path]:
     import pyarrow.parquet as pq
 
     good = _clip(d, "good.mp4", n_frames=10)
-    (d / "long_cell.csv").write_text(f"video\n{good.name}\n{'x' * 200_000}\n")
+    (d / "after.mp4").write_bytes(good.read_bytes())  # named only after the long cell
+    (d / "long_cell.csv").write_text(f"video\n{good.name}\n{'x' * 200_000}\nafter.mp4\n")
     (d / "nul.csv").write_text(f"video\nb\x00.mp4\n{good.name}\n")
     pq.write_table(pa.table({"video": [1, 2]}), d / "integers.parquet")
     (d / "no_column.csv").write_text(f"name\n{good.name}\n")
@@ -580,16 +581,20 @@ def test_a_bad_manifest_is_an_error_row_naming_it_and_the_others_keep_theirs(tmp
     assert code == 1 and "Traceback" not in err
     rows = {r["path"]: r for r in json.loads(out)}
     assert rows[str(tmp_path / "good.mp4")]["status"] == "ok"  # named by two manifests and directly: once
+    assert rows[str(tmp_path / "after.mp4")]["status"] == "ok"  # the manifest goes on after its long cell
     errors = {path: r["error"] for path, r in rows.items() if r["status"] == "error"}
     assert errors == {
-        f"{tmp_path}/long_cell.csv:3": f"{tmp_path}/long_cell.csv: manifest line 3: unreadable from here on "
-        "(field larger than field limit (131072))",
+        f"{tmp_path}/long_cell.csv:3": f"{tmp_path}/long_cell.csv: manifest line 3: the video cell is 200000 "
+        "characters long (a path has at most 4096)",
         f"{tmp_path}/nul.csv:2": f"{tmp_path}/nul.csv: manifest line 2: the video cell holds a NUL byte",
         f"{tmp_path}/integers.parquet:1": f"{tmp_path}/integers.parquet: manifest row 1: the video column "
         "holds int64 values, not paths",
         str(tmp_path / "no_column.csv"): f"{tmp_path}/no_column.csv: manifest has no 'video' column",
     }
-    assert len(rows) == 5
+    assert len(rows) == 6
+    import csv
+
+    assert csv.field_size_limit() == 131072  # the parser's limit is raised only while a manifest is read
 
 
 def test_the_content_key_of_a_huge_file_reads_a_bounded_sample(tmp_path, monkeypatch):

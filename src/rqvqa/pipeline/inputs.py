@@ -47,6 +47,8 @@ VIDEO_EXTENSIONS = frozenset(
 MANIFEST_EXTENSIONS = frozenset({".csv", ".parquet"})
 #: the longest manifest cell taken as a path (PATH_MAX of Linux)
 MAX_CELL = 4096
+#: the longest CSV manifest cell read at all
+MAX_CSV_CELL = 16 * 2**20
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -104,12 +106,23 @@ def manifest_videos(path: str | os.PathLike[str], batch_rows: int = 65536) -> It
     if path.suffix.lower() == ".parquet":
         yield from _parquet_videos(path, base, batch_rows)
         return
-    import _csv
-
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read the manifest ({exc})", path) from None
+    # the parser's cell limit (128 KiB) raised for this read, so that a long cell is that line's error row and
+    # the lines after it are still read (a cell over MAX_CSV_CELL ends this manifest with one error row)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, MAX_CSV_CELL))
+    try:
+        yield from _csv_videos(path, base, handle)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _csv_videos(path: Path, base: Path, handle) -> Iterator[str]:
+    import _csv
+
     with handle:
         reader_csv = csv.DictReader(handle)
         try:
@@ -127,7 +140,7 @@ def manifest_videos(path: str | os.PathLike[str], batch_rows: int = 65536) -> It
                 yield _bad(path, reader_csv.line_num + 1, f"unreadable from here on ({exc})")
                 return
             if row is None:
-                return
+                break
             video = (row.get(column) or "").strip()
             problem = _cell_problem(video)
             if problem:
