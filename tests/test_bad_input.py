@@ -279,7 +279,8 @@ CASES: list[Case] = [
         "text", lambda d: _write(d, "text.mp4", b"hello, not a video\n" * 20), {"*": NOT_READABLE}, fast=True
     ),
     Case("random_bytes", lambda d: _write(d, "random.mp4", _random(4096)), {"*": NOT_READABLE}),
-    Case("directory", _directory, {"*": "is a directory"}),
+    # predict looks inside a folder: an empty one is "no video file in this folder"; a file reader names it
+    Case("directory", _directory, {"*": "is a directory", **dict.fromkeys(MODELS, "no video file in this")}),
     Case("fifo", _fifo, {"*": "named pipe"}, fast=True),
     Case("char_device", lambda d: Path("/dev/urandom"), {"*": "character device"}),
     Case("proc_file", lambda d: Path("/proc/self/status"), {"*": "virtual file"}),
@@ -547,3 +548,145 @@ def test_memory_stays_bounded_over_the_corpus(model, tmp_path):
     assert all(r["status"] == "ok" for r in rows if r["path"] == str(real))
     print(f"peak RSS of `rqvqa predict --model {model}` over {len(paths)} files: {peak:.0f} MB")
     assert peak < 2048
+
+
+# ------------------------------------------------------------------------------- names, manifests, huge
+
+#: file names a user's folders hold: not UTF-8, rich markup, a newline, a carriage return, an escape
+#: sequence, the Unicode line separator
+ODD_NAMES = (
+    os.fsdecode(b"bad\xff\xfe.mp4"),
+    "a[/bold]b[red].mp4",
+    "new\nline.mp4",
+    "cr\rname.mp4",
+    "esc\x1b[31mred\x1b[0m.mp4",
+    "sep\u2028x.mp4",
+)
+
+
+@pytest.fixture(scope="module")
+def odd_names(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("names")
+    good = _clip(folder, "good.mp4", n_frames=10)
+    for name in ODD_NAMES:
+        (folder / name).parent.mkdir(exist_ok=True)  # "a[" holds "bold]b[red].mp4"
+        (folder / name).write_bytes(good.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_odd_names_keep_their_rows_in_every_format(odd_names, tmp_path, suffix, capsys):
+    from rqvqa.pipeline import read_results
+
+    out = tmp_path / f"rows{suffix}"
+    argv = ["predict", str(odd_names), "--out", str(out), "--engine", "sequential", "--no-diagnosis"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("7 video(s) in ")
+    rows = read_results(out)
+    expected = sorted([str(odd_names / n) for n in ODD_NAMES] + [str(odd_names / "good.mp4")])
+    assert sorted(r["path"] for r in rows) == expected  # exactly one row per file, names exact
+    assert all(r["status"] == "ok" for r in rows)
+    # resume finds every one of them: nothing scored twice
+    assert main([*argv, "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == len(expected)
+    assert len(read_results(out)) == len(expected)
+
+
+def test_odd_names_reach_the_terminal_escaped(odd_names, capsys):
+    missing = [str(odd_names / f"gone{n}") for n in ODD_NAMES if "/" not in n]
+    assert main(["predict", str(odd_names / ODD_NAMES[1]), *missing, "--engine", "sequential"]) == 1
+    out, err = capsys.readouterr()
+    # what the progress bar draws aside (its own carriage returns), the messages are one printable line each
+    errors = [line[line.index("rqvqa: error:") :] for line in err.split("\n") if "rqvqa: error:" in line]
+    for text in (out, *errors):
+        assert "\x1b" not in text and "\r" not in text and "\u2028" not in text and "\udcff" not in text
+    assert "a[/bold]b[red].mp4" in out  # shown as written, not read as markup
+    assert len(errors) == len(missing)  # one line each: a newline in a name no longer cuts the reason
+    assert all(line.endswith("file not found") for line in errors), errors
+    assert "gonenew\\nline.mp4: file not found" in err and "gonebad\\xff\\xfe.mp4" in err
+    for command in ("info", "diagnose"):  # the other tables that show names
+        assert main([command, str(odd_names / ODD_NAMES[1]), str(odd_names / ODD_NAMES[4])]) == 0
+        out = capsys.readouterr().out
+        # (diagnose keeps the end of a long name)
+        assert "bold]b[red].mp4" in out and "\x1b" not in out and "red\\x1b[0m.mp4" in out
+
+
+def _manifests(d: Path) -> list[Path]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = _clip(d, "good.mp4", n_frames=10)
+    (d / "after.mp4").write_bytes(good.read_bytes())  # named only after the long cell
+    (d / "long_cell.csv").write_text(f"video\n{good.name}\n{'x' * 200_000}\nafter.mp4\n")
+    (d / "nul.csv").write_text(f"video\nb\x00.mp4\n{good.name}\n")
+    pq.write_table(pa.table({"video": [1, 2]}), d / "integers.parquet")
+    (d / "no_column.csv").write_text(f"name\n{good.name}\n")
+    return [d / "long_cell.csv", d / "nul.csv", d / "integers.parquet", d / "no_column.csv", good]
+
+
+def test_a_bad_manifest_is_an_error_row_naming_it_and_the_others_keep_theirs(tmp_path, capsys):
+    inputs = _manifests(tmp_path)
+    code = main(["predict", *map(str, inputs), "--engine", "sequential", "--json", "--no-diagnosis"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    rows = {r["path"]: r for r in json.loads(out)}
+    assert rows[str(tmp_path / "good.mp4")]["status"] == "ok"  # named by two manifests and directly: once
+    assert rows[str(tmp_path / "after.mp4")]["status"] == "ok"  # the manifest goes on after its long cell
+    errors = {path: r["error"] for path, r in rows.items() if r["status"] == "error"}
+    assert errors == {
+        f"{tmp_path}/long_cell.csv:3": f"{tmp_path}/long_cell.csv: manifest line 3: the video cell is 200000 "
+        "characters long (a path has at most 4096)",
+        f"{tmp_path}/nul.csv:2": f"{tmp_path}/nul.csv: manifest line 2: the video cell holds a NUL byte",
+        f"{tmp_path}/integers.parquet:1": f"{tmp_path}/integers.parquet: manifest row 1: the video column "
+        "holds int64 values, not paths",
+        str(tmp_path / "no_column.csv"): f"{tmp_path}/no_column.csv: manifest has no 'video' column",
+    }
+    assert len(rows) == 6
+    import csv
+
+    assert csv.field_size_limit() == 131072  # the parser's limit is raised only while a manifest is read
+
+
+def test_the_content_key_of_a_huge_file_reads_a_bounded_sample(tmp_path, monkeypatch):
+    from rqvqa.pipeline import keys
+
+    monkeypatch.setattr(keys, "WHOLE_LIMIT", 4 * keys.BLOCK)
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(8 * keys.BLOCK))
+    size, key = keys.content_key(big)
+    assert size == 8 * keys.BLOCK and key.startswith(keys.SAMPLED_PREFIX)
+    with big.open("r+b") as handle:  # a change inside a sampled block changes the key
+        handle.seek(5 * keys.BLOCK - 10)
+        handle.write(b"x")
+    assert keys.content_key(big)[1] != key
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"abc")
+    assert keys.content_key(small)[1].startswith(keys.KEY_PREFIX)
+
+
+@pytest.mark.slow
+def test_a_1_tb_sparse_file_is_refused_fast_and_does_not_block_the_batch(tmp_path, capsys):
+    import time
+
+    huge = tmp_path / "huge.mp4"
+    subprocess.run(["truncate", "-s", "1T", str(huge)], check=True)
+    good = _clip(tmp_path, "good.mp4", n_frames=10)
+    start = time.monotonic()
+    assert main(["predict", str(tmp_path), "--workers", "2", "--json", "--no-diagnosis"]) == 1
+    seconds = time.monotonic() - start
+    rows = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[str(good)]["status"] == "ok"
+    assert rows[str(huge)]["status"] == "error" and "not a readable video file" in rows[str(huge)]["error"]
+    assert rows[str(huge)]["content_key"].startswith("blake2b128-sampled:")
+    assert seconds < 120, seconds  # before: over 300 s hashing the whole terabyte
+
+
+def test_an_empty_or_text_only_folder_says_it_holds_no_video(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "notes.txt").write_text("no video here")
+    assert main(["predict", str(tmp_path / "empty"), str(tmp_path / "text"), "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["error"].split(" (looked for")[0] for r in rows] == [
+        f"{tmp_path / name}: no video file in this folder or below it" for name in ("empty", "text")
+    ]

@@ -525,7 +525,8 @@ def test_is_full_range_from_the_frame():
     assert is_full_range(av.VideoFrame(16, 16, "yuvj420p"))
     assert not is_full_range(av.VideoFrame(16, 16, "yuv420p"))  # the video default: limited range
     assert is_full_range(av.VideoFrame(16, 16, "gray"))
-    assert is_full_range(av.VideoFrame(16, 16, "rgb24"))
+    # RGB reaches the measures through frame_to_gray's BT.601 limited-range Y (white 235, black 16)
+    assert not is_full_range(av.VideoFrame(16, 16, "rgb24"))
     tagged = av.VideoFrame(16, 16, "yuv420p")
     tagged.color_range = 2  # JPEG range signalled on a plain yuv format
     assert is_full_range(tagged)

@@ -64,8 +64,8 @@ def test_inputs_folders_globs_manifests_stdin(clips, tmp_path):
     stdin = io.StringIO("# a comment\none.mp4\n\n two.mp4 \n")
     assert list(iter_inputs(["-"], stdin=stdin)) == ["one.mp4", "two.mp4"]
     (tmp_path / "bad.csv").write_text("path,mos\nx.mp4,1\n")
-    with pytest.raises(Exception, match="no 'video' column"):
-        list(iter_inputs([str(tmp_path / "bad.csv")]))
+    (bad,) = iter_inputs([str(tmp_path / "bad.csv")])  # its own error row, the other inputs go on
+    assert bad == str(tmp_path / "bad.csv") and "no 'video' column" in bad.reason
 
 
 # -------------------------------------------------------------------------------------------- outputs
@@ -87,6 +87,9 @@ def _row(i: int, status: str = "ok") -> dict:
         "size": 1000 + i,
         "content_key": f"blake2b128:{i:032x}",
         "timings": {"cpu_s": 0.5, "model_s": None},
+        "video": {"width": 96, "height": 64, "fps": 29.97, "duration": 1.5, "frames": 45} if ok else None,
+        "diagnosis": None,
+        "notes": ["the score 6.25 is off the model's scale [1, 5]"] if i == 3 else [],
     }
 
 
@@ -103,7 +106,8 @@ def test_writers_round_trip_resume_and_refuse_to_overwrite(tmp_path, suffix):
         open_writer(path)
     again = open_writer(path, resume=True)
     options = '{"features":"videval-light480"}'
-    assert again.done() == {(r["content_key"], "lite", "packaged", options) for r in rows}
+    # what --resume skips: the paths with an ok row (an error row is retried)
+    assert again.done() == {(r["path"], "lite", "packaged", options) for r in rows if r["status"] == "ok"}
     again.write(_row(3))
     again.close()
     assert [r["path"] for r in read_results(path)] == ["/v/0.mp4", "/v/1.mp4", "/v/2.mp4", "/v/3.mp4"]
@@ -257,7 +261,9 @@ def test_driver_killed_then_resume_nothing_lost_nothing_twice(clips, sequential_
     stdout, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 1, stderr  # the two bad files
     summary = json.loads(stdout)
-    assert summary["scored"] == N_GOOD + 2 - len(before)
+    ok_before = sum(r["status"] == "ok" for r in before)
+    assert summary["skipped"] == ok_before  # error rows are retried, ok rows kept
+    assert summary["scored"] + summary["failed"] == N_GOOD + 2 - ok_before and summary["failed"] == 2
     after = read_results(out)
     _finish_the_row_names(after)
     assert clean_rows(after) == clean_rows(sequential_rows)
@@ -270,8 +276,11 @@ def test_cli_scores_a_folder_to_parquet_and_resume_skips_everything(clips, seque
     assert main(["predict", str(clips), "--out", str(out), "--engine", "sequential"]) == 1
     assert "10 video(s) scored" not in capsys.readouterr().out
     assert clean_rows(read_results(out)) == clean_rows(sequential_rows)
-    assert main(["predict", str(clips), "--out", str(out), "--resume", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 0, "failed": 0}
+    # the ok rows are kept, the two error rows retried (and still failing: exit 1), one row per path
+    assert main(["predict", str(clips), "--out", str(out), "--resume", "--json"]) == 1
+    summary = {"out": str(out), "scored": 0, "failed": 2, "skipped": N_GOOD}
+    assert json.loads(capsys.readouterr().out) == summary
+    assert clean_rows(read_results(out)) == clean_rows(sequential_rows)
     assert main(["predict", str(clips), "--out", str(out)]) == 1
     assert "already holds results" in capsys.readouterr().err
     assert main(["predict", str(clips), "--resume"]) == 1
@@ -378,3 +387,59 @@ def test_library_code_imports_neither_the_cli_nor_training_code():
                 if train and not module.startswith(("rqvqa.cli", "rqvqa.train")):
                     offenders.append(f"{module} imports {name}")
     assert not offenders, offenders
+
+
+# ------------------------------------------------------------------------------- resume: one row per path
+
+
+def test_copies_and_overlapping_inputs_get_one_row_per_path_and_resume_keeps_them(tmp_path, capsys):
+    """Equal bytes under three names get three rows; a path named by a folder, a glob and a manifest gets
+    one; a resume after any of it scores nothing twice and loses no path."""
+    from rqvqa.cli import main
+    from rqvqa.video.synth import make_video
+
+    (tmp_path / "v" / "copies").mkdir(parents=True)
+    clip = make_video(tmp_path / "v" / "a.mp4", width=96, height=64, fps=10, n_frames=10, seed=1)
+    for name in ("a.mp4", "b.MP4"):
+        (tmp_path / "v" / "copies" / name).write_bytes(clip.read_bytes())
+    manifest = tmp_path / "v" / "m.csv"
+    manifest.write_text("video\na.mp4\ncopies/../a.mp4\n")
+    inputs = [str(tmp_path / "v"), str(tmp_path / "v" / "*.mp4"), str(manifest)]
+    out = tmp_path / "rows.jsonl"
+    base = ["predict", *inputs, "--out", str(out), "--engine", "sequential", "--no-diagnosis", "--json"]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 3, "failed": 0, "skipped": 0}
+    paths = sorted(r["path"] for r in read_results(out))
+    assert [Path(p).relative_to(tmp_path / "v").as_posix() for p in paths] == [
+        "a.mp4",
+        "copies/a.mp4",
+        "copies/b.MP4",
+    ]
+    assert len({r["content_key"] for r in read_results(out)}) == 1  # the same bytes, a row each
+    assert main([*base, "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 0, "failed": 0, "skipped": 3}
+    assert len(out.read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_resume_retries_error_rows_and_the_new_row_supersedes(tmp_path, suffix, capsys):
+    from rqvqa.cli import main
+    from rqvqa.video.synth import make_video
+
+    good = make_video(tmp_path / "good.mp4", width=96, height=64, fps=10, n_frames=10, seed=1)
+    late = tmp_path / "late.mp4"  # missing at first (as weights not yet in place would be)
+    out = tmp_path / f"rows{suffix}"
+    base = ["predict", str(good), str(late), "--out", str(out), "--engine", "sequential", "--json"]
+    assert main([*base, "--no-diagnosis"]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == 1
+    # resumed while still missing: retried, still failing, exit 1 (never "0 failed" over a file of errors)
+    assert main([*base, "--resume", "--no-diagnosis"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 0, "failed": 1, "skipped": 1}
+    late.write_bytes(good.read_bytes())
+    assert main([*base, "--resume", "--no-diagnosis"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "scored": 1, "failed": 0, "skipped": 1}
+    rows = read_results(out)
+    assert sorted((Path(r["path"]).name, r["status"]) for r in rows) == [
+        ("good.mp4", "ok"),
+        ("late.mp4", "ok"),
+    ]

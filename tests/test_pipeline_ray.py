@@ -50,6 +50,8 @@ def test_ray_engine_gives_the_sequential_rows(ray_runtime, clips, sequential_row
     rows = list(score_collection(create_predictor("lite"), [str(clips)], engine="ray", out=out))
     assert len(rows) == N_GOOD + 2
     assert clean_rows(rows) == sequential_rows  # byte for byte, timings aside
+    # the diagnosis and the video facts came from the Ray decode tasks, like the sequential engine's
+    assert all(r["diagnosis"] and r["video"] for r in rows if r["status"] == "ok")
     assert ray.is_initialized()  # an engine that joined a running Ray leaves it running
 
 

@@ -75,11 +75,15 @@ def test_any_exception_becomes_an_error_row_naming_the_file():
             "extra",
             "weights",
             "options",
+            "video",
+            "diagnosis",
+            "notes",
             "size",
             "content_key",
             "timings",
         ]
         assert (row["path"], row["status"], row["score"], row["per_second"]) == (path, "error", None, [])
+        assert (row["video"], row["diagnosis"], row["notes"]) == (None, None, [])
         assert row["model"] == "scripted" and row["lower_better"] is True and row["extra"] == {}
 
 
@@ -129,6 +133,10 @@ def test_csv_row_writes_missing_values_as_empty_cells():
         "per_second": "1.25  3.0",  # the second of index 1 is missing: an empty field between separators
         "second_frames": "",  # this model records no frame per second
         "error": "",
+        # no video facts, no diagnosis (this scripted model decodes nothing): empty cells, no note
+        **dict.fromkeys(["width", "height", "fps", "duration", "frames", "issues"], ""),
+        **dict.fromkeys(["banding", "blocking", "blur", "noise", "exposure", "stutter"], ""),
+        "notes": "",
     }
     assert [None if s == "" else float(s) for s in cells[5].split(" ")] == [1.25, None, 3.0]
 
@@ -170,7 +178,9 @@ def test_predict_json_has_a_row_for_every_input(batch, capsys):
 def test_predict_csv_batch_goes_on_after_a_frame_too_small(batch, capsys):
     # NIQE cannot measure 16x16 frames: that video is an error row, the good ones on both sides are scored
     good, tiny = str(batch["good"]), str(batch["tiny"])
-    code = main(["predict", "--model", "niqe", "--max-frames", "1", "--csv", good, tiny, good])
+    copy = batch["tiny"].with_name("copy_of_good.mp4")  # one row per path: the same clip under another name
+    copy.write_bytes(batch["good"].read_bytes())
+    code = main(["predict", "--model", "niqe", "--max-frames", "1", "--csv", good, tiny, str(copy)])
     captured = capsys.readouterr()
     assert code == 1
     rows = list(csv.DictReader(io.StringIO(captured.out)))

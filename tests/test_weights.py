@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import re
 import socket
 import tarfile
@@ -666,3 +667,69 @@ def test_missing_group_member_names_the_group_download(hf_cache):
     with pytest.raises(WeightsError, match=r"`rqvqa weights download qalign` \(all files of qalign\)") as e:
         weights.resolve("qalign-one-align-1")
     assert "Hugging Face cache" in str(e.value) and "--weights-dir" in str(e.value)
+
+
+def test_a_tampered_file_with_its_mtime_restored_is_hashed_again(tmp_path, add_entry):
+    add_entry(name="t-m", filename="m.pth", pages=("https://example.invalid/m",))
+    path = tmp_path / "m.pth"
+    path.write_bytes(b"genuine!")
+    weights.resolve("t-m", tmp_path)  # pinned, and its hash cached
+    stat = path.stat()
+    path.write_bytes(b"tampered")  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # mtime restored: only the ctime tells
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    with pytest.raises(WeightsError, match="differs from the pinned"):
+        weights.resolve("t-m", tmp_path)
+
+
+def test_a_read_only_home_does_not_block_a_valid_checkpoint(tmp_path, add_entry, monkeypatch):
+    add_entry(name="t-r", filename="r.pth", pages=("https://example.invalid/r",))
+    (tmp_path / "r.pth").write_bytes(b"weights")
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(30, "Read-only file system")
+
+    monkeypatch.setattr(pins, "atomic_write_text", read_only)  # root ignores chmod: simulate the mount
+    with pytest.warns(UserWarning, match="could not record .*Read-only file system"):
+        assert weights.resolve("t-r", tmp_path) == tmp_path / "r.pth"
+
+
+def test_a_file_of_zero_bytes_named_pth_is_refused_in_our_words(tmp_path):
+    from rqvqa.checkpoints import read_checkpoint
+
+    path = tmp_path / "zeros.pth"
+    path.write_bytes(bytes(1000))
+    with pytest.raises(WeightsError, match=r"not a checkpoint \(neither a torch archive nor a pickle: zero"):
+        read_checkpoint(path)
+    (tmp_path / "text.pth").write_text("<html>not found</html>")
+    with pytest.raises(WeightsError, match="starts with b'<htm'") as err:
+        read_checkpoint(tmp_path / "text.pth")
+    assert "weights_only" not in str(err.value)
+
+
+def test_rqvqa_kvq_names_every_missing_file_up_front(tmp_path, monkeypatch):
+    from rqvqa.api import create_predictor
+    from rqvqa.errors import ConfigError
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    hand = tmp_path / "hand"
+    hand.mkdir()
+    (hand / "LIQE.pt").write_bytes(b"at hand")
+    with pytest.raises((WeightsError, ConfigError)) as err:
+        create_predictor("rqvqa-kvq", weights_dir=str(hand))
+    message = str(err.value)
+    assert "16 of 17 files are missing" in message and "\n" not in message
+    for name in ("rqvqa-kvq-1", "rqvqa-kvq-10", "slowfast-r50", "fastvqa-b", "qalign-one-align-tokenizer"):
+        assert f"({name})" in message
+    assert "(liqe)" not in message
+
+
+@pytest.mark.parametrize("model", ["liqe", "fastvqa", "qalign"])
+def test_missing_weights_are_one_error_up_front_not_one_per_video(model, tmp_path, monkeypatch):
+    from rqvqa.api import create_predictor
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("RQVQA_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="not found") as err:
+        create_predictor(model)  # before any video is decoded
+    assert "\n" not in str(err.value)

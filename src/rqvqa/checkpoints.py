@@ -34,6 +34,13 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             return load_file(str(path), device=str(map_location))
         except Exception as exc:  # safetensors raises several types for corrupt files
             raise WeightsError(f"not a readable safetensors file ({exc})", path) from exc
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    # torch saves a zip archive (PK..) or, before 1.6, a pickle (protocol 2+: 0x80): anything else is no
+    # checkpoint, said in our words (torch's would advise weights_only=False, which runs a file's code)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        what = "empty" if not head else "zero bytes" if head == bytes(len(head)) else f"starts with {head!r}"
+        raise WeightsError(f"not a checkpoint (neither a torch archive nor a pickle: {what})", path)
     try:
         return torch.load(str(path), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -52,6 +59,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     except Exception as exc:  # RuntimeError, EOFError, zip errors...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights_only" in first:  # torch's advice to load unsafely: never passed on
+            first = "not loadable as tensors only"
         raise WeightsError(f"not a readable checkpoint ({type(exc).__name__}: {first})", path) from None
 
 

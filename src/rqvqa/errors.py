@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from os import PathLike
+
+#: what never reaches a terminal or a one-line message raw: C0/C1 controls (escape sequences, newlines,
+#: carriage returns), DEL, the Unicode line and paragraph separators, and the surrogates that stand for the
+#: bytes of a name that is not UTF-8
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters, line separators and undecodable bytes written as escapes
+    (`\\n`, `\\x1b`, `\\xff`...): safe on one line of a terminal, whatever a file name holds."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte of a non-UTF-8 name (surrogateescape)
+            return f"\\x{code - 0xDC00:02x}"
+        return char.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+    return _UNPRINTABLE.sub(escape, text)
 
 
 class RqvqaError(Exception):
@@ -13,7 +33,7 @@ class RqvqaError(Exception):
     def __init__(self, reason: str, path: str | PathLike[str] | None = None):
         self.reason = reason
         self.path = None if path is None else str(path)
-        super().__init__(f"{self.path}: {reason}" if self.path is not None else reason)
+        super().__init__(f"{printable(self.path)}: {reason}" if self.path is not None else reason)
 
 
 class VideoError(RqvqaError):

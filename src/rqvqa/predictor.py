@@ -28,9 +28,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rqvqa.diagnosis.product import Diagnosis
 from rqvqa.registry import REGISTRY, Card
 from rqvqa.results import Prediction
-from rqvqa.video.decode import DEFAULT_WORKERS, ArraySource, Decoded, Decoder, Product, VideoSource
+from rqvqa.video.decode import DEFAULT_WORKERS, DIAGNOSIS, ArraySource, Decoded, Decoder, Product, VideoSource
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,9 +81,13 @@ class Predictor(ABC):
     def products(self) -> dict[str, Product]:
         """What the model reads from a video, by name (the keys of `Decoded.products` in `score`)."""
 
-    def decoder(self, workers: int = DEFAULT_WORKERS) -> Decoder:
-        """The decode stage: a picklable callable (video -> `Decoded`)."""
-        return Decoder(tuple(sorted(self.products().items())), workers)
+    def decoder(self, workers: int = DEFAULT_WORKERS, diagnosis: bool = True) -> Decoder:
+        """The decode stage: a picklable callable (video -> `Decoded`). `diagnosis`: add the artifact
+        diagnosis of the frames decoded (a passive product: it never makes the decode longer)."""
+        products = dict(self.products())
+        if diagnosis:
+            products[DIAGNOSIS] = Diagnosis()
+        return Decoder(tuple(sorted(products.items())), workers)
 
     def setup(self) -> None:  # noqa: B027 - models without networks have nothing to load
         """Load what the model stage needs (idempotent; runs where the model stage runs)."""
@@ -96,25 +101,26 @@ class Predictor(ABC):
 
     # ---- one video, many videos
 
-    def predict(self, video: str | os.PathLike[str] | VideoSource) -> Prediction:
-        """Score one video file (or `VideoSource`) in this thread. Raises `rqvqa.errors.VideoError` for an
+    def predict(self, video: str | os.PathLike[str] | VideoSource, diagnosis: bool = True) -> Prediction:
+        """Score one video file (or `VideoSource`) in this thread; the prediction carries the video's facts
+        and (unless `diagnosis=False`) its artifact diagnosis. Raises `rqvqa.errors.VideoError` for an
         unreadable video (the pipeline turns that into an error row instead)."""
-        decoded = self.decoder()(video)
+        decoded = self.decoder(diagnosis=diagnosis)(video)
         self.setup()
-        return decoded.annotate(self.score([decoded])[0])
+        return decoded.describe(self.score([decoded])[0])
 
-    def predict_frames(self, frames: np.ndarray, fps: float) -> Prediction:
+    def predict_frames(self, frames: np.ndarray, fps: float, diagnosis: bool = True) -> Prediction:
         """Score frames already in memory: `frames` uint8 RGB, shape (T, H, W, 3), at `fps` frames per second.
         They go straight into the decode stage (no file, no re-encode), so a frame model sees exactly these
         pixels."""
-        return self.predict(ArraySource(frames, fps))
+        return self.predict(ArraySource(frames, fps), diagnosis)
 
     def predict_many(self, videos: Iterable[str | os.PathLike[str]] | str, **options: Any) -> Iterator[dict]:
         """Score many videos, yielding one result row (`rqvqa.results`) per video as each finishes.
 
         `videos`: paths, folders, globs or manifests (see `rqvqa.pipeline.inputs`); `options`: those of
         `rqvqa.pipeline.score_collection` (`engine="local"|"sequential"|"ray"`, `workers`, `batch_size`,
-        `out`, `resume`...). A failing video is an error row; the others go on."""
+        `out`, `resume`, `diagnosis=False`...). A failing video is an error row; the others go on."""
         from rqvqa.pipeline.engines import score_collection
 
         yield from score_collection(self, videos, **options)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from rqvqa.cli.options import add_max_pixels_option
-from rqvqa.errors import ConfigError
+from rqvqa.errors import ConfigError, printable
 from rqvqa.results import STATUS_ERROR, STATUS_OK, dumps_json, one_line
 from rqvqa.video.reader import video_limits
 
@@ -50,16 +50,6 @@ def diagnose_row(path: str, debug: bool = False) -> dict[str, Any]:
         return {"path": path, "status": STATUS_ERROR, "diagnosis": None, "error": one_line(exc, path)}
 
 
-def issues(diagnosis: dict[str, dict]) -> str:
-    """The detected artifacts, comma-separated ("-" when none); exposure says its direction."""
-    found = []
-    for kind, entry in diagnosis.items():
-        if entry.get("detected"):
-            direction = entry.get("direction")
-            found.append(f"{kind} ({direction})" if kind == "exposure" and direction else kind)
-    return ", ".join(found) or "-"
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.videos:
         raise ConfigError("no video given (rqvqa diagnose VIDEO...)")
@@ -93,15 +83,20 @@ _FORMAT = {
 _PATH_WIDTH = 22
 
 
-def _short_path(path: str) -> str:
-    return path if len(path) <= _PATH_WIDTH else "..." + path[-(_PATH_WIDTH - 3) :]
+def _short_path(path: str):
+    """The path as plain text (never markup), escaped (`printable`), its end kept when long."""
+    from rich.text import Text
+
+    path = printable(path)
+    return Text(path if len(path) <= _PATH_WIDTH else "..." + path[-(_PATH_WIDTH - 3) :])
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from rqvqa.diagnosis import KINDS
+    from rqvqa.diagnosis import KINDS, detected_labels
 
     table = Table(box=None, pad_edge=False)
     table.add_column("video", no_wrap=True)
@@ -117,7 +112,7 @@ def _table(rows: list[dict[str, Any]]) -> None:
                 level = d[kind]["level"]
                 text = "-" if level is None else _FORMAT[kind].format(level)
                 cells.append(f"[bold]{text}*[/]" if d[kind]["detected"] else text)
-            table.add_row(_short_path(r["path"]), issues(d), *cells)
+            table.add_row(_short_path(r["path"]), ", ".join(detected_labels(d, strong=False)) or "-", *cells)
         else:
             table.add_row(_short_path(r["path"]), "error (below)", *(["-"] * len(KINDS)))
             errors.append(r["error"])
@@ -125,4 +120,4 @@ def _table(rows: list[dict[str, Any]]) -> None:
     console.print(table)
     console.print("* detected. " + ", ".join(f"{_SHORT[k]}: {k}" for k in KINDS if _SHORT[k] != k) + ".")
     for error in errors:
-        console.print(f"error: {error}", soft_wrap=True)
+        console.print(Text(f"error: {error}"), soft_wrap=True)

@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         address=args.address,
         debug=args.debug,
+        diagnosis=args.diagnosis,
     )
     names = feature_names(args.feature_set)
     failed = [r for r in rows if r["status"] != STATUS_OK]

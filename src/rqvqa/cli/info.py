@@ -64,8 +64,12 @@ def _ranges(ranges: list[list[int]]) -> str:
 def _print_table(d: dict) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=d["path"], show_header=False, title_justify="left")
+    from rqvqa.errors import printable
+
+    # the name as text, escaped: never markup ("[/bold]"), never a raw escape sequence
+    table = Table(title=Text(printable(d["path"])), show_header=False, title_justify="left")
     table.add_column("property", style="bold")
     table.add_column("value", overflow="fold")
     frame_count = str(d["frame_count"])

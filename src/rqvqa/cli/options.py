@@ -38,3 +38,12 @@ def add_max_pixels_option(p: argparse.ArgumentParser) -> None:
         metavar="N|WxH",
         help="refuse videos whose frames have more pixels (default 7680x4320, 8K UHD)",
     )
+
+
+def wrapping(table, whole: tuple[str, ...] = ("model",)):
+    """A rich table whose cells wrap (fold) instead of being cut with an ellipsis: paths and URLs stay whole
+    at 80 columns, over several lines; the columns named in `whole` (model names) are never broken."""
+    for column in table.columns:
+        column.overflow = "fold"
+        column.no_wrap = column.header in whole
+    return table

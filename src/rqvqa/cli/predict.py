@@ -19,9 +19,9 @@ import os
 import sys
 from typing import Any
 
-from rqvqa.cli.options import add_max_pixels_option, add_precision_options
-from rqvqa.errors import ConfigError
-from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json
+from rqvqa.cli.options import add_max_pixels_option, add_precision_options, wrapping
+from rqvqa.errors import ConfigError, printable
+from rqvqa.results import CSV_COLUMNS, STATUS_OK, csv_row, dumps_json, row_issues
 from rqvqa.video.reader import video_limits
 
 
@@ -76,13 +76,23 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     from rqvqa.pipeline.engines import ENGINES
 
     p.add_argument("--out", default=None, metavar="FILE", help="append rows to FILE (.parquet, .csv, .jsonl)")
-    p.add_argument("--resume", action="store_true", help="skip videos already in --out (same content, model)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue --out: skip the paths that have an ok row there (same model), retry the failed ones",
+    )
     p.add_argument(
         "--engine", choices=ENGINES, default="local", help="scheduler (default local: process pool)"
     )
     p.add_argument("--workers", type=int, default=None, metavar="N", help="CPU workers (default: all cores)")
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="videos per model forward")
     p.add_argument("--address", default=None, help="Ray cluster (auto, ray://host:port); default: local Ray")
+    p.add_argument(
+        "--no-diagnosis",
+        dest="diagnosis",
+        action="store_false",
+        help="skip the artifact diagnosis (banding, blocking, blur...) the rows carry",
+    )
 
 
 def require_collection_extras(args: argparse.Namespace) -> None:
@@ -144,11 +154,10 @@ def _list_models(as_json: bool, weights_dir: str | None) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table()
-    for column in ("model", "can run", "install"):  # whole words, however narrow the terminal
-        table.add_column(column, no_wrap=True)
-    for column in ("lower better", "range", "scale", "description"):
-        table.add_column(column)
+    table = wrapping(
+        Table("model", "can run", "install", "lower better", "range", "scale", "description"),
+        whole=("model", "can run", "install"),
+    )
     for c in cards:
         table.add_row(
             c["name"],
@@ -175,13 +184,20 @@ def run(args: argparse.Namespace) -> int:
     require_collection_extras(args)
     predictor = predictor_from_args(args)
     rows: list[dict[str, Any]] = []
-    scored = failed = 0
+    scored = failed = skipped = 0
     bar = tqdm(
         desc=f"predict ({predictor.card.name})",
         unit="video",
         file=sys.stderr,
+        total=count_inputs(args.videos),
         disable=len(args.videos) < 2 and not any(os.path.isdir(v) for v in args.videos),
     )
+
+    def skip(path: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        bar.update(1)
+
     with bar, video_limits(max_pixels=args.max_pixels):
         stream = score_collection(
             predictor,
@@ -194,12 +210,15 @@ def run(args: argparse.Namespace) -> int:
             address=args.address,
             ordered=args.out is None,
             debug=args.debug,
+            diagnosis=args.diagnosis,
+            on_skip=skip,
         )
         for row in stream:
-            scored += 1
             if args.out is None:  # with --out the rows live in the file, not in memory
                 rows.append(row)
-            if row["status"] != STATUS_OK:
+            if row["status"] == STATUS_OK:
+                scored += 1
+            else:
                 failed += 1
                 message = f"rqvqa: error: {row['error']}"
                 if args.debug and "traceback" in row["extra"]:
@@ -209,13 +228,27 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         _emit(rows, args)
     else:
-        summary = {"out": args.out, "scored": scored, "failed": failed}
-        print(
-            dumps_json(summary) if args.json else f"{scored} video(s) scored into {args.out}, {failed} failed"
-        )
+        summary = {"out": args.out, "scored": scored, "failed": failed, "skipped": skipped}
+        print(dumps_json(summary) if args.json else summary_line(args.out, scored, failed, skipped))
     if failed:
-        print(f"rqvqa: {failed} of {scored} file(s) failed", file=sys.stderr)
+        print(f"rqvqa: {failed} of {scored + failed} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def summary_line(out: str, scored: int, failed: int, skipped: int) -> str:
+    """What a run with --out says: every count adds up to the inputs ("10 video(s): 7 scored, 3 failed")."""
+    line = f"{scored + failed + skipped} video(s) in {printable(out)}: {scored} scored, {failed} failed"
+    return line + (f", {skipped} already scored (--resume)" if skipped else "")
+
+
+def count_inputs(videos: list[str]) -> int | None:
+    """How many videos the inputs name (the progress bar's total, for its ETA); None when one is read from
+    standard input (read once, it cannot be counted first)."""
+    from rqvqa.pipeline.inputs import unique_inputs
+
+    if "-" in videos:
+        return None
+    return sum(1 for _ in unique_inputs(videos))
 
 
 def _emit(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -229,12 +262,20 @@ def _emit(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     elif rows:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table("video", "model", "score", "per second")
+        # cells are plain text (a name like "[/bold]" is not markup), wrapped rather than cut at any width
+        table = wrapping(Table("video", "model", "score", "issues", "per second"))
         for r in rows:
+            path, model = Text(printable(r["path"])), Text(printable(r["model"]))
             if r["status"] == STATUS_OK:
                 per_second = " ".join("-" if s is None else f"{s:.2f}" for s in r["per_second"])
-                table.add_row(r["path"], r["model"], f"{r['score']:.3f}", per_second)
+                issues = ", ".join(row_issues(r)) or "-"
+                table.add_row(path, model, f"{r['score']:.3f}", issues, per_second)
             else:
-                table.add_row(r["path"], r["model"], "error", r["error"])
-        Console().print(table)
+                table.add_row(path, model, "error", "", Text(r["error"]))
+        console = Console(highlight=False)
+        console.print(table)
+        for r in rows:
+            for note in r.get("notes") or []:
+                console.print(Text(f"note: {printable(r['path'])}: {note}"))

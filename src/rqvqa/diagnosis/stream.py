@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +39,12 @@ class Diagnoser:
     fully analysed ones (one a second): for the others `add` reads only a 1/8-size subsample, so their luma
     may be a view of the decoder's buffer. `result()` gives {kind: {"level", "detected", "per_second"}}.
 
-    `full_range`: the luma is full range (0-255: yuvj formats, `color_range` JPEG, RGB sources), which the
-    exposure measure needs to know (`rqvqa.diagnosis.is_full_range(frame)` tells from a PyAV frame).
+    `full_range`: the luma is full range (0-255: yuvj formats, `color_range` JPEG), which the exposure and
+    banding measures need to know (`rqvqa.diagnosis.is_full_range(frame)` tells from a PyAV frame).
+
+    `submit`: where the spatial measures of the fully analysed frames run (`submit(fn, *args) -> Future`, e.g.
+    the decode stage's `rqvqa.video.decode.Pool.submit`); by default in the calling thread. They are pure
+    functions of the frame, so the result does not depend on it; `result()` waits for them.
     """
 
     def __init__(
@@ -48,6 +55,7 @@ class Diagnoser:
         frame_count: int | None = None,
         *,
         full_range: bool = False,
+        submit: Callable[..., Future] | None = None,
     ):
         self.width, self.height = int(width), int(height)
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
@@ -58,6 +66,9 @@ class Diagnoser:
         self._offset = self._step // 2
         if frame_count is not None and 0 < frame_count <= self._offset:
             self._offset = frame_count // 2
+        self._submit = submit
+        #: (second, measured values or their future), in decode order
+        self._measured: list[tuple[int, Any]] = []
         self._analysed = 0
         self._fallback: tuple[int, np.ndarray] | None = None
         # spatial measures: kind -> second -> [sum, count]
@@ -104,19 +115,18 @@ class Diagnoser:
     def _analyse(self, second: int, luma: np.ndarray) -> None:
         self._analysed += 1
         self._fallback = None
-        values: dict[str, float | None] = {
-            "banding": measures.banding_index(luma, self.full_range),
-            "blocking": measures.blockiness(luma),
-            "blur": measures.blur_level(luma),
-            "noise": measures.noise_sigma(luma),
-        }
-        exposure = measures.exposure(luma, self.full_range)
-        if exposure is not None:
-            values["exposure"] = max(exposure["under"], exposure["over"])
-            for acc, key in ((self._under, "under"), (self._over, "over")):
-                acc[0] += exposure[key]
+        if self._submit is None:
+            self._measured.append((second, spatial_measures(luma, self.full_range)))
+        else:
+            self._measured.append((second, self._submit(spatial_measures, luma, self.full_range)))
+
+    def _record(self, second: int, values: dict[str, float | None]) -> None:
+        for key, acc in (("under", self._under), ("over", self._over)):
+            if values.get(key) is not None:
+                acc[0] += values[key]
                 acc[1] += 1
-        for kind, value in values.items():
+        for kind in _SPATIAL:
+            value = values.get(kind)
             if value is not None and math.isfinite(value):
                 acc = self._sums[kind][second]
                 acc[0] += value
@@ -184,6 +194,9 @@ class Diagnoser:
         if self._analysed == 0 and self._fallback is not None:
             second, luma = self._fallback
             self._analyse(second, luma)
+        for second, values in self._measured:
+            self._record(second, values.result() if isinstance(values, Future) else values)
+        self._measured = []
         for s in sorted(k for k in self._pending if k not in self._lost):
             self._finalise(s)
         seconds = self._max_second + 1
@@ -216,3 +229,20 @@ class Diagnoser:
         if exposure["under"] is not None:
             exposure["direction"] = "under" if exposure["under"] >= exposure["over"] else "over"
         return out
+
+
+def spatial_measures(luma: np.ndarray, full_range: bool) -> dict[str, float | None]:
+    """The five spatial measures of one fully analysed frame (`exposure`: the larger direction; `under` and
+    `over` beside it), None where not measurable: a pure function, safe to run in any thread."""
+    values: dict[str, float | None] = {
+        "banding": measures.banding_index(luma, full_range),
+        "blocking": measures.blockiness(luma),
+        "blur": measures.blur_level(luma),
+        "noise": measures.noise_sigma(luma),
+    }
+    exposure = measures.exposure(luma, full_range)
+    if exposure is not None:
+        values.update(
+            exposure=max(exposure["under"], exposure["over"]), under=exposure["under"], over=exposure["over"]
+        )
+    return values

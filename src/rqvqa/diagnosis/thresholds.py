@@ -65,16 +65,18 @@ def underrated_by(model: str, diagnosis: dict[str, dict]) -> list[str]:
 STRONG = 1.5
 
 
-def detected_labels(diagnosis: dict[str, dict] | None) -> list[str]:
+def detected_labels(diagnosis: dict[str, dict] | None, strong: bool = True) -> list[str]:
     """The detected artifacts as a reader is told them, in `KINDS` order: ``banding (strong)``, ``blur``,
-    ``exposure (under)`` (empty for no diagnosis or nothing detected)."""
+    ``exposure (under)`` (empty for no diagnosis or nothing detected); `strong=False` leaves out the
+    strength (the short `issues` column of tables and CSV)."""
     labels = []
     for kind in KINDS:
         entry = (diagnosis or {}).get(kind) or {}
         if not entry.get("detected"):
             continue
         level = entry.get("level")
-        words = ["strong"] if isinstance(level, int | float) and level >= STRONG * THRESHOLDS[kind] else []
+        is_strong = strong and isinstance(level, int | float) and level >= STRONG * THRESHOLDS[kind]
+        words = ["strong"] if is_strong else []
         if entry.get("direction") in ("under", "over"):
             words.append(entry["direction"])
         labels.append(f"{kind} ({', '.join(words)})" if words else kind)

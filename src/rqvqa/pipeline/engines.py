@@ -26,14 +26,14 @@ import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from typing import Any
 
 from rqvqa.errors import ConfigError
-from rqvqa.pipeline.inputs import iter_inputs
+from rqvqa.pipeline.inputs import unique_inputs
 from rqvqa.pipeline.outputs import open_writer, resume_key
 from rqvqa.pipeline.stages import (
     Batcher,
@@ -42,8 +42,8 @@ from rqvqa.pipeline.stages import (
     Job,
     Stages,
     default_workers,
-    make_job,
     run_stage,
+    stage_decoder,
 )
 from rqvqa.results import Prediction, error_row, ok_row
 from rqvqa.video.reader import Limits, current_limits, video_limits
@@ -66,7 +66,7 @@ def make_row(
     """The result row of one video (`rqvqa.results`, identity from `card`) plus the collection columns."""
     if isinstance(outcome, Failure):
         extra = {"traceback": outcome.traceback} if debug and outcome.traceback else None
-        row = error_row(card, job.path, outcome.reason, extra)
+        row = error_row(card, job.path, outcome.reason, extra, outcome.video)
     else:
         row = ok_row(card, job.path, outcome)
     row.update(
@@ -84,11 +84,13 @@ def _seconds(value: float | None) -> float | None:
 # ------------------------------------------------------------------------------------------- sequential
 
 
-def run_sequential(stages: Stages, jobs: Iterable[Job], batch_size: int = 1) -> Iterator[Done]:
-    decode = stages.decoder()
+def run_sequential(
+    stages: Stages, jobs: Iterable[Job], batch_size: int = 1, diagnosis: bool = True
+) -> Iterator[Done]:
+    decode = stage_decoder(stages, diagnosis)
     batcher = Batcher(stages, batch_size)
     for job in jobs:
-        payload, cpu_s = run_stage(decode, job.path, job.options)
+        job, payload, cpu_s = run_stage(decode, job)
         if isinstance(payload, Failure):
             yield job, payload, cpu_s, None
             continue
@@ -112,9 +114,8 @@ def _init_worker(stage: Any, limits: Limits) -> None:
     video_limits(**asdict(limits)).__enter__()  # for the worker's whole life
 
 
-def _work(path: str, options: dict[str, Any] | None) -> tuple[Any, float, int]:
-    payload, seconds = run_stage(_STAGE, path, options)
-    return payload, seconds, os.getpid()
+def _work(job: Job) -> tuple[Job, Any, float, int]:
+    return (*run_stage(_STAGE, job), os.getpid())
 
 
 class _Pool:
@@ -159,11 +160,12 @@ def run_local(
     workers: int | None = None,
     batch_size: int = 1,
     max_pending: int | None = None,
+    diagnosis: bool = True,
 ) -> Iterator[Done]:
     """The local engine (see the module docstring)."""
     workers = workers or default_workers()
     max_pending = max_pending or 2 * workers
-    pool = _Pool(stages.decoder(), workers)
+    pool = _Pool(stage_decoder(stages, diagnosis), workers)
     batcher = Batcher(stages, batch_size)
     source = iter(jobs)
     pending: dict[Future, Job] = {}
@@ -177,7 +179,7 @@ def run_local(
 
             def submit(job: Job, lost: list[Job] = lost) -> None:
                 try:
-                    pending[pool.executor.submit(_work, job.path, job.options)] = job
+                    pending[pool.executor.submit(_work, job)] = job
                 except BrokenProcessPool:  # a worker died since the last wait
                     lost.append(job)
 
@@ -206,16 +208,16 @@ def run_local(
             for future in done:
                 job = pending.pop(future)
                 try:
-                    payload, cpu_s, _pid = future.result()
+                    keyed, payload, cpu_s, _pid = future.result()
                 except BrokenProcessPool:
                     lost.append(job)
                     continue
                 if job is solo:
                     solo = None
                 if isinstance(payload, Failure):
-                    yield job, payload, cpu_s, None
+                    yield keyed, payload, cpu_s, None
                 else:
-                    batcher.add(job, payload, cpu_s)
+                    batcher.add(keyed, payload, cpu_s)
             if lost or (not done and pool.lost_a_worker()):  # the watchdog: see _Pool.lost_a_worker
                 lost.extend(pending.values())
                 pending.clear()
@@ -238,22 +240,34 @@ def run_local(
 # ------------------------------------------------------------------------------------------ the runner
 
 
-def iter_jobs(videos: Any, skip: set[tuple[str, ...]] | None, card: Any) -> Iterator[Job]:
-    """Jobs for every input (numbered from 0), leaving out those whose row is already in the result file."""
+def iter_jobs(
+    videos: Any,
+    skip: set[tuple[str, ...]] | None,
+    card: Any,
+    on_skip: Callable[[str], None] | None = None,
+) -> Iterator[Job]:
+    """Jobs for every input path (numbered from 0), once each: a path named twice (a glob and a manifest
+    overlapping) gets one job; a path whose ok row is already in the result file (`skip`) none
+    (`on_skip(path)` is told)."""
     index = 0
-    for path in iter_inputs(videos):
-        job = make_job(index, path)
-        if skip and resume_key(job.content_key, job.path, card) in skip:
+    for path in unique_inputs(videos):
+        if skip and resume_key(path, card) in skip:
+            if on_skip is not None:
+                on_skip(path)
             continue
-        yield job
+        yield Job(index, str(path), problem=getattr(path, "reason", None))
         index += 1
 
 
-def score_video(predictor: Any, path: str | os.PathLike[str], *, debug: bool = False) -> dict[str, Any]:
+def score_video(
+    predictor: Any, path: str | os.PathLike[str], *, debug: bool = False, diagnosis: bool = True
+) -> dict[str, Any]:
     """The row `rqvqa predict` gives one video, scored in this thread (the service's and the API's single
     video); never raises for a failure of this video (KeyboardInterrupt and SystemExit still propagate)."""
     predictor.setup()
-    ((job, outcome, cpu_s, model_s),) = run_sequential(predictor, [make_job(0, os.fspath(path))])
+    ((job, outcome, cpu_s, model_s),) = run_sequential(
+        predictor, [Job(0, os.fspath(path))], diagnosis=diagnosis
+    )
     return make_row(predictor.card, job, outcome, cpu_s, model_s, debug)
 
 
@@ -273,10 +287,12 @@ def run_engine(
     workers: int | None = None,
     batch_size: int = 1,
     address: str | None = None,
+    diagnosis: bool = True,
 ) -> Iterator[Done]:
     """Run `stages` over `jobs` with the named engine, yielding each video's outcome as it finishes. The model
     stage is set up first where it runs: here for the local and sequential engines (so a missing checkpoint is
-    one error before any video), on the workers for Ray."""
+    one error before any video), on the workers for Ray. `diagnosis`: the decode stage adds the artifact
+    diagnosis (a predictor's; see `stage_decoder`)."""
     check_engine(engine, workers, batch_size)
     jobs = iter(jobs)
     if engine == "local":
@@ -289,11 +305,15 @@ def run_engine(
         stages.setup()
         runner = run_sequential if engine == "sequential" else run_local
         return runner(
-            stages, jobs, batch_size=batch_size, **({"workers": workers} if engine == "local" else {})
+            stages,
+            jobs,
+            batch_size=batch_size,
+            diagnosis=diagnosis,
+            **({"workers": workers} if engine == "local" else {}),
         )
     from rqvqa.pipeline.ray_engine import run_ray
 
-    return run_ray(stages, jobs, address=address, workers=workers, batch_size=batch_size)
+    return run_ray(stages, jobs, address=address, workers=workers, batch_size=batch_size, diagnosis=diagnosis)
 
 
 def score_collection(
@@ -308,23 +328,28 @@ def score_collection(
     address: str | None = None,
     ordered: bool = False,
     debug: bool = False,
+    diagnosis: bool = True,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Score every video of `videos` (paths, folders, globs, manifests, "-"; see `rqvqa.pipeline.inputs`) with
     `predictor` (a `rqvqa.predictor.Predictor`), yielding one row per video as it finishes (`ordered`: in
     input
     order instead, holding back the rows that finish early); with `out`, each row is appended to that file as
-    soon as it finishes. `resume`: skip the videos whose row is already in `out` (same content key, model,
-    weights and options)."""
+    soon as it finishes. `resume`: skip the paths that already have an ok row in `out` (same model, weights
+    and options); the others (error rows included) are scored again and their new row supersedes the old one
+    (`rqvqa.pipeline.outputs.read_results` gives one row per path). `diagnosis`: rows carry the artifact
+    diagnosis (False: `--no-diagnosis`). `on_skip(path)`: called for each path `resume` skips."""
     check_engine(engine, workers, batch_size)  # before the writer opens a file
     if resume and out is None:
         raise ConfigError("--resume needs --out FILE (the results to continue)")
     writer = open_writer(out, resume=resume) if out is not None else None
     skip = writer.done() if writer is not None and resume else None
-    jobs = iter_jobs(videos, skip, predictor.card)
+    jobs = iter_jobs(videos, skip, predictor.card, on_skip)
     held: dict[int, dict[str, Any]] = {}
     expected = 0  # job indices count the jobs scored, from 0
     try:
-        for job, outcome, cpu_s, model_s in run_engine(predictor, jobs, engine, workers, batch_size, address):
+        run = run_engine(predictor, jobs, engine, workers, batch_size, address, diagnosis)
+        for job, outcome, cpu_s, model_s in run:
             row = make_row(predictor.card, job, outcome, cpu_s, model_s, debug)
             if writer is not None:
                 writer.write(row)

@@ -165,7 +165,8 @@ def extract_manifest(
                 bar.update(1)
                 continue
             needs = set().union(*(s.needs for s in todo)) | ({"keyframes_384"} if want_frames else set())
-            yield Job(index, path, options={"needs": frozenset(needs)})  # decode only what is missing
+            # decode only what is missing; the store keys videos by name, no content key needed
+            yield Job(index, path, options={"needs": frozenset(needs)}, keyed=False)
             index += 1
 
     with bar:

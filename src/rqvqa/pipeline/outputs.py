@@ -4,7 +4,8 @@ The format follows the extension of `--out`:
 
 - `.jsonl`: one strict-JSON row per line;
 - `.csv`: the result-row columns of `rqvqa.results.CSV_COLUMNS` plus the collection columns
-  (`COLLECTION_COLUMNS`; `extra` as a JSON cell);
+  (`COLLECTION_COLUMNS`; `extra` as a JSON cell); the diagnosis reads back as each kind's level and
+  `detected` (from the `issues` column, exposure's direction with it), without per-second curves;
 - `.parquet`: a *folder* in the Parquet dataset layout (pandas, pyarrow, Spark, DuckDB and Ray read it as one
   table): every finished row is written at once as a small part file, moved into place atomically, and every
   `compact_every` parts are merged into one larger part. A reader never sees a half-written part.
@@ -14,8 +15,11 @@ most a partial last line (JSONL/CSV) or a temporary file (Parquet, named `.*.tmp
 opening the file again (`--resume`) repairs it. A killed compaction can leave a merged part next to the parts
 it merged; readers of this module drop the duplicates and the next open deletes the merged-away parts.
 
-`--resume` (`ResultWriter.done`) skips videos whose (content key, model, weights, options) already has a row,
-ok or error: a video is scored once per model instance, whatever its path.
+`--resume` (`ResultWriter.done`) skips the paths that already have an ok row for the same (model, weights,
+options); a path whose row is an error is scored again, and its new row **supersedes** the old one: readers
+of this module (`read_results`, `ResultWriter.rows`) give the latest row of each (path, model, weights,
+options), so a file read back holds one row per input path. Files with the same bytes under two paths get a
+row each.
 """
 
 from __future__ import annotations
@@ -28,29 +32,37 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rqvqa.diagnosis.thresholds import KINDS
 from rqvqa.errors import ConfigError, InputError
 from rqvqa.files import atomic_write
-from rqvqa.results import CSV_COLUMNS, csv_row, dumps_json, options_key
+from rqvqa.results import CSV_COLUMNS, STATUS_OK, VIDEO_FIELDS, csv_row, dumps_json, options_key
 
 #: columns a collection run adds to the result row (`rqvqa.results`)
 COLLECTION_COLUMNS = ["weights", "options", "size", "content_key", "cpu_s", "model_s"]
 FORMATS = (".parquet", ".csv", ".jsonl")
 
 
-def _key(
-    content_key: str | None, path: str, model: str, weights: str | None, options: Any
-) -> tuple[str, ...]:
-    return (content_key or f"path:{path}", model, weights or "default", options_key(options))
+def _key(path: str, model: str, weights: str | None, options: Any) -> tuple[str, ...]:
+    return (path, model, weights or "default", options_key(options))
 
 
-def resume_key(content_key: str | None, path: str, card: Any) -> tuple[str, ...]:
-    """What `--resume` matches on: the content (the path when the file could not be read) and the identity of
-    the model instance (`rqvqa.registry.Card`: name, weights, options)."""
-    return _key(content_key, path, card.name, card.weights, card.options)
+def resume_key(path: str, card: Any) -> tuple[str, ...]:
+    """What `--resume` matches on: the input path and the identity of the model instance
+    (`rqvqa.registry.Card`: name, weights, options)."""
+    return _key(path, card.name, card.weights, card.options)
 
 
 def row_key(row: dict[str, Any]) -> tuple[str, ...]:
-    return _key(row.get("content_key"), row["path"], row["model"], row.get("weights"), row.get("options"))
+    return _key(row["path"], row["model"], row.get("weights"), row.get("options"))
+
+
+def latest_rows(rows: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (path, model, weights, options): the latest written supersedes the earlier ones (a row
+    retried by `--resume`), at the place of the first."""
+    latest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        latest[row_key(row)] = row
+    return list(latest.values())
 
 
 def _fsync_append(path: Path, data: bytes) -> None:
@@ -97,7 +109,7 @@ class ResultWriter(ABC):
         self._open()
 
     def _has_rows(self) -> bool:
-        return next(iter(self.rows()), None) is not None
+        return next(iter(self.read(self.path)), None) is not None
 
     def _open(self) -> None:  # noqa: B027 (an optional hook: most formats need no set-up)
         """Create the file or repair what a killed run left."""
@@ -111,11 +123,13 @@ class ResultWriter(ABC):
     def read(cls, path: Path) -> Iterator[dict[str, Any]]:
         """The rows in the file at `path` (a partial last row of a killed run is ignored)."""
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        return self.read(self.path)
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows in the file, the latest of each path (`latest_rows`)."""
+        return latest_rows(self.read(self.path))
 
-    def done(self) -> set[tuple[str, str, str]]:
-        return {row_key(r) for r in self.rows()}
+    def done(self) -> set[tuple[str, ...]]:
+        """The keys (`row_key`) of the paths whose latest row is ok: what `--resume` skips."""
+        return {row_key(r) for r in self.rows() if r["status"] == STATUS_OK}
 
     def close(self) -> None:  # noqa: B027 (an optional hook: only buffered formats flush)
         """Flush what is buffered (nothing is, for JSONL and CSV)."""
@@ -141,9 +155,13 @@ class JsonlWriter(ResultWriter):
                 if not line.endswith("\n"):
                     return  # a partial last line: the row was not finished
                 try:
-                    yield json.loads(line)
+                    row = json.loads(line)
                 except ValueError:
                     raise InputError(f"line {number} is not a JSON row", path) from None
+                if not isinstance(row, dict):
+                    raise InputError(f"line {number} is not a JSON row (an object)", path)
+                # a row of an earlier version has no video facts, diagnosis or notes: the same shape anyway
+                yield {"video": None, "diagnosis": None, "notes": [], **row}
 
 
 class CsvWriter(ResultWriter):
@@ -157,7 +175,7 @@ class CsvWriter(ResultWriter):
         if self.path.stat().st_size == 0:
             _fsync_append(self.path, self._line(self.columns))
         else:
-            with self.path.open(encoding="utf-8") as handle:
+            with self.path.open(encoding="utf-8", errors="surrogateescape") as handle:
                 header = handle.readline().rstrip("\n").split(",")
             if header != self.columns:
                 raise InputError(f"not a result file of this version (columns {header})", self.path)
@@ -168,8 +186,10 @@ class CsvWriter(ResultWriter):
         import io
 
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(cells)
-        return buffer.getvalue().encode()
+        # RFC 4180's line end: a cell holding a carriage return or a newline (a file name may) is quoted
+        csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+        # a name that is not UTF-8 (its bytes are surrogates in Python) is written as its own bytes
+        return buffer.getvalue().encode("utf-8", "surrogateescape")
 
     def write(self, row: dict[str, Any]) -> None:
         timings = row.get("timings") or {}
@@ -186,20 +206,47 @@ class CsvWriter(ResultWriter):
     @classmethod
     def read(cls, path: Path) -> Iterator[dict[str, Any]]:
         import csv
+        import io
 
         if not path.is_file():
             return
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
             text = handle.read()
         if not text.endswith("\n"):
             text = text[: text.rfind("\n") + 1]
-        lines = csv.DictReader(text.splitlines())
-        for cells in lines:
+        # csv parses quoted newlines, carriage returns and U+2028 inside a cell (a path may hold them)
+        for cells in csv.DictReader(io.StringIO(text, newline="")):
             yield _row_from_cells(cells)
 
 
 def _number(cell: str | None) -> float | None:
     return None if cell in (None, "") else float(cell)
+
+
+def _csv_video(cells: dict[str, Any]) -> dict[str, Any] | None:
+    if all(cells.get(name) in (None, "") for name in VIDEO_FIELDS):
+        return None
+    video: dict[str, Any] = {name: _number(cells.get(name)) for name in VIDEO_FIELDS}
+    for name in ("width", "height", "frames"):
+        video[name] = None if video[name] is None else int(video[name])
+    return video
+
+
+def _csv_diagnosis(cells: dict[str, Any]) -> dict[str, dict] | None:
+    """The diagnosis from CSV cells: each kind's level, `detected` from the issues column (curves are not
+    in CSV)."""
+    if all(cells.get(kind) in (None, "") for kind in KINDS) and not cells.get("issues"):
+        return None
+    detected: dict[str, str | None] = {}
+    for item in (cells.get("issues") or "").split(", "):
+        kind, _, direction = item.partition(" (")
+        detected[kind] = direction.rstrip(")") or None
+    diagnosis = {
+        kind: {"level": _number(cells.get(kind)), "detected": kind in detected, "per_second": []}
+        for kind in KINDS
+    }
+    diagnosis["exposure"]["direction"] = detected.get("exposure")
+    return diagnosis
 
 
 def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
@@ -209,8 +256,9 @@ def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
         per_second = [_number(s) for s in per_second.split(" ")] if per_second else []
     extra = cells.get("extra")
     lower = cells.get("lower_better")
+    raw = cells.get("path_bytes")
     return {
-        "path": cells["path"],
+        "path": os.fsdecode(raw) if raw is not None else cells["path"],
         "model": cells["model"],
         "status": cells["status"],
         "score": _number(cells.get("score")) if isinstance(cells.get("score"), str) else cells.get("score"),
@@ -226,6 +274,25 @@ def _row_from_cells(cells: dict[str, Any]) -> dict[str, Any]:
             for k in ("cpu_s", "model_s")
         },
         "extra": json.loads(extra) if extra else {},
+        **_described(cells),
+    }
+
+
+def _described(cells: dict[str, Any]) -> dict[str, Any]:
+    """`video`, `diagnosis` and `notes` from CSV cells (flat) or Parquet cells (`video` a struct,
+    `diagnosis` a JSON cell, `notes` a list)."""
+    if isinstance(cells.get("notes"), list) or "diagnosis" in cells:  # Parquet
+        diagnosis = cells.get("diagnosis")
+        return {
+            "video": cells.get("video"),
+            "diagnosis": json.loads(diagnosis) if diagnosis else None,
+            "notes": list(cells.get("notes") or []),
+        }
+    notes = cells.get("notes") or ""
+    return {
+        "video": _csv_video(cells),
+        "diagnosis": _csv_diagnosis(cells),
+        "notes": notes.split("\n") if notes else [],
     }
 
 
@@ -238,6 +305,8 @@ def _parquet_schema():
     return pa.schema(
         [
             ("path", pa.string()),
+            # the name's bytes (`os.fsencode`): exact for a name that is not UTF-8, which `path` shows escaped
+            ("path_bytes", pa.binary()),
             ("model", pa.string()),
             ("status", pa.string()),
             ("score", pa.float64()),
@@ -251,6 +320,20 @@ def _parquet_schema():
             ("cpu_s", pa.float64()),
             ("model_s", pa.float64()),
             ("extra", pa.string()),
+            (
+                "video",
+                pa.struct(
+                    [
+                        ("width", pa.int64()),
+                        ("height", pa.int64()),
+                        ("fps", pa.float64()),
+                        ("duration", pa.float64()),
+                        ("frames", pa.int64()),
+                    ]
+                ),
+            ),
+            ("diagnosis", pa.string()),
+            ("notes", pa.list_(pa.string())),
         ]
     )
 
@@ -314,10 +397,9 @@ class ParquetWriter(ResultWriter):
 
         timings = row.get("timings") or {}
         record = {
-            **{
-                k: row.get(k)
-                for k in ("path", "model", "status", "score", "lower_better", "per_second", "error")
-            },
+            **{k: row.get(k) for k in ("model", "status", "score", "lower_better", "per_second", "error")},
+            "path": os.fsencode(row["path"]).decode("utf-8", "backslashreplace"),
+            "path_bytes": os.fsencode(row["path"]),
             "weights": row.get("weights") or "default",
             "options": options_key(row.get("options")),
             "size": row.get("size"),
@@ -325,6 +407,9 @@ class ParquetWriter(ResultWriter):
             "cpu_s": timings.get("cpu_s"),
             "model_s": timings.get("model_s"),
             "extra": dumps_json(row.get("extra") or {}),
+            "video": row.get("video"),
+            "diagnosis": None if row.get("diagnosis") is None else dumps_json(row["diagnosis"]),
+            "notes": list(row.get("notes") or []),
         }
         table = pa.Table.from_pylist([record], schema=_parquet_schema())
         n = self._next
@@ -372,5 +457,6 @@ def open_writer(path: str | os.PathLike[str], resume: bool = False) -> ResultWri
 
 
 def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every row of a result file of any format (a partial last row of a killed run is left out)."""
-    return list(_format(path).read(Path(path)))
+    """The rows of a result file of any format: one per path and model instance, the latest (a row a
+    `--resume` retried supersedes the old one); a partial last row of a killed run is left out."""
+    return latest_rows(_format(path).read(Path(path)))

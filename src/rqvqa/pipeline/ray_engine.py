@@ -21,14 +21,22 @@ on a filesystem every node sees, see docs/scale.md).
 from __future__ import annotations
 
 import itertools
-import os
 import pickle
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rqvqa.errors import ConfigError
-from rqvqa.pipeline.stages import Done, Failure, Job, Stages, default_workers, finish_batch, run_stage
+from rqvqa.pipeline.stages import (
+    Done,
+    Failure,
+    Job,
+    Stages,
+    default_workers,
+    finish_batch,
+    run_stage,
+    stage_decoder,
+)
 
 #: videos handed to Ray per dataset
 WINDOW = 4096
@@ -51,8 +59,8 @@ def _decode_task(decoder: Any):
     """The map function of the decode stage: (job row) -> job row + pickled (payload, seconds)."""
 
     def run(item: dict[str, Any]) -> dict[str, Any]:
-        payload, seconds = run_stage(decoder, item["path"], pickle.loads(item["options"]))
-        return {**item, "payload": pickle.dumps(payload), "cpu_s": seconds, "pid": os.getpid()}
+        job, payload, seconds = run_stage(decoder, pickle.loads(item["job"]))
+        return {**item, "job": pickle.dumps(job), "payload": pickle.dumps(payload), "cpu_s": seconds}
 
     return run
 
@@ -78,7 +86,7 @@ class _ModelStage:
             for i, outcome in zip(todo, done, strict=True):
                 outcomes[i] = outcome
         return {
-            **{k: batch[k] for k in ("index", "path", "cpu_s")},
+            **{k: batch[k] for k in ("index", "path", "job", "cpu_s")},
             "outcome": [pickle.dumps(o) for o in outcomes],
             "model_s": [model_s if not isinstance(p, Failure) else None for p in payloads],
         }
@@ -104,6 +112,7 @@ def run_ray(
     address: str | None = None,
     workers: int | None = None,
     batch_size: int = 1,
+    diagnosis: bool = True,
 ) -> Iterator[Done]:
     ray = _import_ray()
     started = not ray.is_initialized()
@@ -115,7 +124,7 @@ def run_ray(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    plan = _Plan(predictor, workers, batch_size)
+    plan = _Plan(predictor, workers, batch_size, diagnosis)
     try:
         source = iter(jobs)
         while window := list(itertools.islice(source, WINDOW)):
@@ -128,10 +137,10 @@ def run_ray(
 class _Plan:
     """How one window of jobs becomes a Ray dataset, and how its rows come back."""
 
-    def __init__(self, predictor: Stages, workers: int | None, batch_size: int):
+    def __init__(self, predictor: Stages, workers: int | None, batch_size: int, diagnosis: bool = True):
         self.predictor, self.batch_size = predictor, batch_size
         self.workers = workers or default_workers()
-        self.decoder = predictor.decoder()
+        self.decoder = stage_decoder(predictor, diagnosis)
         self.resources = predictor.resources()
         self.actors = bool(self.resources.networks)
         if not self.actors:
@@ -139,7 +148,7 @@ class _Plan:
         self.predictor_bytes = pickle.dumps(predictor) if self.actors else b""
 
     def dataset(self, ray, window: list[Job]):
-        items = [{"index": j.index, "path": j.path, "options": pickle.dumps(j.options)} for j in window]
+        items = [{"index": j.index, "path": j.path, "job": pickle.dumps(j)} for j in window]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         with warnings.catch_warnings():  # retry counts are only settable through ray_remote_args
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -161,7 +170,8 @@ class _Plan:
                 )
         return ds
 
-    def done(self, job: Job, item: dict[str, Any]) -> Done:
+    def done(self, item: dict[str, Any]) -> Done:
+        job = pickle.loads(item["job"])  # with its size and content key, from the decode task
         if self.actors:
             return job, pickle.loads(item["outcome"]), item["cpu_s"], item["model_s"]
         payload = pickle.loads(item["payload"])
@@ -177,8 +187,8 @@ class _Plan:
         by_index = {job.index: job for job in window}
         try:
             for item in self.dataset(ray, window).iter_rows():
-                job = by_index.pop(int(item["index"]))
-                yield self.done(job, item)
+                by_index.pop(int(item["index"]))
+                yield self.done(item)
         except Exception as exc:  # noqa: BLE001 - a system failure of the dataset (user errors are rows)
             rest = list(by_index.values())
             if len(rest) == 1:

@@ -4,21 +4,21 @@ and the model stage of one or several videos without ever raising for one video'
 from __future__ import annotations
 
 import os
-import stat
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from rqvqa.pipeline.keys import content_key
-from rqvqa.results import Prediction, one_line
+from rqvqa.pipeline.keys import file_key
+from rqvqa.results import one_line
 from rqvqa.video.decode import Decoded
 
 
 @dataclass(frozen=True)
 class Job:
-    """One video to score: where it is and which bytes it holds (None when it cannot be read)."""
+    """One video to score: where it is and which bytes it holds (`size`, `content_key`: filled by the decode
+    stage's worker, `run_stage`; None when it cannot be read)."""
 
     index: int
     path: str
@@ -26,13 +26,18 @@ class Job:
     content_key: str | None = None
     #: keywords for the decode stage of this video (e.g. `extract` decodes only what is missing for it)
     options: dict[str, Any] | None = None
+    #: whether the worker computes the content key (rows carry it; `extract` does not need it)
+    keyed: bool = True
+    #: why this input is not a video path (a bad manifest cell, `rqvqa.pipeline.inputs.BadInput`): its row
+    #: is this error, nothing is opened
+    problem: str | None = None
 
 
 class Stages(Protocol):
     """What an engine runs: a `rqvqa.predictor.Predictor` (scores) or any object with the same stages
     (`extract` fills a feature store this way)."""
 
-    def decoder(self) -> Callable[..., Any]: ...
+    def decoder(self) -> Callable[..., Any]: ...  # a Predictor's also takes diagnosis=False
 
     def setup(self) -> None: ...
 
@@ -52,22 +57,20 @@ class Failure:
 
     reason: str
     traceback: str = ""
+    #: the video's facts when it was decoded (a model-stage failure)
+    video: dict[str, Any] | None = None
 
 
-def make_job(index: int, path: str) -> Job:
-    """The job of one input; only a regular file is hashed (a FIFO would block, a folder has no content):
-    anything else keeps no key and gets its error row, with the reader's own reason, from the CPU stage."""
-    try:
-        if stat.S_ISREG(os.stat(path).st_mode):
-            size, key = content_key(path)
-            return Job(index, path, size, key)
-    except OSError:
-        pass
-    return Job(index, path)
+def stage_decoder(stages: Stages, diagnosis: bool = True) -> Callable[..., Any]:
+    """The decode stage of `stages`; without the artifact diagnosis when `diagnosis` is False (a predictor's
+    `decoder(diagnosis=False)`)."""
+    return stages.decoder() if diagnosis else stages.decoder(diagnosis=False)  # type: ignore[call-arg]
 
 
-def run_stage(stage: Any, path: str, options: dict[str, Any] | None = None) -> tuple[Any, float]:
-    """Run the decode stage on one video, never raising: (payload or Failure, seconds).
+def run_stage(stage: Any, job: Job) -> tuple[Job, Any, float]:
+    """Run the decode stage on one video, never raising: (the job with its size and content key, payload or
+    Failure, seconds). The content key is computed here, in the worker (`rqvqa.pipeline.keys`: bounded, so
+    a huge file never blocks the others).
 
     With one BLAS/OpenMP thread: engines get their parallelism from processes (and the decode stage from its
     own frame threads); more BLAS threads per process only oversubscribe the cores, and a different thread
@@ -76,16 +79,22 @@ def run_stage(stage: Any, path: str, options: dict[str, Any] | None = None) -> t
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
+    if job.problem is not None:
+        return job, Failure(job.problem), 0.0
+    if job.keyed:
+        size, key = file_key(job.path)
+        job = replace(job, size=size, content_key=key)
     try:
         with threadpool_limits(limits=1):
-            payload = stage(path, **(options or {}))
+            payload = stage(job.path, **(job.options or {}))
     except Exception as exc:  # noqa: BLE001 - isolation: any failure becomes this video's row
-        payload = Failure(one_line(exc, path), traceback.format_exc())
-    return payload, time.perf_counter() - start
+        payload = Failure(one_line(exc, job.path), traceback.format_exc())
+    return job, payload, time.perf_counter() - start
 
 
 def finish_batch(stages: Stages, payloads: list[Any], paths: list[str]) -> tuple[list[Any], float]:
-    """The model stage over several videos' decoded payloads; a failing video fails alone."""
+    """The model stage over several videos' decoded payloads; a failing video fails alone. Predictions
+    carry their video's facts and diagnosis (`Decoded.describe`), failures the facts."""
     start = time.perf_counter()
     try:
         outcomes = stages.score(payloads)
@@ -95,12 +104,11 @@ def finish_batch(stages: Stages, payloads: list[Any], paths: list[str]) -> tuple
             try:
                 outcomes.extend(stages.score([payload]))
             except Exception as exc:  # noqa: BLE001
-                outcomes.append(Failure(one_line(exc, path), traceback.format_exc()))
-    # what the decode stage noted about a video (a frame size that changed mid-stream) goes into its row
-    outcomes = [
-        p.annotate(o) if isinstance(p, Decoded) and isinstance(o, Prediction) else o
-        for p, o in zip(payloads, outcomes, strict=True)
-    ]
+                video = payload.video if isinstance(payload, Decoded) else None
+                outcomes.append(Failure(one_line(exc, path), traceback.format_exc(), video))
+    for i, (payload, outcome) in enumerate(zip(payloads, outcomes, strict=True)):
+        if isinstance(payload, Decoded):
+            outcomes[i] = payload.describe(outcome)
     return outcomes, time.perf_counter() - start
 
 

@@ -34,6 +34,7 @@ import av
 import numpy as np
 
 from rqvqa.errors import InputError, StoppedError
+from rqvqa.results import Prediction
 from rqvqa.video.reader import (
     Packets,
     SizeChanges,
@@ -43,6 +44,9 @@ from rqvqa.video.reader import (
     probe,
     video_packets,
 )
+
+#: the name of the artifact diagnosis among a decode's products (`rqvqa.diagnosis.product.Diagnosis`)
+DIAGNOSIS = "diagnosis"
 
 #: threads converting and analysing frames beside the decoder (2: 5.9 s -> 3.1 s for the three RQ-VQA samplers
 #: on an 8-s 1080p clip on 2 cores; results do not depend on it)
@@ -281,10 +285,30 @@ class Decoded:
     def __getitem__(self, name: str) -> Any:
         return self.products[name]
 
-    def annotate(self, prediction: Any) -> Any:
-        """`prediction` (a `rqvqa.results.Prediction`) with the decode stage's notes added to its extra."""
-        prediction.extra.update(self.extra)
-        return prediction
+    @property
+    def video(self) -> dict[str, Any]:
+        """The decoded stream's facts, as rows carry them (`rqvqa.results`)."""
+        return {
+            "width": int(self.info.width),
+            "height": int(self.info.height),
+            "fps": float(self.info.frame_rate),
+            "duration": float(self.info.duration),
+            "frames": int(self.info.frame_count),
+        }
+
+    @property
+    def diagnosis(self) -> dict[str, dict] | None:
+        """The artifact diagnosis, when the decode computed it (`DIAGNOSIS` product)."""
+        return self.products.get(DIAGNOSIS)
+
+    def describe(self, outcome: Any) -> Any:
+        """`outcome`, the model stage's result for this video, with the video's facts, its diagnosis and the
+        decode stage's notes (a frame size that changed mid-stream) in its extra when it is a `Prediction`
+        (other stages, `extract`'s, return other things: unchanged)."""
+        if isinstance(outcome, Prediction):
+            outcome.video, outcome.diagnosis = self.video, self.diagnosis
+            outcome.extra.update(self.extra)
+        return outcome
 
 
 @dataclass(frozen=True)

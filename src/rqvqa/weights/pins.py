@@ -2,8 +2,11 @@
 
 No official checkpoint has a published sha256, so the size and sha256 of the first file used under a name
 (downloaded or found) are recorded in ``$RQVQA_HOME/weights.lock.json``; every later use is checked against
-that record. The hash of a file is cached by path, size and mtime (multi-GB checkpoints are hashed once, not
-on every load); ``rqvqa weights verify`` always reads the whole file.
+that record. The hash of a file is cached by path, size, mtime, inode and ctime (multi-GB checkpoints are
+hashed once, not on every load): restoring a tampered file's mtime cannot fool it, since the ctime changes
+with any write or `utime` and cannot be set back; ``rqvqa weights verify`` always reads the whole file.
+Recording (the hash cache, a first-use pin) is best effort: a read-only ``$RQVQA_HOME`` never blocks a valid
+checkpoint, it only loses the record (a warning says so).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,19 +45,38 @@ def _write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False))
 
 
+def _record(path: Path, data: dict, what: str) -> None:
+    """Write a record, best effort (see the module docstring)."""
+    try:
+        _write_json(path, data)
+    except OSError as exc:
+        warnings.warn(f"rqvqa could not record {what} in {path} ({exc.strerror or exc})", stacklevel=3)
+
+
+def _identity(stat) -> dict[str, int]:
+    """What the hash cache matches a file on: any write changes one of them (ctime cannot be set back)."""
+    return {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "inode": stat.st_ino,
+        "ctime_ns": stat.st_ctime_ns,
+    }
+
+
 def content_sha256(path: str | Path) -> str:
-    """sha256 of a file's content, computed once per (absolute path, size, mtime) and remembered in
-    ``$RQVQA_HOME/sha256-cache.json`` (multi-GB checkpoints are hashed once, not on every load)."""
+    """sha256 of a file's content, computed once per (absolute path, size, mtime, inode, ctime) and
+    remembered in ``$RQVQA_HOME/sha256-cache.json`` (multi-GB checkpoints are hashed once, not on every
+    load)."""
     path = Path(path).resolve()
-    stat = path.stat()
+    identity = _identity(path.stat())
     cache_file = rqvqa_home() / "sha256-cache.json"
     hit = _read_json(cache_file).get(str(path))
-    if isinstance(hit, dict) and (hit.get("size"), hit.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
+    if isinstance(hit, dict) and all(hit.get(k) == v for k, v in identity.items()):
         return str(hit["sha256"])
     digest = sha256_file(path)
     cache = _read_json(cache_file)  # re-read: another process may have added entries meanwhile
-    cache[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-    _write_json(cache_file, cache)
+    cache[str(path)] = {**identity, "sha256": digest}
+    _record(cache_file, cache, "a checkpoint's hash")
     return digest
 
 
@@ -76,7 +99,7 @@ def pin(entry: WeightsEntry, path: Path, digest: str, origin: str) -> None:
         "origin": origin,
         "pinned": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    _write_json(lock_file(), records)
+    _record(lock_file(), records, f"the first-use sha256 of {entry.name}")
 
 
 def unpin(name: str) -> None:

@@ -45,6 +45,25 @@ def missing_sources(config: ModelConfig) -> list[str]:
     return [name for name in config.source_names if name not in known]
 
 
+def _check_all_weights(name: str, weights_dir: str | os.PathLike[str] | None, kvq: bool) -> None:
+    """One error naming every missing file of the released model (the 10 KVQ checkpoints when `kvq`, and
+    the feature sources' checkpoints), before anything loads."""
+    from rqvqa.weights import find, get_entry
+
+    names = [w for w in REGISTRY.model(name).weights if kvq or not w.startswith("rqvqa-kvq-")]
+    absent = [w for w in names if find(w, weights_dir) is None]
+    if not absent:
+        return
+    files = ", ".join(f"{get_entry(w).filename} ({w})" for w in absent)
+    what = "the official KVQ checkpoints and its sources'" if kvq else "its sources'"
+    raise WeightsError(
+        f"model {name} needs {what} weights; {len(absent)} of {len(names)} files are missing: {files}; run "
+        f"`rqvqa weights download {name}` and `rqvqa weights download NAME` for the others (`rqvqa weights "
+        "list` says which can be downloaded), or give --weights DIR (KVQ checkpoints or a `rqvqa train` "
+        "output folder) and --weights-dir DIR (the sources')"
+    )
+
+
 def _checkpoints(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
     if not files:
@@ -100,12 +119,7 @@ class RQVQAKVQ(Predictor):
             from rqvqa.weights import group_folder
 
             weights = group_folder("rqvqa-kvq", weights_dir)  # the released models, downloaded or at hand
-        if weights is None:
-            raise WeightsError(
-                f"model {self.name} needs the 10 official KVQ checkpoints: run `rqvqa weights download "
-                "rqvqa-kvq` (then they are found by themselves), or give --weights DIR (a folder with them, "
-                "or a `rqvqa train` output folder)"
-            )
+            _check_all_weights(self.name, weights_dir, kvq=weights is None)
         self.folder = Path(weights)
         if not self.folder.is_dir():
             raise WeightsError("not a folder of checkpoints", self.folder)
