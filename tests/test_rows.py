@@ -82,9 +82,9 @@ class _CountingDecodes:
         self.calls, self.frames = 0, 0
         original = decode_module.decode_frames
 
-        def counted(path):
+        def counted(path, *args):
             self.calls += 1
-            for item in original(path):
+            for item in original(path, *args):
                 self.frames += 1
                 yield item
 
