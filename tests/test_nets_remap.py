@@ -153,4 +153,4 @@ def test_convert_cli_reports_bad_files(tmp_path, capsys):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint")
     assert main(["convert", str(bad), "-o", str(tmp_path / "x.safetensors"), "--kind", "rqvqa"]) == 1
-    assert "broken.pth: not a readable checkpoint" in capsys.readouterr().err
+    assert "broken.pth: not a checkpoint (neither a torch archive nor a pickle" in capsys.readouterr().err
