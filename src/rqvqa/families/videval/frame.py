@@ -184,7 +184,7 @@ def friquee_chroma11(rgb8: np.ndarray) -> list[float]:
 
 
 def friquee_lms1(rgb8: np.ndarray) -> list[float]:
-    s_channel = imresize(ops.rgb2lms_cat02(rgb8)[..., 2], 0.5)
+    s_channel = imresize(ops.cat02_s(rgb8), 0.5)
     return [ggd_fit(normalized(local_stats(s_channel)[1]).ravel())[1]]
 
 
