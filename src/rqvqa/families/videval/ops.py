@@ -49,9 +49,9 @@ def imfilter(image: np.ndarray, kernel: np.ndarray, border: str = "zero") -> np.
     (H, W, C) image is filtered channel by channel.
 
     OpenCV's direct (non-DFT, kernels below 11x11) float64 correlation: the same sums in the same order as
-    `scipy.ndimage.correlate` (bit-identical on the shared video), 2.5x faster and without holding the GIL. The
-    channels of a stacked image get the same sums as each alone, in one pass that costs about a third less
-    than one pass per plane.
+    `scipy.ndimage.correlate` (bit-identical on the shared video), 2.5x faster and without holding the GIL.
+    The channels of a stacked image get the same sums as each alone, in one pass that costs about a third
+    less than one pass per plane.
     """
     if max(kernel.shape) >= 11:
         raise ValueError("kernels of 11 taps or more would switch OpenCV to its DFT path")
