@@ -101,17 +101,15 @@ def lcf7(this_y: np.ndarray, prev_y: np.ndarray, next_y: np.ndarray) -> list[flo
     bl = win = width_full // 40
     this_y, prev_y, next_y = (imresize(f, 0.5) for f in (this_y, prev_y, next_y))
     height, width = this_y.shape
-    # the three frames' Sobel maps in one pass per kernel over the stacked frames (the same sums)
-    three = np.stack([this_y, prev_y, next_y], axis=-1)
-    sh3, sv3 = ops.imfilter(three, _H.T), ops.imfilter(three, _H)
-    sh_this, sh_prev, sh_next = (sh3[..., k] for k in range(3))
-    sv_this, sv_prev, sv_next = (sv3[..., k] for k in range(3))
+    sh_this, sv_this = ops.imfilter(this_y, _H.T), ops.imfilter(this_y, _H)
     for s in (sh_this, sv_this):
         s[:4, :] = 0
         s[height - 4 :, :] = 0
         s[:, :4] = 0
         s[:, width - 4 :] = 0
     sob_tot = np.sqrt(sv_this**2 + sh_this**2)
+    sh_prev, sv_prev = ops.imfilter(prev_y, _H.T), ops.imfilter(prev_y, _H)
+    sh_next, sv_next = ops.imfilter(next_y, _H.T), ops.imfilter(next_y, _H)
     corner_avg = np.stack([np.abs(ops.imfilter(this_y, k)) for k in _CORNERS])
     corner = corner_avg.max(axis=0) - corner_avg.min(axis=0)
     corner[: win + 3, :] = 0
@@ -234,12 +232,10 @@ def hcf6(yuv01: np.ndarray) -> list[float]:
     mask = np.zeros((h, w))
     mask[1:-1, 1:-1] = 1
     hk = -_H  # [1 2 1; 0 0 0; -1 -2 -1] / 8
-    chans = ops.per_channel(np.divide, lab, np.array([100.0, 50.0, 50.0]))
-    # the three channels in one pass per kernel (the same sums as one pass per channel)
-    sob_x, sob_y = (ops.imfilter(chans, k) ** 2 for k in (hk, hk.T))
-    sob_x = (sob_x[..., 0] + sob_x[..., 1] + sob_x[..., 2]) * mask
-    sob_y = (sob_y[..., 0] + sob_y[..., 1] + sob_y[..., 2]) * mask
+    chans = (lab[..., 0] / 100.0, lab[..., 1] / 50.0, lab[..., 2] / 50.0)
+    sob_x = sum(ops.imfilter(c, hk) ** 2 for c in chans) * mask
+    sob_y = sum(ops.imfilter(c, hk.T) ** 2 for c in chans) * mask
     sob = np.sqrt(sob_x + sob_y)
     spatial = [float(sob.mean()), _std(sob.ravel())]
-    chroma = [float(np.sqrt(np.mean(chans[..., 1] ** 2 + chans[..., 2] ** 2)))]
+    chroma = [float(np.sqrt(np.mean((lab[..., 1] / 50) ** 2 + (lab[..., 2] / 50) ** 2)))]
     return spatial + chroma + _sharpness(sob)
