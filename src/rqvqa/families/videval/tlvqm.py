@@ -197,10 +197,10 @@ def _sharpness(im: np.ndarray) -> list[float]:
             if not (i == 0 or j == 0 or i == j):
                 continue
             wh, wv = (1.0, 1.0) if i == 0 and j == 0 else (i / (i + j), j / (i + j))
-            ph = np.zeros_like(s_h)
-            pv = np.zeros_like(s_v)
-            ph[: height - i, : width - j] = s_h[i:, j:] * s_h[: height - i, : width - j]
-            pv[: height - i, : width - j] = s_v[i:, j:] * s_v[: height - i, : width - j]
+            # the products where both factors exist; the release pads them with zeros to the full size, but
+            # the blocks end 8 rows and columns before the border, so the same prefix sums are read
+            ph = s_h[i:, j:] * s_h[: height - i, : width - j]
+            pv = s_v[i:, j:] * s_v[: height - i, : width - j]
             conv[(i, j)] = (wh * _block_sums(ph, ys, xs, m) + wv * _block_sums(pv, ys, xs, m)) / (m * m)
     centre = conv[(0, 0)].ravel()
     strong = centre > 0.0001
