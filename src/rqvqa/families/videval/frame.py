@@ -20,7 +20,6 @@ from rqvqa.families.videval.ops import imresize
 MIN_SIZE = (64, 64)
 N_FRAME_FEATURES = 50
 _GAUSS7 = ops.fspecial_gaussian(7, 7 / 6)
-_SHIFT_PAIRS = ((0, 1), (1, 0), (1, 1), (-1, 1))
 
 
 def check_measurable(y: np.ndarray) -> None:
