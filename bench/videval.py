@@ -5,9 +5,10 @@ Clips: the repository's real 8-s 540p clip (`examples/5115335471.mp4`) and the s
 (swscale bicubic, libx264 with one thread, CRF 18, preset medium: fixed settings, made once into the `--keep`
 folder). Every case is timed in CPU seconds of the whole process (all threads together; `time.process_time`)
 beside a single-threaded PyAV decode of the same clip measured in the same run, so the ratio holds on a loaded
-machine where wall times do not. Cases: full VIDEVAL at 540p, VIDEVAL_light720_6fps at 540p and 1080p (MATLAB,
-from the release's README: 61.9 s, 29.9 s, 72.6 s per video), and `lite` (VIDEVAL_light480_3fps features + the
-released SVR, `rqvqa predict --model lite`; MATLAB light480_3fps: 12.2 s at 540p, 20.4 s at 1080p).
+machine where wall times do not; each case runs with one BLAS thread, as the pipeline's decode stage does.
+Cases: full VIDEVAL at 540p, VIDEVAL_light720_6fps at 540p and 1080p (MATLAB, from the release's README:
+61.9 s, 29.9 s, 72.6 s per video), and `lite` (VIDEVAL_light480_3fps features + the released SVR, `rqvqa
+predict --model lite`; MATLAB light480_3fps: 12.2 s at 540p, 20.4 s at 1080p).
 
 `--profile` adds a per-function profile of one `lite` pass on the 1080p clip, run single-threaded (every frame
 job in the decoding thread) so the figures add up to the total.
@@ -28,6 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from threadpoolctl import threadpool_limits
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "5115335471.mp4"
 CASES = [
@@ -78,6 +80,13 @@ def decode_cpu(clip: Path) -> float:
 
 
 def run_case(what: str, clip: Path) -> None:
+    # one BLAS thread, as every pipeline engine runs the decode stage (`rqvqa.pipeline.stages.run_stage`):
+    # the thread setting `rqvqa predict --model lite` runs with
+    with threadpool_limits(limits=1):
+        _run_case(what, clip)
+
+
+def _run_case(what: str, clip: Path) -> None:
     if what == "lite":
         from rqvqa.families.lite.predictor import LitePredictor
 
@@ -95,7 +104,8 @@ def profile_lite(clip: Path) -> None:
     profiler = cProfile.Profile(time.process_time)
     cpu = time.process_time()
     profiler.enable()
-    decode(FileSource(clip), {"v": VidevalFrames("videval-light480")}, workers=0)
+    with threadpool_limits(limits=1):
+        decode(FileSource(clip), {"v": VidevalFrames("videval-light480")}, workers=0)
     profiler.disable()
     print(f"\nprofile of the lite features on {clip.name}, one thread: {time.process_time() - cpu:.1f} CPU s")
     stats = pstats.Stats(profiler)

@@ -20,7 +20,6 @@ from rqvqa.families.videval.ops import imresize
 MIN_SIZE = (64, 64)
 N_FRAME_FEATURES = 50
 _GAUSS7 = ops.fspecial_gaussian(7, 7 / 6)
-_SHIFT_PAIRS = ((0, 1), (1, 0), (1, 1), (-1, 1))
 
 
 def check_measurable(y: np.ndarray) -> None:
@@ -184,7 +183,7 @@ def friquee_chroma11(rgb8: np.ndarray) -> list[float]:
 
 
 def friquee_lms1(rgb8: np.ndarray) -> list[float]:
-    s_channel = imresize(ops.rgb2lms_cat02(rgb8)[..., 2], 0.5)
+    s_channel = imresize(ops.cat02_s(rgb8), 0.5)
     return [ggd_fit(normalized(local_stats(s_channel)[1]).ravel())[1]]
 
 

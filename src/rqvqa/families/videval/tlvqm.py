@@ -49,16 +49,18 @@ def _key_pixels(corner: np.ndarray, bl: int) -> list[tuple[int, int]]:
     return keys
 
 
-def _diff_window(sv_this, sh_this, sv_o, sh_o, ty, tx, win) -> np.ndarray:
-    """Sum over the 3x3 neighbourhood of squared Sobel differences for every candidate offset: (2w+1)^2."""
+def _diff_windows(sv_this, sh_this, sv_o, sh_o, ty, tx, win) -> np.ndarray:
+    """Sum over the 3x3 neighbourhood of squared Sobel differences for every candidate offset, for the key
+    points (ty, tx) all at once: (K, 2w+1, 2w+1), each element summed in the release's order."""
     n = 2 * win + 1
-    sv = sv_o[ty - win - 2 : ty + win + 3, tx - win - 2 : tx + win + 3]
-    sh = sh_o[ty - win - 2 : ty + win + 3, tx - win - 2 : tx + win + 3]
-    out = np.zeros((n, n))
+    corner = (ty - win - 2, tx - win - 2)
+    sv = np.lib.stride_tricks.sliding_window_view(sv_o, (n + 4, n + 4))[corner]
+    sh = np.lib.stride_tricks.sliding_window_view(sh_o, (n + 4, n + 4))[corner]
+    out = np.zeros((len(ty), n, n))
     for i in (-1, 0, 1):
         for j in (-1, 0, 1):
-            out += (sv_this[ty + i, tx + j] - sv[2 + i : 2 + i + n, 2 + j : 2 + j + n]) ** 2
-            out += (sh_this[ty + i, tx + j] - sh[2 + i : 2 + i + n, 2 + j : 2 + j + n]) ** 2
+            out += (sv_this[ty + i, tx + j][:, None, None] - sv[:, 2 + i : 2 + i + n, 2 + j : 2 + j + n]) ** 2
+            out += (sh_this[ty + i, tx + j][:, None, None] - sh[:, 2 + i : 2 + i + n, 2 + j : 2 + j + n]) ** 2
     return out
 
 
@@ -69,15 +71,19 @@ def _match(diff: np.ndarray, other: np.ndarray, distances: np.ndarray, strict: b
     if orig <= 0.005:
         return None
     col = diff.ravel(order="F")
-    idx = np.argsort(col, kind="stable")
-    s1, s2 = col[idx[0]], col[idx[1]]
+    # the first two entries of the stable sort: the first minimum, then the first minimum of the rest
+    first = int(np.argmin(col))
+    rest = col.copy()
+    rest[first] = np.inf
+    second = int(np.argmin(rest))
+    s1, s2 = col[first], col[second]
     min_diff = orig
     clear = (s1 < 0.8 * s2) if strict else (s1 <= 0.8 * s2)
-    if clear or distances[idx[0]] < distances[idx[1]]:
+    if clear or distances[first] < distances[second]:
         min_diff = s1
     else:
         near = np.flatnonzero(0.8 * col <= s1)
-        best = near[np.argsort(distances[near], kind="stable")[0]]
+        best = near[np.argmin(distances[near])]
         if other.ravel(order="F")[best] < 1.1 * s1:
             min_diff = col[best]
         elif s1 < orig * 0.9:
@@ -119,9 +125,10 @@ def lcf7(this_y: np.ndarray, prev_y: np.ndarray, next_y: np.ndarray) -> list[flo
     )
     non_mot = np.ones((height, width))
     vecs = []
-    for ty, tx in keys:
-        d_prev = _diff_window(sv_this, sh_this, sv_prev, sh_prev, ty, tx, win)
-        d_next = _diff_window(sv_this, sh_this, sv_next, sh_next, ty, tx, win)
+    ky, kx = np.array([k[0] for k in keys], dtype=np.intp), np.array([k[1] for k in keys], dtype=np.intp)
+    all_prev = _diff_windows(sv_this, sh_this, sv_prev, sh_prev, ky, kx, win)
+    all_next = _diff_windows(sv_this, sh_this, sv_next, sh_next, ky, kx, win)
+    for (ty, tx), d_prev, d_next in zip(keys, all_prev, all_next, strict=True):
         orig_bw, orig_fw = d_prev[win, win], d_next[win, win]
         bw = _match(d_prev, d_next, distances, strict=False, win=win)
         fw = _match(d_next, d_next, distances, strict=True, win=win)
@@ -190,10 +197,10 @@ def _sharpness(im: np.ndarray) -> list[float]:
             if not (i == 0 or j == 0 or i == j):
                 continue
             wh, wv = (1.0, 1.0) if i == 0 and j == 0 else (i / (i + j), j / (i + j))
-            ph = np.zeros_like(s_h)
-            pv = np.zeros_like(s_v)
-            ph[: height - i, : width - j] = s_h[i:, j:] * s_h[: height - i, : width - j]
-            pv[: height - i, : width - j] = s_v[i:, j:] * s_v[: height - i, : width - j]
+            # the products where both factors exist; the release pads them with zeros to the full size, but
+            # the blocks end 8 rows and columns before the border, so the same prefix sums are read
+            ph = s_h[i:, j:] * s_h[: height - i, : width - j]
+            pv = s_v[i:, j:] * s_v[: height - i, : width - j]
             conv[(i, j)] = (wh * _block_sums(ph, ys, xs, m) + wv * _block_sums(pv, ys, xs, m)) / (m * m)
     centre = conv[(0, 0)].ravel()
     strong = centre > 0.0001
