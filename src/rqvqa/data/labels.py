@@ -106,20 +106,6 @@ def read_direction(path: str | Path, model: str | None = None) -> bool | None:
 
 # ------------------------------------------------------------------------------------------ prediction files
 
-RESULT_FIELDS = (
-    "path",
-    "model",
-    "status",
-    "score",
-    "lower_better",
-    "per_second",
-    "error",
-    "extra",
-    "video",
-    "diagnosis",
-    "notes",
-)
-
 
 def _is_result_csv(path: Path) -> bool:
     """A CSV as `rqvqa predict --csv` writes it: a ``path`` and a ``model`` column."""

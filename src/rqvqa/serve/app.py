@@ -141,7 +141,7 @@ class BodyLimit:
 
 def _quoted(value: Any) -> str:
     """A value for a log line: JSON-quoted with every non-ASCII and control character escaped."""
-    return json.dumps(str(value), ensure_ascii=True)
+    return json.dumps(str(value), ensure_ascii=True, allow_nan=False)
 
 
 class AccessLog:
@@ -286,7 +286,7 @@ def _under_root(root: Path | None, name: Any) -> Path:
         raise RequestError(400, 'expected a JSON object {"path": "relative/path/under/root.mp4"}')
     if "\x00" in name:
         raise RequestError(400, "a path with a NUL byte")
-    shown = json.dumps(name)[1:-1] if not name.isprintable() else name  # one line, whatever the name holds
+    shown = _quoted(name)[1:-1] if not name.isprintable() else name  # one line, whatever the name holds
     rel = Path(name)
     if rel.is_absolute() or ".." in rel.parts:
         raise RequestError(403, f"{shown}: only paths under the root, without '..', are served")

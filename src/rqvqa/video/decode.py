@@ -203,7 +203,7 @@ class Collector(ABC):
 
     def feed(self, index: int, frame: av.VideoFrame, pool: Pool) -> None:
         """Take frame `index` (called in decode order, in the decoding thread; heavy work goes to `pool`)."""
-        raise NotImplementedError(f"{type(self).__name__} wants no frame")
+        raise RuntimeError(f"{type(self).__name__} was fed frame {index}, which it does not want")
 
     @abstractmethod
     def finish(self, decoded: int, last_frame: av.VideoFrame | None) -> Any:
