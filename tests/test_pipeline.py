@@ -202,7 +202,11 @@ def test_local_worker_killed_mid_run_every_video_scored_once(clips, sequential_r
     for row in score_collection(predictor, [str(clips)], engine="local", workers=2):
         rows.append(row)
         if killed is None:
-            busy = busy_workers(str(log))
+            # the row's worker may not have taken its next video yet (and the other may have just ended
+            # one): the queued jobs keep both busy within moments, so wait for one to be inside a call
+            deadline = time.monotonic() + 30
+            while not (busy := busy_workers(str(log))) and time.monotonic() < deadline:
+                time.sleep(0.01)
             assert busy, "a worker is busy on a video mid-run"
             killed = busy[-1]
             os.kill(killed, signal.SIGKILL)
