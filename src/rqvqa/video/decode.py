@@ -71,8 +71,9 @@ class VideoSource(ABC):
         """The video's facts (size, rate, frame count, rotation...)."""
 
     @abstractmethod
-    def frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
-        """(index, frame) of every decodable frame in presentation order, counting from 0."""
+    def frames(self, threaded: bool = True) -> Iterator[tuple[int, av.VideoFrame]]:
+        """(index, frame) of every decodable frame in presentation order, counting from 0 (`threaded`: the
+        decoder may use threads of its own)."""
 
     def packets(self) -> Packets:
         """Time and size of every coded packet (the coded bit budget)."""
@@ -95,8 +96,8 @@ class FileSource(VideoSource):
             self._info = probe(self.name)
         return self._info
 
-    def frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
-        return decode_frames(self.name, self.size_changes)
+    def frames(self, threaded: bool = True) -> Iterator[tuple[int, av.VideoFrame]]:
+        return decode_frames(self.name, self.size_changes, threaded)
 
     def packets(self) -> Packets:
         return video_packets(self.name)
@@ -138,7 +139,7 @@ class ArraySource(VideoSource):
     def info(self) -> VideoInfo:
         return self._info
 
-    def frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
+    def frames(self, threaded: bool = True) -> Iterator[tuple[int, av.VideoFrame]]:
         time_base = Fraction(self._info.frame_rate.denominator, self._info.frame_rate.numerator)
         for index, rgb in enumerate(self.array):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
@@ -215,6 +216,11 @@ class Product(ABC):
     """Something a model reads from a video. Products are frozen dataclasses: picklable (they travel to the
     CPU workers) and comparable (two models asking for the same product share it)."""
 
+    #: its collectors' work on the frames costs several times their decoding (VIDEVAL's frame features):
+    #: the pool's threads then keep the cores busy and the decoder runs in one FFmpeg thread, which costs
+    #: the least CPU per frame (frame threads would compete with the pool and spend CPU on synchronisation)
+    heavy: bool = False
+
     @abstractmethod
     def collector(self, source: VideoSource) -> Collector: ...
 
@@ -245,12 +251,13 @@ def decode(
     active = [c for c in collectors.values() if not c.passive]
     ends = [c.last() for c in active]
     last_needed = None if any(e is None for e in ends) else max(ends, default=-1)
+    threaded = not (workers and any(product.heavy for product in products.values()))
     decoded, last_frame = 0, None
     stop = _STOP.get()
     pool = Pool(workers)
     try:
         if last_needed is None or last_needed >= 0:
-            for index, frame in source.frames():
+            for index, frame in source.frames(threaded):
                 if stop is not None and stop.is_set():
                     raise StoppedError(
                         f"stopped after {index} frames: the caller gave up (timeout)", source.name

@@ -428,8 +428,12 @@ class SizeChanges:
         )
 
 
-def decode_frames(path: PathLike, changes: SizeChanges | None = None) -> Iterator[tuple[int, av.VideoFrame]]:
-    """Yield (index, frame) for every decodable frame, in output (presentation) order, with threaded decoding.
+def decode_frames(
+    path: PathLike, changes: SizeChanges | None = None, threaded: bool = True
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Yield (index, frame) for every decodable frame, in output (presentation) order, with threaded decoding
+    (`threaded=False`: one FFmpeg thread, the least CPU per frame, for callers that keep the cores busy with
+    their own work on the frames).
 
     The index counts successfully decoded frames, as the official code's sequential OpenCV reads do. Every
     frame has the first frame's size: frames decoded at another size are scaled to it (bilinear, swscale),
@@ -439,6 +443,9 @@ def decode_frames(path: PathLike, changes: SizeChanges | None = None) -> Iterato
     changes = changes if changes is not None else SizeChanges()
     with _open(p) as container:
         stream = _video_stream(container, p)
+        if not threaded:
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
         index = -1
         for index, frame in enumerate(_decoded(container, stream, p)):
             size = (frame.width, frame.height)

@@ -195,6 +195,8 @@ class VidevalFrames(Product):
     few frames still needed are held."""
 
     variant: str = "videval"
+    #: 10-60x the CPU of decoding the frames (docs/videval.md, "Speed")
+    heavy = True
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
