@@ -91,6 +91,49 @@ def test_matlab_primitives():
     np.testing.assert_allclose(ops.laplacian_band(np.full((40, 60), 7.0)), 0.0, atol=1e-9)
 
 
+def _reference_laplacian_band(image: np.ndarray) -> np.ndarray:
+    """matlabPyrTools' finest band step by step, one axis at a time (reduce rows, columns; expand rows,
+    columns), reflect1 edges: the release's order of operations."""
+    from scipy import ndimage
+
+    k = np.sqrt(2) * np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+    lo = ndimage.correlate1d(image, k, axis=1, mode="mirror")[:, ::2]
+    lo = ndimage.correlate1d(lo, k, axis=0, mode="mirror")[::2, :]
+    up = np.zeros((image.shape[0], lo.shape[1]))
+    up[::2] = lo
+    up = ndimage.correlate1d(up, k, axis=0, mode="mirror")
+    full = np.zeros(image.shape)
+    full[:, ::2] = up
+    return image - ndimage.correlate1d(full, k, axis=1, mode="mirror")
+
+
+@pytest.mark.parametrize("shape", [(37, 50), (64, 81), (66, 66)])
+def test_separable_passes_are_the_2d_filters(shape):
+    """The two-pass filters used where the features are moments are the release's 2-D windows up to
+    rounding; the Laplacian band is the axis-by-axis pyramid step."""
+    rng = np.random.default_rng(1)
+    img = rng.random(shape) * 255
+    for size, sigma in ((7, 7 / 6), (7, 1.0), (7, 7 * 1.5 / 6)):
+        np.testing.assert_allclose(
+            ops.gaussian_filter2(size, sigma, img),
+            ops.filter2(ops.fspecial_gaussian(size, sigma), img),
+            rtol=0,
+            atol=1e-11,
+        )
+    # GM-LOG's derivative window of the 7x7 Gaussian (sigma 0.5), built as the release builds it
+    w = ops.fspecial_gaussian(7, 0.5)
+    winx = w[1:-1, 1:-1] - w[1:-1, 2:]
+    winx /= np.abs(winx).sum()
+    g = ops.gaussian_taps(7, 0.5)
+    smooth, diff = g[1:-1] / g[1:-1].sum(), (g[1:-1] - g[2:]) / np.abs(g[1:-1] - g[2:]).sum()
+    np.testing.assert_allclose(ops.separable_filter2(smooth, diff, img), ops.filter2(winx, img), atol=1e-11)
+    np.testing.assert_allclose(ops.separable_filter2(diff, smooth, img), ops.filter2(winx.T, img), atol=1e-11)
+    np.testing.assert_allclose(ops.laplacian_band(img), _reference_laplacian_band(img), rtol=0, atol=1e-11)
+    # and the local statistics the moment features read equal the single-pass ones
+    for a, b in zip(frame.local_stats(img, separable=True), frame.local_stats(img), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-6)
+
+
 def test_key_pixels_match_the_release_loop():
     """The greedy suppression equals the release's loop: take the first maximum in column-major order,
     drop every candidate within the box, repeat."""

@@ -8,6 +8,8 @@ release keeps.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from scipy.special import gamma as gamma_fn
 
@@ -30,18 +32,24 @@ def check_measurable(y: np.ndarray) -> None:
         raise UnmeasurableError("the frame is flat")
 
 
-def local_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def local_stats(image: np.ndarray, separable: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(local mean, local standard deviation) under the 7x7 Gaussian (sigma 7/6), MATLAB filter2 borders:
-    the release's `computeSigmaMap` is the second, `divisiveNormalization` is `(image - mu) / (sigma + 1)`."""
-    mu = ops.filter2(_GAUSS7, image)
+    the release's `computeSigmaMap` is the second, `divisiveNormalization` is `(image - mu) / (sigma + 1)`.
+
+    `separable`: two 1-D passes (`ops.gaussian_filter2`), for maps whose features are moments; the default
+    single 2-D pass keeps MATLAB's rounding for the MSCN maps that AGGD fits read."""
+    smooth = partial(ops.gaussian_filter2, 7, 7 / 6) if separable else partial(ops.filter2, _GAUSS7)
+    mu = smooth(image)
     sq = image * image
-    var = ops.filter2(_GAUSS7, sq)
+    var = smooth(sq)
     np.subtract(var, np.multiply(mu, mu, out=sq), out=var)  # in place: the same values, fewer temporaries
     return mu, np.sqrt(np.abs(var, out=var), out=var)
 
 
-def normalized(image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    mu, sigma = stats if stats is not None else local_stats(image)
+def normalized(
+    image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None, separable: bool = False
+) -> np.ndarray:
+    mu, sigma = stats if stats is not None else local_stats(image, separable)
     out = image - mu
     return np.divide(out, sigma + 1, out=out)
 
@@ -84,19 +92,18 @@ def brisque4(luma: _Luma) -> list[float]:
 
 
 def gmlog8(y: np.ndarray) -> list[float]:
+    # the release's derivative windows w(2:6, 2:6) - w(2:6, 3:7) (and the transpose), each over the sum of
+    # its absolute values, of the 7x7 Gaussian w (sigma 0.5): separable, smooth x difference; the features
+    # are histogram counts of the gradient, which the two passes' last bits do not move
     sigma = 0.5
-    w = ops.fspecial_gaussian(7, sigma)
-    winx = w[1:-1, 1:-1] - w[1:-1, 2:]
-    winx = winx / np.abs(winx).sum()
-    winy = w[1:-1, 1:-1] - w[2:, 1:-1]
-    winy = winy / np.abs(winy).sum()
-    grad = np.sqrt(ops.filter2(winx, y) ** 2 + ops.filter2(winy, y) ** 2)
+    g = ops.gaussian_taps(7, sigma)
+    smooth, diff = g[1:-1] / g[1:-1].sum(), (g[1:-1] - g[2:]) / np.abs(g[1:-1] - g[2:]).sum()
+    grad = np.sqrt(ops.separable_filter2(smooth, diff, y) ** 2 + ops.separable_filter2(diff, smooth, y) ** 2)
     log_k = ops.fspecial_log(5, sigma)
     log_k = log_k / np.abs(log_k).sum()
     log_im = np.abs(ops.filter2(log_k, y))
     grad = np.abs(grad / 2.5)
-    w1 = ops.fspecial_gaussian(7, 2 * sigma)
-    nmap = np.sqrt(ops.filter2(w1, (grad**2 + log_im**2) / 2)) + 0.2
+    nmap = np.sqrt(ops.gaussian_filter2(7, 2 * sigma, (grad**2 + log_im**2) / 2)) + 0.2
     h = 3  # ceil(3 * sigmaN): keep rows/cols h..end-h+1 (1-based)
     grad = np.abs(grad / nmap)[h - 1 : -h + 1 or None, h - 1 : -h + 1 or None]
     log_im = np.abs(log_im / nmap)[h - 1 : -h + 1 or None, h - 1 : -h + 1 or None]
@@ -121,7 +128,7 @@ _CROSS = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 def higrade8(y: np.ndarray) -> list[float]:
     # imgradient(I) ('sobel'): imfilter with replicate borders
     gmag = np.sqrt(ops.imfilter(y, _SOBEL.T, "replicate") ** 2 + ops.imfilter(y, _SOBEL, "replicate") ** 2)
-    s = normalized(gmag)
+    s = normalized(gmag, separable=True)
     feats = [_gaussian_para_esti(s)[0]]
     ls = np.log(np.abs(s) + 0.1)
     diff = (
@@ -129,7 +136,7 @@ def higrade8(y: np.ndarray) -> list[float]:
     )
     feats += list(_gaussian_para_esti(diff))
     feats.append(_gaussian_para_esti(ops.filter2(_CROSS, ls))[1])
-    s2 = normalized(imresize(gmag, 0.5))
+    s2 = normalized(imresize(gmag, 0.5), separable=True)
     feats.append(_gaussian_para_esti(s2)[0])
     feats.append(_gaussian_para_esti(s2 - np.roll(s2, (1, 1), axis=(0, 1)))[1])
     feats.append(_gaussian_para_esti(s2 - np.roll(s2, (-1, 1), axis=(0, 1)))[1])
@@ -138,8 +145,10 @@ def higrade8(y: np.ndarray) -> list[float]:
 
 
 def _dog_sigma(smap: np.ndarray) -> np.ndarray:
-    dog = ops.fspecial_gaussian(7, 7 / 6) - ops.fspecial_gaussian(7, 7 * 1.5 / 6)
-    return ops.filter2(dog, smap)
+    """The sigma map filtered by the difference of the 7x7 Gaussians of sigma 7/6 and 7/4 (as two separable
+    Gaussians: its features are moments and GGD fits)."""
+    out = ops.gaussian_filter2(7, 7 / 6, smap)
+    return np.subtract(out, ops.gaussian_filter2(7, 7 * 1.5 / 6, smap), out=out)
 
 
 def friquee_luma11(luma: _Luma) -> list[float]:
@@ -152,11 +161,11 @@ def friquee_luma11(luma: _Luma) -> list[float]:
     feats.append(float(luma.half_stats[1].mean()))
     feats.append(ops.skewness(luma.half_dn))
     dog = _dog_sigma(luma.stats[1])
-    dog_stats = local_stats(dog)
+    dog_stats = local_stats(dog, separable=True)
     dn_dog = normalized(dog, dog_stats)
     feats.append(ggd_fit(dn_dog.ravel())[1])
     feats.append(ops.kurtosis(dn_dog))
-    feats.append(ops.kurtosis(normalized(dog_stats[1])))
+    feats.append(ops.kurtosis(normalized(dog_stats[1], separable=True)))
     feats += list(ggd_fit(ops.laplacian_band(luma.y).ravel()))
     return feats
 
@@ -174,9 +183,9 @@ def friquee_chroma11(rgb8: np.ndarray) -> list[float]:
         ops.skewness(stats[1]),
         ops.kurtosis(_pair(s, (1, 0))),  # scale 2 of the release, again on the scale-1 map
     ]
-    smap_half = local_stats(imresize(chroma, 0.5))[1]
+    smap_half = local_stats(imresize(chroma, 0.5), separable=True)[1]
     feats += [ops.kurtosis(smap_half), float(smap_half.mean())]
-    dn_dog = normalized(_dog_sigma(stats[1]))
+    dn_dog = normalized(_dog_sigma(stats[1]), separable=True)
     feats += [ggd_fit(dn_dog.ravel())[1], ops.skewness(dn_dog)]
     feats.append(ops.skewness(ops.laplacian_band(chroma)))
     return feats
@@ -184,7 +193,7 @@ def friquee_chroma11(rgb8: np.ndarray) -> list[float]:
 
 def friquee_lms1(rgb8: np.ndarray) -> list[float]:
     s_channel = imresize(ops.cat02_s(rgb8), 0.5)
-    return [ggd_fit(normalized(local_stats(s_channel)[1]).ravel())[1]]
+    return [ggd_fit(normalized(local_stats(s_channel, separable=True)[1], separable=True).ravel())[1]]
 
 
 def spatial_features(yuv: np.ndarray) -> list[float]:

@@ -3,7 +3,8 @@ rounding of uint8 conversions). Only what `calc_VIDEVAL_feats*.m` uses.
 
 - `fspecial_gaussian`, `fspecial_log`: `fspecial('gaussian'|'log', n, sigma)`;
 - `filter2` (`filter2(h, x, 'same')`, zero borders, one 2-D correlation: a separable two-pass version rounds
-  flat regions differently, which the fitted shape parameters notice), `imfilter` (zero or replicate borders);
+  flat regions differently, which the AGGD fits of MSCN maps notice), `imfilter` (zero or replicate borders);
+  `gaussian_filter2` / `separable_filter2`: the two-pass versions, for the maps whose features are moments;
 - `ycbcr2rgb` (BT.601 studio swing, uint8 or double), `rgb2lab` (D65, double), `srgb2lab_uint8`
   (`applycform(uint8, makecform('srgb2lab'))`: ICC D50 PCS, encoded as uint8), `cat02_s`
   (the S plane of `colorspace('RGB->CAT02 LMS')`);
@@ -17,9 +18,9 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 
-from rqvqa.families.classic.matlab import _resize_weights
+from rqvqa.families.classic.matlab import _resize_weights, gaussian_taps
 
 
 @lru_cache(maxsize=16)
@@ -61,6 +62,29 @@ def imfilter(image: np.ndarray, kernel: np.ndarray, border: str = "zero") -> np.
 def filter2(kernel: np.ndarray, image: np.ndarray) -> np.ndarray:
     """`filter2(kernel, image, 'same')`: one 2-D correlation, zero outside the image."""
     return imfilter(image, kernel, "zero")
+
+
+def gaussian_filter2(size: int, sigma: float, image: np.ndarray) -> np.ndarray:
+    """`filter2(fspecial('gaussian', size, sigma), image, 'same')` as two 1-D passes (about 3.5x faster).
+
+    The same linear map, rounded differently: a few ulps of the window's values. Only for maps whose features
+    are moments or fits of moments (GGD, skewness, kurtosis, means), which those ulps move by about 1e-12;
+    not for the MSCN maps whose AGGD fits count strictly negative and positive values (`filter2` there):
+    in flat regions their sign is the rounding residue itself."""
+    g = gaussian_taps(size, sigma)
+    return separable_filter2(g, g, image)
+
+
+def separable_filter2(down: np.ndarray, across: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """`filter2(np.outer(down, across), image, 'same')` (zero borders) as two 1-D passes; the rounding
+    differs from one 2-D pass by a few ulps (see `gaussian_filter2` for where that is allowed)."""
+    return cv2.sepFilter2D(
+        np.ascontiguousarray(image, dtype=np.float64),
+        cv2.CV_64F,
+        across,
+        down,
+        borderType=cv2.BORDER_CONSTANT,
+    )
 
 
 @lru_cache(maxsize=32)
@@ -213,23 +237,19 @@ def cat02_s(rgb8: np.ndarray) -> np.ndarray:
 _BINOM5 = np.sqrt(2) * np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
 
 
-def _expand(lo: np.ndarray, length: int, axis: int) -> np.ndarray:
-    shape = list(lo.shape)
-    shape[axis] = length
-    up = np.zeros(shape)
-    index = [slice(None)] * lo.ndim
-    index[axis] = slice(0, length, 2)
-    up[tuple(index)] = lo
-    return ndimage.correlate1d(up, _BINOM5, axis=axis, mode="mirror")
-
-
 def laplacian_band(image: np.ndarray) -> np.ndarray:
-    """Finest band of `buildLpyr(image, n)`: the image minus the expansion of its binom5-reduced version."""
-    lo = ndimage.correlate1d(image, _BINOM5, axis=1, mode="mirror")[:, ::2]
-    lo2 = ndimage.correlate1d(lo, _BINOM5, axis=0, mode="mirror")[::2, :]
-    hi = _expand(lo2, image.shape[0], axis=0)
-    hi2 = _expand(hi, image.shape[1], axis=1)
-    return image - hi2
+    """Finest band of `buildLpyr(image, n)`: the image minus the expansion of its binom5-reduced version.
+
+    Reduce: binom5 along rows and columns (reflect1 edges: OpenCV's REFLECT_101), keep every second row and
+    column; expand: zeros between the kept samples, binom5 along both axes. Each as one separable OpenCV pass
+    (the same linear maps as filtering one axis at a time; last-bit rounding differs, which the band's
+    moment features do not see)."""
+    image = np.ascontiguousarray(image, dtype=np.float64)
+    lo = cv2.sepFilter2D(image, cv2.CV_64F, _BINOM5, _BINOM5, borderType=cv2.BORDER_REFLECT_101)[::2, ::2]
+    up = np.zeros_like(image)
+    up[::2, ::2] = lo
+    hi = cv2.sepFilter2D(up, cv2.CV_64F, _BINOM5, _BINOM5, borderType=cv2.BORDER_REFLECT_101)
+    return np.subtract(image, hi, out=hi)
 
 
 def _central(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
