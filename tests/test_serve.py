@@ -277,8 +277,8 @@ def test_timed_out_work_stops_and_frees_its_slot(root, monkeypatch):
     frames_seen = []
     plain = decode_module.FileSource.frames
 
-    def slow_frames(self):
-        for index, frame in plain(self):
+    def slow_frames(self, threaded=True):
+        for index, frame in plain(self, threaded):
             if "slow" in self.name:
                 frames_seen.append(index)
                 time.sleep(0.3)  # 30 frames: 9 s unless stopped
