@@ -107,8 +107,11 @@ def upsample_then_resize(image: np.ndarray, shape: tuple[int, int], scale: float
     products of the two steps' matrices: the same linear map, equal up to rounding (about 1e-13 on 0-255
     values), at a fraction of the cost of the full-size intermediate."""
     image = np.asarray(image, dtype=np.float64)
-    rows = _upsample_then_resize_matrix(image.shape[0], shape[0], scale) @ image
-    return np.ascontiguousarray((_upsample_then_resize_matrix(image.shape[1], shape[1], scale) @ rows.T).T)
+    return _two_passes(
+        image,
+        _upsample_then_resize_matrix(image.shape[0], shape[0], scale),
+        _upsample_then_resize_matrix(image.shape[1], shape[1], scale),
+    )
 
 
 def imresize(image: np.ndarray, scale: float) -> np.ndarray:
@@ -118,9 +121,15 @@ def imresize(image: np.ndarray, scale: float) -> np.ndarray:
     image = np.asarray(image, dtype=np.float64)
     if image.ndim == 3:
         return np.stack([imresize(image[..., c], scale) for c in range(image.shape[2])], axis=-1)
-    rows = _resize_matrix(image.shape[0], scale) @ image
-    # C order: the filters and products that read the result would each copy a transposed view
-    return np.ascontiguousarray((_resize_matrix(image.shape[1], scale) @ rows.T).T)
+    return _two_passes(image, _resize_matrix(image.shape[0], scale), _resize_matrix(image.shape[1], scale))
+
+
+def _two_passes(image: np.ndarray, down: sparse.csr_matrix, across: sparse.csr_matrix) -> np.ndarray:
+    """`down @ image @ across.T`, rows first. The intermediate and the result are transposed by OpenCV's
+    blocked transpose (2-3x faster than numpy's copy of a transposed view; the same numbers) and the result
+    is in C order: the filters and products that read it would each copy a transposed view."""
+    rows = down @ image
+    return cv2.transpose(across @ cv2.transpose(rows))
 
 
 # BT.601 studio swing: ycbcr = offset + T @ rgb, rgb in [0, 1]
