@@ -8,7 +8,8 @@ beside a single-threaded PyAV decode of the same clip measured in the same run, 
 machine where wall times do not; each case runs with one BLAS thread, as the pipeline's decode stage does.
 Cases: full VIDEVAL at 540p, VIDEVAL_light720_6fps at 540p and 1080p (MATLAB, from the release's README:
 61.9 s, 29.9 s, 72.6 s per video), and `lite` (VIDEVAL_light480_3fps features + the released SVR, `rqvqa
-predict --model lite`; MATLAB light480_3fps: 12.2 s at 540p, 20.4 s at 1080p).
+predict --model lite`; MATLAB light480_3fps: 12.2 s at 540p, 20.4 s at 1080p), the 1080p case twice: the first
+run in the process pays the imports and set-up, the second is what each further clip of a collection costs.
 
 `--profile` adds a per-function profile of one `lite` pass on the 1080p clip, run single-threaded (every frame
 job in the decoding thread) so the figures add up to the total.
@@ -39,6 +40,9 @@ CASES = [
     ("videval-light 1080p", "videval-light", 1080, 72.6),
     ("lite 540p", "lite", 540, 12.2),
     ("lite 1080p", "lite", 1080, 20.4),
+    # the same clip again in the same process: what each further clip of a collection costs (the imports, the
+    # SVR's loading and the cached resize matrices are paid by the first)
+    ("lite 1080p again", "lite", 1080, 20.4),
 ]
 #: issue 20: `lite` on an 8-s 1080p real clip in at most this many times the CPU of a single-threaded decode
 GOAL_RATIO = 4.5
@@ -136,7 +140,7 @@ def main() -> None:
         run_case(what, clips[height])
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         ratio = cpu / decode_s[height]
-        goal = f" (goal <= {GOAL_RATIO}x)" if name == "lite 1080p" else ""
+        goal = f" (goal <= {GOAL_RATIO}x)" if name.startswith("lite 1080p") else ""
         print(
             f"{name}: {cpu:.1f} CPU s = {ratio:.1f}x decode{goal}, {matlab / cpu:.2f}x faster than MATLAB "
             f"({matlab} s) in CPU s; {wall:.1f} s wall (loaded machine)",
