@@ -68,6 +68,16 @@ def busy_workers(log: str) -> list[int]:
     return list(running)
 
 
+def wait_for_busy_worker(log: str, timeout: float = 30.0) -> int | None:
+    """Pid of a worker inside a `SlowStage` call, waiting up to `timeout` s for one (None if none came).
+    When a row arrives, its worker may not have taken its next video yet and another may have just ended
+    one: the queued videos keep the workers busy within moments."""
+    deadline = time.monotonic() + timeout
+    while not (busy := busy_workers(log)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return busy[-1] if busy else None
+
+
 def starts(log: str) -> list[tuple[int, str]]:
     """(pid, path) of every `SlowStage` call started."""
     with open(log) as handle:

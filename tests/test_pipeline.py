@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO
-from pipeline_helpers import N_GOOD, CrashingLite, SlowLite, busy_workers, clean_rows, make_clips, starts
+from pipeline_helpers import (
+    N_GOOD,
+    CrashingLite,
+    SlowLite,
+    clean_rows,
+    make_clips,
+    starts,
+    wait_for_busy_worker,
+)
 
 from rqvqa.api import create_predictor
 from rqvqa.errors import ConfigError
@@ -202,13 +210,8 @@ def test_local_worker_killed_mid_run_every_video_scored_once(clips, sequential_r
     for row in score_collection(predictor, [str(clips)], engine="local", workers=2):
         rows.append(row)
         if killed is None:
-            # the row's worker may not have taken its next video yet (and the other may have just ended
-            # one): the queued jobs keep both busy within moments, so wait for one to be inside a call
-            deadline = time.monotonic() + 30
-            while not (busy := busy_workers(str(log))) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert busy, "a worker is busy on a video mid-run"
-            killed = busy[-1]
+            killed = wait_for_busy_worker(str(log))
+            assert killed, "a worker is busy on a video mid-run"
             os.kill(killed, signal.SIGKILL)
     _finish_the_row_names(rows)
     expected = {r["path"]: r for r in clean_rows(sequential_rows)}

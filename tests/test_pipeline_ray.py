@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from pipeline_helpers import N_GOOD, SlowLite, busy_workers, clean_rows, make_clips, starts
+from pipeline_helpers import N_GOOD, SlowLite, clean_rows, make_clips, starts, wait_for_busy_worker
 
 from rqvqa.api import create_predictor
 from rqvqa.pipeline import score_collection
@@ -62,9 +62,9 @@ def test_ray_worker_killed_mid_run_every_video_scored_once(ray_runtime, clips, s
     for row in score_collection(SlowLite(str(log), seconds=1.0), [str(clips)], engine="ray"):
         rows.append(row)
         if killed is None:
-            busy = busy_workers(str(log))
-            assert busy, "a Ray worker is busy on a video mid-run"
-            killed = busy[-1]
+            # as in the local engine's test: the next task may not have started when the row arrives
+            killed = wait_for_busy_worker(str(log))
+            assert killed, "a Ray worker is busy on a video mid-run"
             os.kill(killed, signal.SIGKILL)
     names = [r["path"] for r in rows]
     assert len(names) == len(set(names)) == N_GOOD + 2  # every video exactly once
