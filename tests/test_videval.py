@@ -59,6 +59,24 @@ def test_ood_flags_features_outside_the_training_range():
     assert np.isfinite(model.predict(np.full(60, np.nan))).all()  # NaN -> 0, as the release
 
 
+def test_uint8_ycbcr2rgb_rounds_every_input_as_the_plain_matrix_product():
+    """The uint8 `ycbcr2rgb` sums its products in OpenCV's order. That is safe only because no integer input
+    lies near a rounding tie: checked for all 256^3 inputs against the plain matrix product, a Y plane at a
+    time."""
+    u, v = np.meshgrid(np.arange(256.0), np.arange(256.0), indexing="ij")
+    matrix = 255.0 * ops._T601_INV
+    nearest_tie = np.inf
+    for y in range(256):
+        yuv = np.stack([np.full_like(u, y), u, v], axis=-1)
+        exact = (yuv - ops._OFFSET601) @ matrix.T
+        nearest_tie = min(nearest_tie, float(np.abs(np.abs(exact - np.floor(exact)) - 0.5).min()))
+        got = ops.ycbcr2rgb(yuv, uint8=True)
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, np.clip(np.round(exact), 0, 255), err_msg=f"Y = {y}")
+    # far beyond the error of any order of three double-precision products of values up to about 600
+    assert nearest_tie > 1e-8
+
+
 def test_matlab_primitives():
     g = ops.fspecial_gaussian(7, 7 / 6)
     assert g.shape == (7, 7) and g.sum() == pytest.approx(1.0) and g[3, 3] == g.max()

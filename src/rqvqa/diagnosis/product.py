@@ -79,7 +79,7 @@ class _DiagnosisCollector(Collector):
                 )
             time = frame.time
             time = None if time is None or not math.isfinite(time) else float(time)
-            self.diagnoser.add(index, time, frame_to_gray(frame))
+            self.diagnoser.add(index, time, frame_to_gray(frame, copy=False))
         except Exception:  # noqa: BLE001 - the diagnosis is a by-product: it never fails the video
             self.broken = True
 

@@ -477,12 +477,14 @@ def frame_to_rgb(frame: av.VideoFrame, rotation: int | None = None) -> np.ndarra
     return _upright(frame.to_ndarray(format="rgb24"), rot)
 
 
-def frame_to_gray(frame: av.VideoFrame, rotation: int | None = None) -> np.ndarray:
+def frame_to_gray(frame: av.VideoFrame, rotation: int | None = None, copy: bool = True) -> np.ndarray:
     """uint8 luma (H, W), upright: the decoded Y plane as stored (limited range stays limited).
 
     High-bit-depth YUV is first converted to 8-bit yuv420p by swscale. Frames without a luma plane (RGB
     codecs, frames given in memory) get the Y plane an encoder would store for them (swscale's BT.601
     limited-range conversion to yuv420p), so the luma models read them on the same scale as YUV video.
+    `copy=False`: a read-only view of the frame's own plane where no conversion or turn is needed (it keeps
+    the decoded frame alive, and saves a copy of every frame a caller only reads).
     """
     rot = frame_rotation(frame) if rotation is None else rotation
     fmt = frame.format
@@ -490,7 +492,11 @@ def frame_to_gray(frame: av.VideoFrame, rotation: int | None = None) -> np.ndarr
         frame = frame.reformat(format="yuv420p")
     plane = frame.planes[0]
     y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-    return _upright(np.array(y), rot)
+    if copy:
+        y = np.array(y)
+    else:
+        y.flags.writeable = False  # the decoder's own frame: nobody writes into it
+    return _upright(y, rot)
 
 
 def iter_frames(path: PathLike, fmt: str = "rgb24") -> Iterator[tuple[int, np.ndarray]]:

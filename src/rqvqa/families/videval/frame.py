@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import gamma as gamma_fn
 
 from rqvqa.errors import UnmeasurableError
-from rqvqa.families.classic.nss import aggd_fit, ggd_fit
+from rqvqa.families.classic.nss import aggd_fit, ggd_fit, shifted_product
 from rqvqa.families.videval import ops
 from rqvqa.families.videval.ops import imresize
 
@@ -67,7 +67,8 @@ class _Luma:
 
 
 def _pair(struct: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
-    return (struct * np.roll(struct, shift, axis=(0, 1))).ravel()
+    """`struct * np.roll(struct, shift)`, flat, without the rolled copy (the same products)."""
+    return shifted_product(struct, shift, np.empty_like(struct)).ravel()
 
 
 def _aggd_mean(alpha: float, left: float, right: float) -> float:
@@ -171,8 +172,8 @@ def friquee_luma11(luma: _Luma) -> list[float]:
 
 
 def friquee_chroma11(rgb8: np.ndarray) -> list[float]:
-    lab = ops.srgb2lab_uint8(rgb8)
-    chroma = np.sqrt(lab[..., 1] ** 2 + lab[..., 2] ** 2)
+    _, a, b = ops.srgb2lab_uint8_planes(rgb8)
+    chroma = np.sqrt(a**2 + b**2)
     stats = local_stats(chroma)
     s = normalized(chroma, stats)
     feats = [

@@ -136,14 +136,20 @@ def _two_passes(image: np.ndarray, down: sparse.csr_matrix, across: sparse.csr_m
 _T601 = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
 _T601_INV = np.linalg.inv(_T601)
 _OFFSET601 = np.array([16.0, 128.0, 128.0])
+# rgb = m @ ycbcr - m @ offset on the 0-255 scale, as (3, 4) for cv2.transform
+_YCBCR_TO_RGB_AFFINE = np.hstack([255.0 * _T601_INV, -(255.0 * _T601_INV) @ _OFFSET601[:, None]])
 
 
 def ycbcr2rgb(ycbcr: np.ndarray, uint8: bool) -> np.ndarray:
-    """MATLAB `ycbcr2rgb`: `uint8=True` takes 0-255 values and returns rounded, saturated 0-255 integers (as
-    float64); otherwise takes 0-1 doubles and returns 0-1 doubles (not clipped, as `imlincomb`)."""
+    """MATLAB `ycbcr2rgb`: `uint8=True` takes integer 0-255 values and returns the rounded, saturated 0-255
+    RGB as uint8; otherwise takes 0-1 doubles and returns 0-1 doubles (not clipped, as `imlincomb`).
+
+    The uint8 case as one OpenCV affine transform: of all 256^3 integer inputs, none has an exact RGB value
+    nearer than 5.1e-8 to a rounding tie (`tests/test_videval.py` checks every one), far more than any
+    double-precision order of the three products can move it, so every way of summing rounds alike."""
     if uint8:
-        rgb = _per_channel(np.subtract, ycbcr, _OFFSET601) @ (255.0 * _T601_INV).T
-        return np.clip(np.round(rgb, out=rgb), 0, 255, out=rgb)
+        rgb = cv2.transform(np.ascontiguousarray(ycbcr, dtype=np.float64), _YCBCR_TO_RGB_AFFINE)
+        return np.clip(np.round(rgb, out=rgb), 0, 255, out=rgb).astype(np.uint8)
     return _per_channel(np.subtract, ycbcr, _OFFSET601 / 255.0) @ (255.0 * _T601_INV).T
 
 
@@ -212,7 +218,7 @@ def _linear_mix(rgb8: np.ndarray, knee: float, key: str) -> list[np.ndarray]:
     0-255 integer image, each sum left to right: planar, each product read from a 256-entry table (the same
     products as multiplying the linearised values) by OpenCV's look-up on contiguous uint8 planes; 2-3x faster
     than a matrix product over the interleaved image, the same values up to the product's rounding."""
-    planes = cv2.split(rgb8.astype(np.uint8))
+    planes = cv2.split(np.asarray(rgb8, dtype=np.uint8))
     luts = _mixed_luts(knee, key)
 
     def term(c: int, k: int) -> np.ndarray:
@@ -223,10 +229,15 @@ def _linear_mix(rgb8: np.ndarray, knee: float, key: str) -> list[np.ndarray]:
 
 def srgb2lab_uint8(rgb8: np.ndarray) -> np.ndarray:
     """`applycform(uint8 rgb, makecform('srgb2lab'))`: Lab (D50) as uint8 (L*255/100, a+128, b+128)."""
+    return cv2.merge(srgb2lab_uint8_planes(rgb8))
+
+
+def srgb2lab_uint8_planes(rgb8: np.ndarray) -> list[np.ndarray]:
+    """The L, a, b planes of `srgb2lab_uint8`, each (H, W) float64 holding the uint8 values."""
     big_l, a, b = _xyz_to_lab(_linear_mix(rgb8, 0.04045, "d50"), _D50)
     np.multiply(big_l, 255, out=big_l)
     enc = [np.divide(big_l, 100, out=big_l), np.add(a, 128, out=a), np.add(b, 128, out=b)]
-    return np.stack([np.clip(np.round(e, out=e), 0, 255, out=e) for e in enc], axis=-1)
+    return [np.clip(np.round(e, out=e), 0, 255, out=e) for e in enc]
 
 
 _RGB_TO_XYZ_COLORSPACE = np.linalg.inv(
