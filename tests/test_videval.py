@@ -93,7 +93,9 @@ def test_matlab_primitives():
         ops.ycbcr2rgb(yuv[:, :2] / 255, uint8=False), [[[1.0] * 3, [0.0] * 3]], atol=1e-12
     )
     np.testing.assert_allclose(ops.rgb2lab(np.ones((1, 1, 3))), [[[100.0, 0.0, 0.0]]], atol=0.01)
-    np.testing.assert_array_equal(ops.srgb2lab_uint8(np.full((1, 1, 3), 255)), [[[255, 128, 128]]])
+    np.testing.assert_array_equal(
+        np.stack(ops.srgb2lab_uint8(np.full((1, 1, 3), 255)), -1), [[[255, 128, 128]]]
+    )
     # the sparse imresize is the baselines' MATLAB imresize
     from rqvqa.families.classic.matlab import imresize
 

@@ -172,7 +172,7 @@ def friquee_luma11(luma: _Luma) -> list[float]:
 
 
 def friquee_chroma11(rgb8: np.ndarray) -> list[float]:
-    _, a, b = ops.srgb2lab_uint8_planes(rgb8)
+    _, a, b = ops.srgb2lab_uint8(rgb8)
     chroma = np.sqrt(a**2 + b**2)
     stats = local_stats(chroma)
     s = normalized(chroma, stats)

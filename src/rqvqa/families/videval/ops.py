@@ -227,13 +227,9 @@ def _linear_mix(rgb8: np.ndarray, knee: float, key: str) -> list[np.ndarray]:
     return [term(c, 0) + term(c, 1) + term(c, 2) for c in range(3)]
 
 
-def srgb2lab_uint8(rgb8: np.ndarray) -> np.ndarray:
-    """`applycform(uint8 rgb, makecform('srgb2lab'))`: Lab (D50) as uint8 (L*255/100, a+128, b+128)."""
-    return cv2.merge(srgb2lab_uint8_planes(rgb8))
-
-
-def srgb2lab_uint8_planes(rgb8: np.ndarray) -> list[np.ndarray]:
-    """The L, a, b planes of `srgb2lab_uint8`, each (H, W) float64 holding the uint8 values."""
+def srgb2lab_uint8(rgb8: np.ndarray) -> list[np.ndarray]:
+    """`applycform(uint8 rgb, makecform('srgb2lab'))`: Lab (D50) as uint8 values (L*255/100, a+128, b+128),
+    as the three (H, W) float64 planes L, a, b."""
     big_l, a, b = _xyz_to_lab(_linear_mix(rgb8, 0.04045, "d50"), _D50)
     np.multiply(big_l, 255, out=big_l)
     enc = [np.divide(big_l, 100, out=big_l), np.add(a, 128, out=a), np.add(b, 128, out=b)]
