@@ -35,6 +35,7 @@ import numpy as np
 
 from rqvqa.errors import InputError, StoppedError
 from rqvqa.results import Prediction
+from rqvqa.video.allocator import tune_allocator
 from rqvqa.video.reader import (
     Packets,
     SizeChanges,
@@ -246,6 +247,7 @@ def decode(
     workers: int = DEFAULT_WORKERS,
 ) -> dict[str, Any]:
     """Decode `video` once and return every product by name (see the module docstring)."""
+    tune_allocator()  # once per process: the frame work's freed arrays stay in the heap for the next frame
     source = open_source(video)
     collectors = {name: product.collector(source) for name, product in products.items()}
     active = [c for c in collectors.values() if not c.passive]
