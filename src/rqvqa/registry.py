@@ -190,10 +190,20 @@ class _FrozenDict(dict):
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
 
     def __hash__(self) -> int:  # type: ignore[override]
-        return hash(json.dumps(self, sort_keys=True))
+        return hash(_hashable(self))
 
     def __reduce__(self):
         return (_FrozenDict, (dict(self),))
+
+
+def _hashable(value: Any) -> Any:
+    """`value` with its dicts as key-sorted tuples and its lists as tuples: equal values give equal hashes
+    (as dict equality has it: 1 and 1.0 alike)."""
+    if isinstance(value, dict):
+        return tuple(sorted((key, _hashable(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(item) for item in value)
+    return value
 
 
 def load_object(target: str) -> Any:
