@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -93,6 +94,12 @@ def test_shifted_product_is_circshift_product():
     for shift in nss.SHIFTS + nss.NIQE_SHIFTS:
         expected = s * np.roll(s, shift, axis=(1, 2))
         assert np.array_equal(shifted_product(s, shift, out), expected)
+    # a single C-ordered plane takes the flat-roll path: every shift, wrapped ones and those past the size too
+    for h, w in ((1, 1), (1, 5), (4, 1), (5, 7), (8, 3)):
+        plane = np.random.default_rng(h * w).normal(size=(h, w))
+        for shift in itertools.product(range(-h - 1, h + 2), range(-w - 1, w + 2)):
+            expected = plane * np.roll(plane, shift, axis=(0, 1))
+            assert np.array_equal(shifted_product(plane, shift, np.empty_like(plane)), expected), shift
 
 
 def test_fits_never_divide_by_zero():

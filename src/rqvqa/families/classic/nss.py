@@ -191,10 +191,29 @@ def _axis_pairs(n: int, shift: int) -> list[tuple[slice, slice]]:
 def shifted_product(s: np.ndarray, shift: tuple[int, int], out: np.ndarray) -> np.ndarray:
     """`s * np.roll(s, shift, axis=(-2, -1))` (MATLAB `s .* circshift(s, shift)` on each trailing 2-D plane),
     written into `out` without the rolled copy; bit-identical products."""
+    if s.ndim == 2 and s.flags.c_contiguous and out.flags.c_contiguous and s.size:
+        return _shifted_product_flat(s, shift, out)
     for rows_dst, rows_src in _axis_pairs(s.shape[-2], shift[0]):
         for cols_dst, cols_src in _axis_pairs(s.shape[-1], shift[1]):
             dst = (..., rows_dst, cols_dst)
             np.multiply(s[dst], s[..., rows_src, cols_src], out=out[dst])
+    return out
+
+
+def _shifted_product_flat(s: np.ndarray, shift: tuple[int, int], out: np.ndarray) -> np.ndarray:
+    """`shifted_product` of a C-ordered 2-D plane as a roll of the flat plane by `off` = d rows and e columns
+    (two flat products), then the first e columns again: there the flat roll takes the partner from one row
+    too far up, the 2-D roll from the end of the row. The same products; numpy runs flat ranges several times
+    faster than 2-D views whose rows are shorter than its buffer (8192 elements)."""
+    h, w = s.shape
+    d, e = shift[0] % h, shift[1] % w
+    off, n = d * w + e, s.size
+    flat, flat_out = s.reshape(-1), out.reshape(-1)
+    np.multiply(flat[off:], flat[: n - off], out=flat_out[off:])
+    np.multiply(flat[:off], flat[n - off :], out=flat_out[:off])
+    if e:
+        for rows_dst, rows_src in _axis_pairs(h, d):
+            np.multiply(s[rows_dst, :e], s[rows_src, w - e :], out=out[rows_dst, :e])
     return out
 
 
