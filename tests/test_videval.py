@@ -174,6 +174,15 @@ def test_key_pixels_match_the_release_loop():
     assert tlvqm._key_pixels(corner, bl) == expected
 
 
+def test_lagged_products_are_the_sharpness_products():
+    """TLVQM's sharpness reads `a[i:, j:] * a[:h - i, :w - j]`; the flat-product views hold those values."""
+    a = np.random.default_rng(2).normal(size=(13, 21))
+    for i in range(7):
+        for j in range(7):
+            expected = a[i:, j:] * a[: a.shape[0] - i, : a.shape[1] - j]
+            assert np.array_equal(tlvqm._lagged_product(a, i, j), expected), (i, j)
+
+
 def test_flat_and_tiny_frames_are_unmeasurable():
     with pytest.raises(UnmeasurableError, match="flat"):
         frame.spatial_features(np.full((96, 128, 3), 100.0))

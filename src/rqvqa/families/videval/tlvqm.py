@@ -173,9 +173,20 @@ def lcf7(this_y: np.ndarray, prev_y: np.ndarray, next_y: np.ndarray) -> list[flo
 
 def _block_sums(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.ndarray:
     """Sums of a over the size x size blocks with top-left corners (ys x xs) -> (len(ys), len(xs))."""
-    c = cv2.integral(np.ascontiguousarray(a, dtype=np.float64), sdepth=cv2.CV_64F)
+    c = cv2.integral(a, sdepth=cv2.CV_64F)
     y0, x0 = ys[:, None], xs[None, :]
     return c[y0 + size, x0 + size] - c[y0, x0 + size] - c[y0 + size, x0] + c[y0, x0]
+
+
+def _lagged_product(a: np.ndarray, i: int, j: int) -> np.ndarray:
+    """`a[i:, j:] * a[: h - i, : w - j]` (i, j >= 0) of an (h, w) array, as a view into one flat product of
+    `a` with itself `i` rows and `j` columns on: the same products, without numpy's slow path for 2-D views
+    whose rows are shorter than its buffer (8192 elements)."""
+    off = i * a.shape[1] + j
+    flat = a.reshape(-1)
+    out = np.empty_like(a)
+    np.multiply(flat[off:], flat[: flat.size - off], out=out.reshape(-1)[off:])
+    return out[i:, j:]
 
 
 def _sharpness(im: np.ndarray) -> list[float]:
@@ -198,8 +209,7 @@ def _sharpness(im: np.ndarray) -> list[float]:
             wh, wv = (1.0, 1.0) if i == 0 and j == 0 else (i / (i + j), j / (i + j))
             # the products where both factors exist; the release pads them with zeros to the full size, but
             # the blocks end 8 rows and columns before the border, so the same prefix sums are read
-            ph = s_h[i:, j:] * s_h[: height - i, : width - j]
-            pv = s_v[i:, j:] * s_v[: height - i, : width - j]
+            ph, pv = _lagged_product(s_h, i, j), _lagged_product(s_v, i, j)
             conv[(i, j)] = (wh * _block_sums(ph, ys, xs, m) + wv * _block_sums(pv, ys, xs, m)) / (m * m)
     centre = conv[(0, 0)].ravel()
     strong = centre > 0.0001
