@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 
+import cv2
 import numpy as np
 import pytest
 from conftest import REPO, SHARED
@@ -322,6 +323,39 @@ def test_noise_sigma_measures_added_gaussian_noise_and_ignores_texture():
     # texture alone is not noise (skimage's whole-frame estimate counts it)
     assert M.noise_sigma(_u8(textured)) < 0.5 * estimate_sigma(_u8(textured).astype(np.float32))
     assert M.noise_sigma(np.full((40, 40), 9, np.uint8)) == 0.0
+
+
+def test_noise_band_is_dwt2s_diagonal_band():
+    import pywt
+
+    rng = np.random.default_rng(4)
+    for shape in ((8, 8), (9, 13), (64, 40), (33, 100)):
+        img = (rng.random(shape) * 255).astype(np.float32)
+        assert np.array_equal(M._diagonal_detail(img), pywt.dwt2(img, "db2")[1][2]), shape
+
+
+def test_flat_mask_and_tile_bins_follow_their_definitions():
+    def reference(v):
+        zero = np.ones(v.shape, np.float32)
+        zero[:, :-1][v[:, 1:] != v[:, :-1]] = 0.0
+        zero[:-1, :][v[1:, :] != v[:-1, :]] = 0.0
+        return cv2.blur(zero, (5, 5), borderType=cv2.BORDER_REFLECT) >= M.FLAT_SHARE
+
+    rng = np.random.default_rng(6)
+    for shape in ((6, 12), (9, 31), (40, 64)):
+        v = rng.integers(0, 1020, shape).astype(np.uint16)
+        v[:, : shape[1] // 2] = 300  # a flat left half beside noise: both outcomes occur
+        mask = M._flat_mask(v)
+        assert np.array_equal(mask, reference(v)) and 0 < mask.sum() < mask.size, shape
+    # a 3-column stripe at the right edge: each row's last pixel differs from the next row's first, which is
+    # no derivative (taken as one, the two columns beside the last would not be flat)
+    v = np.full((12, 20), 300, np.uint16)
+    v[:, -3:] = 500
+    assert np.array_equal(M._flat_mask(v), reference(v)) and reference(v)[:, -2:].all()
+    bins, area = M._tile_bins(10, 7, 4)
+    rows, cols = np.indices((10, 7))
+    assert np.array_equal(bins, ((rows // 4) * 2 + cols // 4) * 1024)
+    assert np.array_equal(area, [[16, 12], [16, 12], [8, 6]])
 
 
 def test_exposure_levels_and_full_range():

@@ -112,11 +112,14 @@ def _visible_steps(full_range: bool) -> np.ndarray:
 def _flat_mask(v: np.ndarray) -> np.ndarray:
     """CAMBI's spatial mask: pixels of flat regions (most of the neighbourhood has zero derivative), where
     a false contour is visible; texture, noise and dither are left out."""
-    zero = np.ones(v.shape, dtype=np.float32)
-    dx = v[:, 1:] != v[:, :-1]
-    dy = v[1:, :] != v[:-1, :]
-    zero[:, :-1][dx] = 0.0
-    zero[:-1, :][dy] = 0.0
+    # a pixel's derivative is nonzero when it differs from its right or lower neighbour; the horizontal
+    # comparison runs over the flat plane (numpy's fast path), the last column's wrap to the next row undone
+    changed = np.zeros(v.shape, dtype=bool)
+    flat = v.reshape(-1)
+    np.not_equal(flat[1:], flat[:-1], out=changed.reshape(-1)[:-1])
+    changed[:, -1] = False
+    changed[:-1] |= v[1:] != v[:-1]
+    zero = np.logical_not(changed).astype(np.float32)
     share = cv2.blur(zero, (5, 5), borderType=cv2.BORDER_REFLECT)
     return share >= FLAT_SHARE
 
@@ -132,6 +135,19 @@ def _topk_mean(values: np.ndarray, weights: np.ndarray, total: float, topk: floa
     cum = np.cumsum(w)
     take = np.minimum(w, np.maximum(budget - (cum - w), 0.0))
     return float(np.sum(v * take) / budget)
+
+
+@lru_cache(maxsize=4)
+def _tile_bins(h2: int, w2: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the half-size plane of a frame size: each pixel's first histogram bin (its tile's number times
+    1024, tiles of `tile` pixels in row-major order), and the pixels per tile (edge tiles are smaller: the
+    denominator of p). Read-only: shared by every frame of that size."""
+    ty, tx = -(-h2 // tile), -(-w2 // tile)
+    tiles = (np.arange(h2) // tile)[:, None] * tx + (np.arange(w2) // tile)[None, :]
+    area = np.bincount(tiles.ravel(), minlength=ty * tx).reshape(ty, tx).astype(np.float64)
+    bins = tiles * 1024
+    bins.flags.writeable = area.flags.writeable = False
+    return bins, area
 
 
 def banding_index(luma: np.ndarray, full_range: bool = False) -> float | None:
@@ -159,15 +175,8 @@ def banding_index(luma: np.ndarray, full_range: bool = False) -> float | None:
     # tiles start larger; at least 4 pixels
     tile = max(4, round((h2 + w2) / 48))
     ty, tx = -(-h2 // tile), -(-w2 // tile)
-    rows = (np.arange(h2) // tile)[:, None]
-    cols = (np.arange(w2) // tile)[None, :]
-    tile_id = (rows * tx + cols)[mask]
-    codes = v[mask].astype(np.int64)
-    hist = (
-        np.bincount(tile_id * 1024 + codes, minlength=ty * tx * 1024).astype(np.int32).reshape(ty, tx, 1024)
-    )
-    # pixels per tile (edge tiles are smaller): the denominator of p
-    area = np.bincount((rows * tx + cols).ravel(), minlength=ty * tx).reshape(ty, tx).astype(np.float64)
+    bins, area = _tile_bins(h2, w2, tile)
+    hist = np.bincount((bins + v)[mask], minlength=ty * tx * 1024).astype(np.int32).reshape(ty, tx, 1024)
     visible = _visible_steps(bool(full_range))
     weights = np.log2(np.asarray(BANDING_STEPS, dtype=np.float64) / 4.0) + 1.0
     score = 0.0
@@ -316,8 +325,6 @@ def noise_sigma(luma: np.ndarray) -> float | None:
     flat) are left out, as skimage leaves out zero coefficients. Measured at the native size (downscaling
     averages noise away); over 960x540 on every other 64-row band. 0.0 for a frame without detail; None
     under 8 pixels on a side."""
-    import pywt
-
     y = _as_luma(luma)
     h, w = y.shape
     if h < 8 or w < 8:
@@ -328,7 +335,7 @@ def noise_sigma(luma: np.ndarray) -> float | None:
     img = y.astype(np.float32)
     if not np.any(img != img.flat[0]):
         return 0.0
-    diagonal = np.abs(pywt.dwt2(img, "db2")[1][2])
+    diagonal = np.abs(_diagonal_detail(img))
     ch, cw = diagonal.shape
     block = min(NOISE_BLOCK, ch, cw)
     bh, bw = ch // block, cw // block
@@ -343,6 +350,14 @@ def noise_sigma(luma: np.ndarray) -> float | None:
     # of normal values lies 0.6745 of them below the middle; divide that out (pure noise: 0.95 -> 1.00)
     bias = 1.0 - 0.6745 * 1.1664 / math.sqrt(blocks.shape[1])
     return float(np.percentile(sigmas, NOISE_PERCENTILE) / bias)
+
+
+def _diagonal_detail(img: np.ndarray) -> np.ndarray:
+    """The finest diagonal db2 band of `pywt.dwt2(img, "db2")` (its `cD`), computed as `dwt2` does (the detail
+    along axis 0, then along axis 1 of that) without the three bands the noise estimate does not read."""
+    import pywt
+
+    return pywt.dwt(pywt.dwt(img, "db2", axis=0)[1], "db2", axis=1)[1]
 
 
 #: the median absolute deviation of a standard normal (its 75th percentile)
