@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from rqvqa.errors import UnmeasurableError
+from rqvqa.families.classic.nss import shifted_product
 from rqvqa.families.videval import frame, ops, tlvqm
 from rqvqa.families.videval.extract import AVG_POOL, FEATURE_NAMES, STD_POOL, pool
 from rqvqa.families.videval.model import OOD_RANGE, released_model
@@ -175,12 +176,12 @@ def test_key_pixels_match_the_release_loop():
 
 
 def test_lagged_products_are_the_sharpness_products():
-    """TLVQM's sharpness reads `a[i:, j:] * a[:h - i, :w - j]`; the flat-product views hold those values."""
+    """TLVQM's sharpness reads `a[i:, j:] * a[:h - i, :w - j]` from the circular product, which holds them."""
     a = np.random.default_rng(2).normal(size=(13, 21))
     for i in range(7):
         for j in range(7):
             expected = a[i:, j:] * a[: a.shape[0] - i, : a.shape[1] - j]
-            assert np.array_equal(tlvqm._lagged_product(a, i, j), expected), (i, j)
+            assert np.array_equal(shifted_product(a, (i, j), np.empty_like(a))[i:, j:], expected), (i, j)
 
 
 def test_flat_and_tiny_frames_are_unmeasurable():

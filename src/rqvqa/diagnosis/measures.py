@@ -174,8 +174,8 @@ def banding_index(luma: np.ndarray, full_range: bool = False) -> float | None:
     # 1/95 of 3840 + 2160): a contour falls into fewer non-overlapping tiles than sliding windows, so the
     # tiles start larger; at least 4 pixels
     tile = max(4, round((h2 + w2) / 48))
-    ty, tx = -(-h2 // tile), -(-w2 // tile)
     bins, area = _tile_bins(h2, w2, tile)
+    ty, tx = area.shape
     hist = np.bincount((bins + v)[mask], minlength=ty * tx * 1024).astype(np.int32).reshape(ty, tx, 1024)
     visible = _visible_steps(bool(full_range))
     weights = np.log2(np.asarray(BANDING_STEPS, dtype=np.float64) / 4.0) + 1.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rqvqa.families.classic.nss import shifted_product
 from rqvqa.families.videval import ops
 from rqvqa.families.videval.ops import imresize
 
@@ -178,17 +179,6 @@ def _block_sums(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.
     return c[y0 + size, x0 + size] - c[y0, x0 + size] - c[y0 + size, x0] + c[y0, x0]
 
 
-def _lagged_product(a: np.ndarray, i: int, j: int) -> np.ndarray:
-    """`a[i:, j:] * a[: h - i, : w - j]` (i, j >= 0) of an (h, w) array, as a view into one flat product of
-    `a` with itself `i` rows and `j` columns on: the same products, without numpy's slow path for 2-D views
-    whose rows are shorter than its buffer (8192 elements)."""
-    off = i * a.shape[1] + j
-    flat = a.reshape(-1)
-    out = np.empty_like(a)
-    np.multiply(flat[off:], flat[: flat.size - off], out=out.reshape(-1)[off:])
-    return out[i:, j:]
-
-
 def _sharpness(im: np.ndarray) -> list[float]:
     if im.shape[1] > 1280:
         im = imresize(im, 0.5)
@@ -209,7 +199,8 @@ def _sharpness(im: np.ndarray) -> list[float]:
             wh, wv = (1.0, 1.0) if i == 0 and j == 0 else (i / (i + j), j / (i + j))
             # the products where both factors exist; the release pads them with zeros to the full size, but
             # the blocks end 8 rows and columns before the border, so the same prefix sums are read
-            ph, pv = _lagged_product(s_h, i, j), _lagged_product(s_v, i, j)
+            # (`a[i:, j:] * a[:h - i, :w - j]`, read from the circular product: numpy's flat path)
+            ph, pv = (shifted_product(a, (i, j), np.empty_like(a))[i:, j:] for a in (s_h, s_v))
             conv[(i, j)] = (wh * _block_sums(ph, ys, xs, m) + wv * _block_sums(pv, ys, xs, m)) / (m * m)
     centre = conv[(0, 0)].ravel()
     strong = centre > 0.0001
